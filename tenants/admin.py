@@ -1,0 +1,229 @@
+"""Tenant-scoped admin: staff users see and edit only their tenants' objects; a superuser sees all.
+
+Every app's ModelAdmin extends `TenantScopedAdmin` (or `TenantScopedInline`), so scoping, role checks
+and the tenant field live in one place.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+
+from tenants import scoping, services
+from tenants.models import ApiKey, AuditEvent, Membership, Role, Tenant, role_at_least
+from tenants.scoping import TenantContext
+
+
+def admin_context(request, tenant: Tenant | None) -> TenantContext:
+    role = scoping.role_for_user(request.user, tenant) if tenant else None
+    return TenantContext(tenant=tenant, role=role, user=request.user, ip_address=request.META.get("REMOTE_ADDR"))
+
+
+class TenantScopedMixin:
+    """Scoping and role checks shared by model admins and inlines."""
+
+    view_role = Role.VIEWER
+    edit_role = Role.ADMIN
+
+    def get_queryset(self, request):
+        return scoping.for_user(super().get_queryset(request), request.user)
+
+    def _has_role(self, request, role: str, obj=None) -> bool:
+        user = request.user
+        if not (user.is_active and user.is_staff):
+            return False
+        if user.is_superuser:
+            return True
+        if obj is not None:
+            return scoping.role_for_user(user, obj.tenant) in _roles_at_least(role)
+        return bool(scoping.tenant_ids_for_user(user, role))
+
+    def has_module_permission(self, request) -> bool:
+        return self._has_role(request, self.view_role)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._has_role(request, self.view_role, obj)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return self._has_role(request, self.edit_role)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._has_role(request, self.edit_role, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._has_role(request, self.edit_role, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        related = db_field.remote_field.model
+        if related is Tenant:
+            kwargs["queryset"] = self.editable_tenants(request)
+        elif any(f.name == "tenant" for f in related._meta.fields):
+            kwargs["queryset"] = scoping.for_user(related._default_manager.all(), request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        related = db_field.remote_field.model
+        if any(f.name == "tenant" for f in related._meta.fields):
+            kwargs["queryset"] = scoping.for_user(related._default_manager.all(), request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def editable_tenants(self, request):
+        if request.user.is_superuser:
+            return Tenant.objects.all()
+        return Tenant.objects.filter(pk__in=scoping.tenant_ids_for_user(request.user, self.edit_role))
+
+
+def _roles_at_least(role: str) -> set[str]:
+    return {r for r in Role.values if role_at_least(r, role)}
+
+
+class TenantScopedAdmin(TenantScopedMixin, admin.ModelAdmin):
+    """A ModelAdmin over a tenant-owned model.
+
+    The tenant field is hidden when the user can edit only one tenant and is filled in on save; the
+    objects an FK may point at are limited to the user's tenants.
+    """
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if obj is not None or self.editable_tenants(request).count() <= 1:
+            exclude.append("tenant")
+        return exclude
+
+    def get_list_filter(self, request):
+        filters = list(super().get_list_filter(request))
+        if request.user.is_superuser or len(scoping.tenant_ids_for_user(request.user)) > 1:
+            filters.insert(0, "tenant")
+        return filters
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change and getattr(obj, "tenant_id", None) is None:
+            obj.tenant = self.editable_tenants(request).first()
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change) -> None:
+        instances = formset.save(commit=False)
+        for instance in instances:
+            if getattr(instance, "tenant_id", None) is None and hasattr(instance, "tenant"):
+                instance.tenant = form.instance.tenant
+            instance.save()
+        for obj in formset.deleted_objects:
+            obj.delete()
+        formset.save_m2m()
+
+
+class TenantScopedInline(TenantScopedMixin):
+    """Mixin for inlines whose objects carry their parent's tenant (set by TenantScopedAdmin.save_formset)."""
+
+    exclude = ("tenant",)
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    search_fields = ["name", "slug"]
+    fields = ["name", "slug", "llm_base_url", "llm_model"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def get_queryset(self, request):
+        return scoping.tenants_for_user(request.user)
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if request.user.is_superuser:
+            return True
+        return obj is not None and scoping.role_for_user(request.user, obj) == Role.OWNER
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role"]
+    edit_role = Role.OWNER
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(TenantScopedAdmin):
+    list_display = ["name", "prefix", "role", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    list_filter = ["role"]
+    search_fields = ["name", "prefix"]
+    fields = ["tenant", "name", "role", "expires_at", "revoked_at"]
+    readonly_fields = ["revoked_at"]
+    view_role = Role.OWNER
+    edit_role = Role.OWNER
+    actions = ["revoke_keys"]
+
+    def get_exclude(self, request, obj=None):
+        return [f for f in super().get_exclude(request, obj) if f != "tenant"]
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if obj is not None or self.editable_tenants(request).count() <= 1:
+            fields.remove("tenant")
+        return fields
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if request.method != "POST":
+            return super().add_view(request, form_url, extra_context)
+        form_class = self.get_form(request)
+        form = form_class(request.POST)
+        if not form.is_valid():
+            return super().add_view(request, form_url, extra_context)
+        tenant = form.cleaned_data.get("tenant") or self.editable_tenants(request).first()
+        ctx = admin_context(request, tenant)
+        key, raw_key = services.create_api_key(
+            tenant,
+            name=form.cleaned_data["name"],
+            role=form.cleaned_data["role"],
+            expires_at=form.cleaned_data.get("expires_at"),
+            created_by=request.user,
+            ctx=ctx,
+        )
+        # The raw key is rendered into this one response and never stored (not even in a message).
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "key": key,
+            "raw_key": raw_key,
+            "title": "API key created",
+        }
+        return TemplateResponse(request, "admin/tenants/apikey_created.html", context)
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_keys(self, request, queryset):
+        for key in queryset:
+            services.revoke_api_key(key, ctx=admin_context(request, key.tenant))
+        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(TenantScopedAdmin):
+    list_display = ["created_at", "actor", "action", "object_type", "object_repr", "ip_address"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["actor", "object_repr", "object_id"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+admin.site.site_header = "Switchboard"
+admin.site.site_title = "Switchboard admin"
+admin.site.index_title = "Configuration"

@@ -1,0 +1,105 @@
+"""REST conventions shared by every app: the error shape, pagination, strict writes.
+
+Kept free of DRF views/generics: DRF imports this module from its settings (pagination, handler).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, pagination, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from tenants.auth import INVALID_KEY_MESSAGE
+
+logger = logging.getLogger(__name__)
+
+API_PATH_PREFIXES = ("/api/", "/integration/", "/widget/")
+
+
+def error_body(message: str, details: Any = None) -> dict:
+    body: dict[str, Any] = {"error": message}
+    if details:
+        body["details"] = details
+    return body
+
+
+def _first_message(details: Any) -> str:
+    if isinstance(details, dict):
+        for field, value in details.items():
+            inner = _first_message(value)
+            return inner if field == "non_field_errors" else f"{field}: {inner}"
+    if isinstance(details, list) and details:
+        return _first_message(details[0])
+    return str(details)
+
+
+def _validation_body(detail: Any) -> dict:
+    details = (
+        detail if isinstance(detail, dict) else {"non_field_errors": detail if isinstance(detail, list) else [detail]}
+    )
+    return error_body(_first_message(details), details)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF errors (and Django's 404/403/413) as `{"error": "...", "details": {...}}`."""
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("Request body too large"), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+        response.data = error_body(INVALID_KEY_MESSAGE)
+    elif isinstance(exc, exceptions.ValidationError):
+        response.data = _validation_body(response.data)
+    elif isinstance(exc, exceptions.ParseError):
+        response.data = error_body(f"Malformed request body: {exc.detail}")
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        response.data = error_body(str(detail)) if not isinstance(detail, (dict, list)) else _validation_body(detail)
+    return response
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PATH_PREFIXES)
+
+
+def json_error(message: str, status_code: int) -> JsonResponse:
+    return JsonResponse(error_body(message), status=status_code)
+
+
+class Pagination(pagination.PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class StrictFieldsMixin:
+    """Unknown fields in a write are a 400, not silently dropped."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(set(data) - writable)
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        elif data is not None and not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        return super().to_internal_value(data)
+
+
+class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    pass
+
+
+class StrictSerializer(StrictFieldsMixin, serializers.Serializer):
+    pass

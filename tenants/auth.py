@@ -1,0 +1,106 @@
+"""API authentication: `Authorization: Bearer swb_…` keys, and the admin's session for /api/v1/."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from tenants.models import API_KEY_PREFIX, ApiKey, Tenant, hash_api_key
+from tenants.scoping import TenantContext, role_for_user, tenants_for_user
+
+INVALID_KEY_MESSAGE = "Invalid or inactive API key"
+TENANT_HEADER = "HTTP_X_SWITCHBOARD_TENANT"
+
+
+class ApiKeyPrincipal:
+    """`request.user` for a request made with an API key."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_superuser = False
+    is_staff = False
+    pk = None
+
+    def __init__(self, api_key: ApiKey) -> None:
+        self.api_key = api_key
+
+    def __str__(self) -> str:
+        return f"API key {self.api_key.prefix}…"
+
+    def get_username(self) -> str:
+        return str(self)
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+def authenticate_api_key(raw_key: str) -> ApiKey | None:
+    """The active key for `raw_key`, with its tenant, or None. Touches last_used_at at most once a minute."""
+    if not raw_key.startswith(API_KEY_PREFIX):
+        return None
+    key = ApiKey.objects.active().select_related("tenant").filter(key_hash=hash_api_key(raw_key)).first()
+    if key is None:
+        return None
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION_SECONDS)
+    if key.last_used_at is None or key.last_used_at <= stale_before:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header:
+            return None
+        if header[0].lower() != self.keyword.lower().encode() or len(header) != 2:
+            raise exceptions.AuthenticationFailed(INVALID_KEY_MESSAGE)
+        try:
+            raw_key = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed(INVALID_KEY_MESSAGE) from None
+        key = authenticate_api_key(raw_key)
+        if key is None:
+            raise exceptions.AuthenticationFailed(INVALID_KEY_MESSAGE)
+        ctx = TenantContext(tenant=key.tenant, role=key.role, api_key=key, ip_address=client_ip(request))
+        return ApiKeyPrincipal(key), ctx
+
+    def authenticate_header(self, request) -> str:
+        # Makes DRF answer 401 (not 403) to unauthenticated requests.
+        return 'Bearer realm="api"'
+
+
+def _session_tenant(request, user) -> Tenant | None:
+    tenants = tenants_for_user(user)
+    wanted = request.META.get(TENANT_HEADER)
+    if wanted:
+        by_slug = tenants.filter(slug=wanted).first()
+        if by_slug is not None:
+            return by_slug
+        try:
+            return tenants.filter(pk=uuid.UUID(wanted)).first()
+        except ValueError:
+            return None
+    candidates = list(tenants[:2])
+    return candidates[0] if len(candidates) == 1 else None
+
+
+class TenantSessionAuthentication(authentication.SessionAuthentication):
+    """The admin's logged-in session; the tenant is the user's only one, or chosen by X-Switchboard-Tenant."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user = result[0]
+        tenant = _session_tenant(request, user)
+        role = role_for_user(user, tenant) if tenant else None
+        return user, TenantContext(tenant=tenant, role=role, user=user, ip_address=client_ip(request))

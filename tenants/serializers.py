@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from tenants.api import StrictModelSerializer
+from tenants.models import ApiKey
+
+
+class ApiKeySerializer(StrictModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "role", "prefix", "created_at", "last_used_at", "revoked_at", "expires_at", "is_active"]
+        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at", "is_active"]
+
+    is_active = serializers.BooleanField(read_only=True)
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    """The create response: the only one that carries the raw key."""
+
+    key = serializers.CharField(read_only=True)
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+
+
+class WebhookSecretSerializer(serializers.Serializer):
+    secret = serializers.CharField(read_only=True)

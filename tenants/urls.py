@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.urls import path
+from tenants.routers import Router
+
+from tenants import views
+
+router = Router()
+router.register("api-keys", views.ApiKeyViewSet, basename="api-key")
+
+urlpatterns = [
+    path("tenant/webhook-secret", views.WebhookSecretView.as_view(), name="webhook-secret"),
+    *router.urls,
+]

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from django.db import connection
+from django.http import JsonResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tenants import services
+from tenants.models import ApiKey, Role
+from tenants.serializers import ApiKeyCreatedSerializer, ApiKeySerializer, WebhookSecretSerializer
+from tenants.viewsets import TenantGenericViewSet
+
+
+class ApiKeyViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    TenantGenericViewSet,
+):
+    """API keys of the tenant (owner only). The create response alone carries the raw key; DELETE revokes."""
+
+    queryset = ApiKey.objects.all()
+    serializer_class = ApiKeySerializer
+    read_role = Role.OWNER
+    write_role = Role.OWNER
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    @extend_schema(responses={201: ApiKeyCreatedSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ctx = self.tenant_context
+        key, raw_key = services.create_api_key(
+            ctx.tenant,
+            name=serializer.validated_data["name"],
+            role=serializer.validated_data.get("role", Role.MEMBER),
+            expires_at=serializer.validated_data.get("expires_at"),
+            created_by=ctx.user,
+            ctx=ctx,
+        )
+        key.key = raw_key
+        return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, *args, **kwargs):
+        services.revoke_api_key(self.get_object(), ctx=self.tenant_context)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebhookSecretView(APIView):
+    """Rotate the tenant's webhook signing secret; the new secret is returned this once."""
+
+    write_role = Role.ADMIN
+
+    @extend_schema(request=None, responses={200: WebhookSecretSerializer})
+    def post(self, request):
+        secret = services.rotate_webhook_secret(request.auth.tenant, ctx=request.auth)
+        return Response({"secret": secret})
+
+
+def healthz(request):
+    """Liveness and readiness for load balancers: the database answers."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})

@@ -1,0 +1,65 @@
+"""The base viewset every tenant-owned REST resource uses."""
+
+from __future__ import annotations
+
+from rest_framework import mixins, viewsets
+
+from tenants import audit, scoping
+from tenants.models import AuditAction, Role
+
+
+class TenantGenericViewSet(viewsets.GenericViewSet):
+    """One tenant's objects: scoped queryset, tenant set on create, audited writes.
+
+    Reading needs `read_role` (viewer); writing needs `write_role` (admin); `action_roles` overrides.
+    """
+
+    read_role = Role.VIEWER
+    write_role = Role.ADMIN
+    action_roles: dict[str, str] = {}
+    audited = True
+    lookup_value_regex = "[^/]+"
+
+    @property
+    def tenant_context(self) -> scoping.TenantContext:
+        return self.request.auth
+
+    def get_queryset(self):
+        return scoping.for_tenant(super().get_queryset(), self.tenant_context.tenant)
+
+    def get_object(self):
+        obj = scoping.get_for_tenant_or_404(self.get_queryset(), self.tenant_context.tenant, pk=self.kwargs["pk"])
+        self.check_object_permissions(self.request, obj)
+        return obj
+
+    def get_serializer_context(self) -> dict:
+        context = super().get_serializer_context()
+        context["tenant"] = self.tenant_context.tenant if self.request and self.request.auth else None
+        return context
+
+    def perform_create(self, serializer) -> None:
+        instance = serializer.save(tenant=self.tenant_context.tenant)
+        self.audit(AuditAction.CREATED, instance)
+
+    def perform_update(self, serializer) -> None:
+        instance = serializer.save()
+        self.audit(AuditAction.CHANGED, instance)
+
+    def perform_destroy(self, instance) -> None:
+        self.audit(AuditAction.DELETED, instance)
+        instance.delete()
+
+    def audit(self, action: str, instance) -> None:
+        if self.audited:
+            audit.record_event(self.tenant_context, action, instance)
+
+
+class TenantModelViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    mixins.ListModelMixin,
+    TenantGenericViewSet,
+):
+    """Full CRUD over one tenant's objects."""

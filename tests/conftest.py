@@ -1,0 +1,72 @@
+"""Fixtures shared by the whole suite: tenants, users and API clients per role, a real Celery worker."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from tenants.models import Membership, Role, Tenant
+from tenants.services import create_api_key, unique_slug
+
+pytest_plugins = ["tests.support.worker", "tests.support.browser"]
+
+
+@pytest.fixture
+def make_tenant(db):
+    def make(name: str = "Acme") -> Tenant:
+        return Tenant.objects.create(name=name, slug=unique_slug(name))
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant) -> Tenant:
+    return make_tenant("Acme")
+
+
+@pytest.fixture
+def other_tenant(make_tenant) -> Tenant:
+    return make_tenant("Globex")
+
+
+@pytest.fixture
+def api_client_for(db):
+    """`api_client_for(tenant, role)` → an APIClient authenticated with a fresh key of that role."""
+
+    def make(tenant: Tenant, role: str = Role.OWNER) -> APIClient:
+        _, raw_key = create_api_key(tenant, name=f"{role} test key", role=role)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+        client.raw_key = raw_key
+        return client
+
+    return make
+
+
+@pytest.fixture
+def clients(tenant, api_client_for) -> dict[str, APIClient]:
+    """One API client per role, all for `tenant`."""
+    return {role: api_client_for(tenant, role) for role in Role.values}
+
+
+@pytest.fixture
+def owner_client(clients) -> APIClient:
+    return clients[Role.OWNER]
+
+
+@pytest.fixture
+def other_client(other_tenant, api_client_for) -> APIClient:
+    """An owner of another tenant: sees none of `tenant`'s objects."""
+    return api_client_for(other_tenant, Role.OWNER)
+
+
+@pytest.fixture
+def make_staff_user(db):
+    def make(username: str, tenant: Tenant | None = None, role: str = Role.ADMIN, password: str = "pw-for-tests-1"):
+        user = get_user_model().objects.create_user(username=username, password=password, is_staff=True)
+        if tenant is not None:
+            Membership.objects.create(tenant=tenant, user=user, role=role)
+        return user
+
+    return make

@@ -1,0 +1,102 @@
+"""A real Celery worker process for tests that need one (`celery_worker_process` fixture).
+
+The worker runs the project's own settings against the test database and the suite's broker, on a
+queue of its own so stray messages of other runs never reach it. Tests using it need committed data:
+request `transactional_db` (or `live_server`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url_for_test_db() -> str:
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    user = s.get("USER") or ""
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    port = f":{s['PORT']}" if s.get("PORT") else ""
+    return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}{port}/{s['NAME']}"
+
+
+class WorkerProcess:
+    def __init__(self, queue: str, env: dict[str, str]) -> None:
+        self.queue = queue
+        self.env = env
+        self.process: subprocess.Popen | None = None
+        self.log_path = ROOT / ".local" / f"test-worker-{queue}.log"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(exist_ok=True)
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO",
+             "-Q", self.queue, "--without-heartbeat", "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Kill the worker abruptly (as a crash would)."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
+    """Poll `predicate` until it returns a truthy value or `timeout` seconds pass (then fail)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout} s")
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings):
+    """Start a real worker on a private queue; tasks sent during the test go to it."""
+    from config.celery import app
+
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.test_settings",
+        "DATABASE_URL": database_url_for_test_db(),
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "CELERY_BROKER_URL": app.conf.broker_url,
+    }
+    previous_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    worker = WorkerProcess(queue, env)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        app.conf.task_default_queue = previous_queue
