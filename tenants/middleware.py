@@ -29,12 +29,10 @@ def _message(status: int) -> str:
 
 
 class ApiErrorMiddleware:
-    """On /api/, /integration/ and /widget/: refuse oversized bodies with 413 before anything parses
-    them, and turn Django's HTML error pages (unknown route, CSRF failure, an unhandled exception —
-    DEBUG on or off) into `{"error": "..."}`.
-
-    DRF reads request bodies from the stream, past Django's DATA_UPLOAD_MAX_MEMORY_SIZE check, so the
-    size limit is enforced here from the declared Content-Length (a body without one is read as empty).
+    """On /api/, /integration/ and /widget/: refuse a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE with
+    413 from its declared Content-Length, before routing, authentication or parsing (so also on views
+    that are not DRF's), and turn Django's HTML error pages (unknown route, CSRF failure, an unhandled
+    exception — DEBUG on or off) into `{"error": "..."}`. A body without Content-Length reads as empty.
     """
 
     def __init__(self, get_response) -> None:
