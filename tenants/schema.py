@@ -29,3 +29,11 @@ class TenantSessionScheme(OpenApiAuthenticationExtension):
             "name": "sessionid",
             "description": "The admin's login session; X-Switchboard-Tenant picks a tenant when the user has several.",
         }
+
+
+def drop_optional_trailing_slash(endpoints: list, **kwargs) -> list:
+    """Our routes tolerate one trailing slash (`/?`); document them as written, without it."""
+    return [
+        (path.rstrip("/") if path_regex.endswith("/?$") else path, path_regex, method, callback)
+        for path, path_regex, method, callback in endpoints
+    ]
