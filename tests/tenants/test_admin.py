@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 from django.test import Client
-from rest_framework.test import APIClient
 
 from tenants.models import ApiKey, AuditEvent, Role, Tenant, hash_api_key
 from tenants.services import create_api_key, rotate_webhook_secret
+from tests.support.api import bearer_client
 
 PASSWORD = "pw-for-tests-1"
 
@@ -108,9 +108,7 @@ def test_single_tenant_staff_owner_creates_a_key_and_sees_it_once(tenant, make_s
         user,
         "127.0.0.1",
     )
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    assert api.post("/api/v1/tenant/webhook-secret").status_code == 200
+    assert bearer_client(raw).post("/api/v1/tenant/webhook-secret").status_code == 200
     # and it is never shown again
     for url in ("/admin/tenants/apikey/", f"/admin/tenants/apikey/{key.pk}/change/"):
         assert raw not in client.get(url).content.decode()

@@ -7,18 +7,12 @@ from datetime import timedelta
 
 from django.db import connection
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from tenants.models import ApiKey, AuditEvent, Role, hash_api_key
 from tenants.services import create_api_key
+from tests.support.api import bearer_client as bearer
 
 INVALID = {"error": "Invalid or inactive API key"}
-
-
-def bearer(raw_key: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-    return client
 
 
 def raw_row(key_id: uuid.UUID) -> dict:

@@ -7,10 +7,10 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from rest_framework.test import APIClient
 
 from tenants.demo import DEMO_KEY_NAME, DEMO_PASSWORD, DEMO_USER
 from tenants.models import ApiKey, Membership, Tenant
+from tests.support.api import bearer_client
 
 
 def run(*args) -> list[str]:
@@ -27,9 +27,7 @@ def test_bootstrap_prints_a_working_owner_key_on_its_last_line(db):
     assert raw.startswith("swb_") and len(raw) == 47
     tenant = Tenant.objects.get(name="Initech")
     assert lines[:-1] == [f"Tenant Initech created (slug initech, id {tenant.id}).", "Owner API key (shown once):"]
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    response = client.get("/api/v1/api-keys")
+    response = bearer_client(raw).get("/api/v1/api-keys")
     assert response.status_code == 200
     assert [(k["name"], k["role"]) for k in response.json()["results"]] == [("Bootstrap owner key", "owner")]
 
@@ -71,8 +69,6 @@ def test_load_demo_is_idempotent_and_replaces_its_key(db, client):
     raw = second[3].split()[2]
     assert second[1] == f"  Admin:     http://127.0.0.1:8765/admin/   login {DEMO_USER} / {DEMO_PASSWORD}"
     assert raw != first[3].split()[2]
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    assert api.get("/api/v1/api-keys").status_code == 200
+    assert bearer_client(raw).get("/api/v1/api-keys").status_code == 200
     # and the printed login works
     assert client.login(username=DEMO_USER, password=DEMO_PASSWORD)

@@ -7,11 +7,11 @@ import uuid
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
-from rest_framework.test import APIClient
 
 from tenants import scoping
 from tenants.models import ApiKey, Role
 from tenants.services import create_api_key
+from tests.support.api import bearer_client
 
 NOT_FOUND = (404, {"error": "Not found."})
 
@@ -36,9 +36,7 @@ def test_another_tenants_api_key_is_404_like_a_random_and_a_malformed_id(owner_c
     assert results == dict.fromkeys(results, NOT_FOUND)
     theirs.refresh_from_db()
     assert theirs.revoked_at is None
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {theirs_raw}")
-    assert client.get("/api/v1/api-keys").status_code == 200
+    assert bearer_client(theirs_raw).get("/api/v1/api-keys").status_code == 200
 
 
 def test_an_object_of_another_tenant_is_never_listed(owner_client, other_client):
