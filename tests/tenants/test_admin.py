@@ -44,11 +44,16 @@ def test_staff_owner_sees_only_their_tenants_keys_and_audit_events(two_tenants_w
 def test_another_tenants_object_is_treated_as_missing(two_tenants_with_keys, make_staff_user):
     tenant, other = two_tenants_with_keys
     theirs = ApiKey.objects.get(tenant=other)
+    their_event = AuditEvent.objects.filter(tenant=other).first()
+    their_membership = make_staff_user("gus", other, Role.OWNER).memberships.get()
     client = logged_in(make_staff_user("olga", tenant, Role.OWNER))
     for url in (
         f"/admin/tenants/apikey/{theirs.pk}/change/",
         f"/admin/tenants/apikey/{uuid.uuid4()}/change/",
         f"/admin/tenants/tenant/{other.pk}/change/",
+        f"/admin/tenants/auditevent/{their_event.pk}/change/",
+        f"/admin/tenants/membership/{their_membership.pk}/change/",
+        f"/admin/tenants/membership/{their_membership.pk}/delete/",
     ):
         response = client.get(url)
         assert (response.status_code, response["Location"]) == (302, "/admin/"), url
