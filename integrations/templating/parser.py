@@ -413,6 +413,8 @@ class Parser:
         while (nxt := stream.peek()) is not None and nxt[0] == "SEP":
             stream.next()
             seg = stream.next()
+            if seg is not None and seg[0] == "NUMBER":
+                raise self.error(seg[2], f"a number at the end of a path needs brackets: .[{seg[1]}]")
             if seg is None or seg[0] not in ("ID", "LITERAL_ID", "DOTDOT", "DOT"):
                 raise self.error(nxt[2], f"expected a name after {nxt[1]!r}")
             segments.append(self._segment(seg[0], seg[1], nxt[1]))

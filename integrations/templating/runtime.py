@@ -8,7 +8,6 @@ not a surprise at send time. Rendering is bounded: output size and loop iteratio
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +23,6 @@ from .values import (
     is_falsy,
     object_keys,
     same_value,
-    to_json,
     to_text,
 )
 
@@ -89,45 +87,6 @@ class RenderState:
 
     def text(self) -> str:
         return "".join(self.out)
-
-
-class JsonTextState(RenderState):
-    """Renders JSON text: each value is JSON-encoded for where it lands (inside a string or not).
-
-    Whether the output is inside a JSON string is followed through the template's own text only; a
-    value never changes it, because inside a string it is written string-escaped and outside as a
-    complete JSON value. So no value can close a string or add a key.
-    """
-
-    __slots__ = ("backslash", "in_string")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.in_string = False
-        self.backslash = False
-
-    def write_literal(self, text: str) -> None:
-        in_string, backslash = self.in_string, self.backslash
-        for char in text:
-            if in_string:
-                if backslash:
-                    backslash = False
-                elif char == "\\":
-                    backslash = True
-                elif char == '"':
-                    in_string = False
-            elif char == '"':
-                in_string = True
-        self.in_string, self.backslash = in_string, backslash
-        self._append(text)
-
-    def write_value(self, value: Any) -> None:
-        if self.in_string:
-            if self.backslash:
-                raise TemplateError("a value cannot follow a backslash inside a JSON string")
-            self._append(json.dumps(to_text(value), ensure_ascii=False)[1:-1])
-        else:
-            self._append(json.dumps(to_json(value), ensure_ascii=False))
 
 
 # --- expressions -----------------------------------------------------------------------------------
