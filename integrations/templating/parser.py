@@ -4,7 +4,7 @@ The lexer rules are those of handlebars.js (`src/handlebars.l`), tried in the sa
 (`\\{{`), comments, literals and `[segment]`s split text the way handlebars.js splits it; standalone
 lines and `~` are then handled by a port of its WhitespaceControl visitor. Our one addition: in text,
 `{name}` / `{a.b.c}` is a mustache of its own (the shorthand), `\\{x}` writes `{x}`.
-Partials, decorators, raw blocks and block parameters are refused with a clear message.
+Partials, decorators and raw blocks are refused with a clear message.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class Call:
     hash: dict[str, Any] | None
     pos: int
     is_subexpr: bool = False
+    block_params: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -329,8 +330,6 @@ class Parser:
                 return tokens, bool(m.group("strip") or m.group("ustrip"))
             if kind in ("RAW", "NESTED_OPEN"):
                 raise self.error(at, "unexpected {{ inside a tag (expected }})")
-            if kind in ("OPEN_BLOCK_PARAMS", "CLOSE_BLOCK_PARAMS"):
-                raise self.error(at, "block parameters (as |x|) are not supported")
             if kind == "INVALID":
                 raise self.error(at, f"unexpected character {text!r} in a tag")
             tokens.append((kind, text, at))
@@ -341,9 +340,22 @@ class Parser:
         if stream.peek() is None:
             raise self.error(open_at, "empty tag: expected a name")
         call = self._parse_call_body(stream, open_at, is_subexpr=False)
+        if stream.peek() is not None and stream.peek()[0] == "OPEN_BLOCK_PARAMS":
+            call.block_params = self._parse_block_params(stream, kind)
         if stream.peek() is not None:
             raise self.error(stream.peek()[2], f"unexpected {stream.peek()[1]!r} in a tag")
         return call
+
+    def _parse_block_params(self, stream: _TokenStream, kind: str) -> tuple[str, ...]:
+        opener = stream.next()
+        if kind not in ("block", "else_chain"):
+            raise self.error(opener[2], "block parameters (as |x|) only follow a block opening like {{#each}}")
+        names: list[str] = []
+        while (tok := stream.next()) is not None and tok[0] == "ID":
+            names.append(tok[1])
+        if tok is None or tok[0] != "CLOSE_BLOCK_PARAMS" or not names:
+            raise self.error(opener[2], "block parameters must be names between bars: as |item index|")
+        return tuple(names)
 
     def _parse_call_body(self, stream: _TokenStream, at: int, *, is_subexpr: bool) -> Call:
         self.depth += 1
@@ -352,7 +364,7 @@ class Parser:
         name = self._parse_helper_name(stream)
         params: list[Any] = []
         hash_: dict[str, Any] | None = None
-        while (tok := stream.peek()) is not None and tok[0] != "CLOSE_SEXPR":
+        while (tok := stream.peek()) is not None and tok[0] not in ("CLOSE_SEXPR", "OPEN_BLOCK_PARAMS"):
             if tok[0] == "ID" and stream.peek(1) is not None and stream.peek(1)[0] == "EQUALS":
                 hash_ = hash_ or {}
                 stream.next()
@@ -567,10 +579,10 @@ def _prepare_block(
 
 # --- whitespace control (a port of handlebars.js' WhitespaceControl visitor) -------------------------
 
-_PREV_WS_SIBLING = re.compile(r"\r?\n\s*?$")
-_PREV_WS_ROOT = re.compile(r"(^|\r?\n)\s*?$")
+_PREV_WS_SIBLING = re.compile(r"\r?\n\s*?\Z")
+_PREV_WS_ROOT = re.compile(r"(^|\r?\n)\s*?\Z")
 _NEXT_WS_SIBLING = re.compile(r"^\s*?\r?\n")
-_NEXT_WS_ROOT = re.compile(r"^\s*?(\r?\n|$)")
+_NEXT_WS_ROOT = re.compile(r"^\s*?(\r?\n|\Z)")
 
 
 def _is_prev_whitespace(body: list, i: int | None = None, is_root: bool = False) -> bool:
@@ -615,7 +627,7 @@ def _omit_left(body: list, i: int | None = None, multiple: bool = False) -> bool
     if not isinstance(current, Content) or (not multiple and current.left_stripped):
         return False
     original = current.value
-    current.value = re.sub(r"\s+$" if multiple else r"[ \t]+$", "", current.value, count=1)
+    current.value = re.sub(r"\s+\Z" if multiple else r"[ \t]+\Z", "", current.value, count=1)
     current.left_stripped = current.value != original
     return current.left_stripped
 

@@ -95,6 +95,17 @@ def test_comments_and_whitespace_control():
     assert render("{{#if t}}\n  yes\n{{/if}}\n", {"t": True}).value == "  yes\n"
 
 
+def test_block_parameters():
+    context = {"items": [{"n": "a", "tags": ["x"]}], "user": {"name": "Jo"}}
+    template = (
+        "{{#each items as |item i|}}{{i}}{{item.n}}{{#each item.tags as |tag|}}{{tag}}{{item.n}}{{/each}}{{/each}}"
+    )
+    assert render(template, context).value == "0axa"
+    assert render("{{#with user as |u|}}{{u.name}}{{u.age}}{{/with}}", context) == Rendered("Jo", ["u.age"])
+    with pytest.raises(TemplateError, match="only work with #each and #with"):
+        validate("{{#if x as |y|}}{{/if}}")
+
+
 def test_literals_lookup_and_subexpressions():
     context = {"m": {"k": "v", "a b": 2}, "l": [10, 20], "key": "k"}
     assert render('{{lookup m "k"}} {{lookup m key}} {{lookup l 1}} {{lookup m "a b"}}', context).value == "v v 20 2"
