@@ -31,7 +31,7 @@ import secrets
 from typing import Any
 
 from .errors import TemplateError
-from .runtime import Rendered, RenderState, Template, compile_template
+from .runtime import OutputNode, Rendered, RenderState, Template, TextNode, compile_template
 from .values import to_json, to_text
 
 
@@ -126,7 +126,7 @@ def _size_of(value: Any) -> int:
 class _Str:
     """A string of a structural JSON template: constant text, or a template."""
 
-    __slots__ = ("constant", "template")
+    __slots__ = ("constant", "plain", "template")
 
     def __init__(self, text: str, where: str) -> None:
         try:
@@ -137,6 +137,10 @@ class _Str:
         is_constant = None not in texts
         self.template = None if is_constant else template
         self.constant = "".join(texts) if is_constant else None  # type: ignore[arg-type]
+        # Text around values and no blocks: it can never render to exactly one value, so plain text.
+        self.plain = any(isinstance(node, TextNode) for node in template.nodes) and all(
+            isinstance(node, TextNode | OutputNode) for node in template.nodes
+        )
 
 
 def _compile_structure(value: Any, where: str) -> Any:
@@ -163,12 +167,14 @@ def _render_string(node: _Str, st: RenderState, context: Any, *, typed: bool) ->
     template = node.template
     if typed and template.lone is not None:
         return to_json(template.evaluate_lone(st, context))
+    if node.plain or not typed:
+        return template.render_into(st, context)
     placeholders = PlaceholderState(in_string=True)
     placeholders.missing = st.missing
     placeholders._now = st.now()
     text = template.render_into(placeholders, context)
     st.size += placeholders.size
-    return placeholders.fill(text) if typed else placeholders._fill_string(text, typed=False)
+    return placeholders.fill(text)
 
 
 def _render_structure(node: Any, st: RenderState, context: Any) -> Any:

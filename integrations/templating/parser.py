@@ -2,7 +2,7 @@
 
 The lexer rules are those of handlebars.js (`src/handlebars.l`), tried in the same order, so escapes
 (`\\{{`), comments, literals and `[segment]`s split text the way handlebars.js splits it; standalone
-lines and `~` are then handled by a port of its WhitespaceControl visitor. Our one addition: in text,
+lines and `~` are then handled by a port of its WhitespaceControl visitor (whitespace.py). Our one addition: in text,
 `{name}` / `{a.b.c}` is a mustache of its own (the shorthand), `\\{x}` writes `{x}`.
 Partials, decorators and raw blocks are refused with a clear message.
 """
@@ -10,87 +10,15 @@ Partials, decorators and raw blocks are refused with a clear message.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import TemplateError, error_at
+from .syntax import Block, Call, Comment, Content, Literal, Mustache, PathExpr, Program
+from .values import UNDEFINED
+from .whitespace import WhitespaceControl
 
 MAX_DEPTH = 64
-
-# --- syntax tree -------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class PathExpr:
-    data: bool
-    depth: int
-    parts: tuple[str, ...]
-    original: str
-    scoped: bool
-    pos: int
-
-    @property
-    def display(self) -> str:
-        """The path as a user wrote it, for messages and the missing-variable list."""
-        return "../" * self.depth + ("@" if self.data else "") + (".".join(self.parts) or "this")
-
-
-@dataclass(slots=True)
-class Literal:
-    value: Any
-    original: Any
-    pos: int
-
-
-@dataclass(slots=True)
-class Call:
-    """A helper name (or path) with its parameters and hash, as in `{{name a b k=v}}` or `(name a)`."""
-
-    path: PathExpr | Literal
-    params: list[Any]
-    hash: dict[str, Any] | None
-    pos: int
-    is_subexpr: bool = False
-    block_params: tuple[str, ...] = ()
-
-
-@dataclass(slots=True)
-class Content:
-    value: str
-    original: str
-    pos: int
-    left_stripped: bool = False
-    right_stripped: bool = False
-
-
-@dataclass(slots=True)
-class Comment:
-    strip: tuple[bool, bool]
-    pos: int
-
-
-@dataclass(slots=True)
-class Mustache:
-    call: Call
-    strip: tuple[bool, bool]
-    pos: int
-
-
-@dataclass(slots=True)
-class Program:
-    body: list[Any]
-    chained: bool = False
-
-
-@dataclass(slots=True)
-class Block:
-    call: Call
-    program: Program | None
-    inverse: Program | None
-    open_strip: tuple[bool, bool]
-    inverse_strip: tuple[bool, bool] | None
-    close_strip: tuple[bool, bool] | None
-    pos: int
 
 
 @dataclass(slots=True)
@@ -336,7 +264,7 @@ class Parser:
 
     # Grammar over the tokens of one tag.
     def _parse_call(self, tokens: list, open_at: int, kind: str) -> Call:
-        stream = _TokenStream(tokens, self, open_at)
+        stream = _TokenStream(tokens)
         if stream.peek() is None:
             raise self.error(open_at, "empty tag: expected a name")
         call = self._parse_call_body(stream, open_at, is_subexpr=False)
@@ -409,8 +337,6 @@ class Parser:
         if kind == "NULL":
             return Literal(None, None, at)
         if kind == "UNDEFINED":
-            from .values import UNDEFINED
-
             return Literal(UNDEFINED, UNDEFINED, at)
         data = False
         if kind == "DATA":
@@ -456,7 +382,7 @@ class Parser:
         return PathExpr(data, depth, tuple(dig), original, scoped, at)
 
     def _parse_path_only(self, tokens: list, at: int) -> PathExpr:
-        stream = _TokenStream(tokens, self, at)
+        stream = _TokenStream(tokens)
         name = self._parse_helper_name(stream) if stream.peek() else None
         if name is None or stream.peek() is not None:
             raise self.error(at, "expected a block name after {{/")
@@ -533,7 +459,7 @@ class Parser:
 
 
 class _TokenStream:
-    def __init__(self, tokens: list, parser: Parser, at: int) -> None:
+    def __init__(self, tokens: list) -> None:
         self.tokens = tokens
         self.i = 0
 
@@ -575,146 +501,6 @@ def _prepare_block(
         first, inverse = inverse, program
     assert opener.call is not None
     return Block(opener.call, first, inverse, opener.strip, inverse_strip, close_strip, opener.pos)
-
-
-# --- whitespace control (a port of handlebars.js' WhitespaceControl visitor) -------------------------
-
-_PREV_WS_SIBLING = re.compile(r"\r?\n\s*?\Z")
-_PREV_WS_ROOT = re.compile(r"(^|\r?\n)\s*?\Z")
-_NEXT_WS_SIBLING = re.compile(r"^\s*?\r?\n")
-_NEXT_WS_ROOT = re.compile(r"^\s*?(\r?\n|\Z)")
-
-
-def _is_prev_whitespace(body: list, i: int | None = None, is_root: bool = False) -> bool:
-    if i is None:
-        i = len(body)
-    prev = body[i - 1] if i - 1 >= 0 else None
-    sibling = body[i - 2] if i - 2 >= 0 else None
-    if prev is None:
-        return is_root
-    if isinstance(prev, Content):
-        pattern = _PREV_WS_SIBLING if (sibling is not None or not is_root) else _PREV_WS_ROOT
-        return pattern.search(prev.original) is not None
-    return False
-
-
-def _is_next_whitespace(body: list, i: int | None = None, is_root: bool = False) -> bool:
-    if i is None:
-        i = -1
-    nxt = body[i + 1] if i + 1 < len(body) else None
-    sibling = body[i + 2] if i + 2 < len(body) else None
-    if nxt is None:
-        return is_root
-    if isinstance(nxt, Content):
-        pattern = _NEXT_WS_SIBLING if (sibling is not None or not is_root) else _NEXT_WS_ROOT
-        return pattern.search(nxt.original) is not None
-    return False
-
-
-def _omit_right(body: list, i: int | None = None, multiple: bool = False) -> None:
-    j = 0 if i is None else i + 1
-    current = body[j] if 0 <= j < len(body) else None
-    if not isinstance(current, Content) or (not multiple and current.right_stripped):
-        return
-    original = current.value
-    current.value = re.sub(r"^\s+" if multiple else r"^[ \t]*\r?\n?", "", current.value, count=1)
-    current.right_stripped = current.value != original
-
-
-def _omit_left(body: list, i: int | None = None, multiple: bool = False) -> bool:
-    j = len(body) - 1 if i is None else i - 1
-    current = body[j] if 0 <= j < len(body) else None
-    if not isinstance(current, Content) or (not multiple and current.left_stripped):
-        return False
-    original = current.value
-    current.value = re.sub(r"\s+\Z" if multiple else r"[ \t]+\Z", "", current.value, count=1)
-    current.left_stripped = current.value != original
-    return current.left_stripped
-
-
-@dataclass(slots=True)
-class _Strip:
-    open: bool = False
-    close: bool = False
-    open_standalone: bool = False
-    close_standalone: bool = False
-    inline_standalone: bool = False
-
-
-@dataclass
-class WhitespaceControl:
-    root_seen: bool = field(default=False)
-
-    def program(self, program: Program, is_root: bool = False) -> None:
-        body = program.body
-        for i, current in enumerate(body):
-            strip = self.accept(current)
-            if strip is None:
-                continue
-            prev_ws = _is_prev_whitespace(body, i, is_root)
-            next_ws = _is_next_whitespace(body, i, is_root)
-            open_standalone = strip.open_standalone and prev_ws
-            close_standalone = strip.close_standalone and next_ws
-            inline_standalone = strip.inline_standalone and prev_ws and next_ws
-            if strip.close:
-                _omit_right(body, i, True)
-            if strip.open:
-                _omit_left(body, i, True)
-            if inline_standalone:
-                _omit_right(body, i)
-                _omit_left(body, i)
-            if open_standalone:
-                _omit_right((current.program or current.inverse).body)
-                _omit_left(body, i)
-            if close_standalone:
-                _omit_right(body, i)
-                _omit_left((current.inverse or current.program).body)
-
-    def accept(self, node: Any) -> _Strip | None:
-        if isinstance(node, Mustache):
-            return _Strip(open=node.strip[0], close=node.strip[1])
-        if isinstance(node, Comment):
-            return _Strip(open=node.strip[0], close=node.strip[1], inline_standalone=True)
-        if isinstance(node, Block):
-            return self.block(node)
-        return None
-
-    def block(self, block: Block) -> _Strip:
-        if block.program is not None:
-            self.program(block.program)
-        if block.inverse is not None:
-            self.program(block.inverse)
-        program = block.program or block.inverse
-        assert program is not None
-        inverse = block.inverse if block.program is not None else None
-        first_inverse = last_inverse = inverse
-        if inverse is not None and inverse.chained:
-            first_inverse = inverse.body[0].program
-            while last_inverse.chained:
-                last_inverse = last_inverse.body[-1].program
-        close_strip = block.close_strip or (False, False)
-        strip = _Strip(
-            open=block.open_strip[0],
-            close=close_strip[1],
-            open_standalone=_is_next_whitespace(program.body),
-            close_standalone=_is_prev_whitespace((first_inverse or program).body),
-        )
-        if block.open_strip[1]:
-            _omit_right(program.body, None, True)
-        if inverse is not None:
-            inverse_strip = block.inverse_strip or (False, False)
-            if inverse_strip[0]:
-                _omit_left(program.body, None, True)
-            if inverse_strip[1]:
-                _omit_right(first_inverse.body, None, True)
-            if close_strip[0]:
-                _omit_left(last_inverse.body, None, True)
-            if _is_prev_whitespace(program.body) and _is_next_whitespace(first_inverse.body):
-                _omit_left(program.body)
-                _omit_right(first_inverse.body)
-        elif close_strip[0]:
-            _omit_left(program.body, None, True)
-        return strip
 
 
 def parse(source: str) -> Program:

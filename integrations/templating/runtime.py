@@ -15,7 +15,8 @@ from typing import Any
 
 from . import helpers as _helpers
 from .errors import TemplateError, error_at
-from .parser import Block, Call, Comment, Content, Literal, Mustache, PathExpr, Program, parse
+from .parser import parse
+from .syntax import Block, Call, Comment, Content, Literal, Mustache, PathExpr, Program
 from .values import (
     UNDEFINED,
     get_property,
@@ -92,6 +93,20 @@ class RenderState:
 # --- expressions -----------------------------------------------------------------------------------
 
 
+_NULL_ON_THE_WAY: Any = object()
+
+
+def _walk(current: Any, parts: tuple[str, ...]) -> Any:
+    """Follow a path as handlebars.js does (`a != null ? a.b : a`); a null before the end gives a marker."""
+    for part in parts:
+        if current is UNDEFINED:
+            return UNDEFINED
+        if current is None:
+            return _NULL_ON_THE_WAY
+        current = get_property(current, part)
+    return current
+
+
 class PathEval:
     __slots__ = ("data", "depth", "name", "parts", "report")
 
@@ -108,15 +123,11 @@ class PathEval:
         scope: Any = depths
         for _ in range(self.depth):
             scope = scope[1] if scope is not None else None
-        current = scope[0] if scope is not None else UNDEFINED
-        unresolved = False
-        for part in self.parts:
-            if current is None or current is UNDEFINED:
-                unresolved = True
-                break
-            current = get_property(current, part)
-        if self.report and (unresolved or current is UNDEFINED):
-            st.report_missing(self.name)
+        current = _walk(scope[0] if scope is not None else UNDEFINED, self.parts)
+        if current is UNDEFINED or current is _NULL_ON_THE_WAY:
+            if self.report:
+                st.report_missing(self.name)
+            return None if current is _NULL_ON_THE_WAY else current
         return current
 
     def _eval_data(self, data: Any) -> Any:
@@ -149,15 +160,10 @@ class BlockParamEval:
         for _ in range(self.level):
             frame = frame[1] if frame is not None else None
         values = frame[0] if frame is not None else ()
-        current = values[self.index] if self.index < len(values) else UNDEFINED
-        unresolved = False
-        for part in self.parts:
-            if current is None or current is UNDEFINED:
-                unresolved = True
-                break
-            current = get_property(current, part)
-        if unresolved or current is UNDEFINED:
+        current = _walk(values[self.index] if self.index < len(values) else UNDEFINED, self.parts)
+        if current is UNDEFINED or current is _NULL_ON_THE_WAY:
             st.report_missing(self.name)
+            return None if current is _NULL_ON_THE_WAY else current
         return current
 
 
