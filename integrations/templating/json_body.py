@@ -54,17 +54,19 @@ class PlaceholderState(RenderState):
     a placeholder that stands outside one, so it parses as a JSON string.
     """
 
-    __slots__ = ("backslash", "in_string", "nonce", "values")
+    __slots__ = ("backslash", "in_string", "nonce", "track", "values")
 
-    def __init__(self, *, in_string: bool) -> None:
+    def __init__(self, *, json_text: bool) -> None:
         super().__init__()
-        self.in_string = in_string
+        # For JSON text, follow strings; a string of a parsed template is all inside one string.
+        self.track = json_text
+        self.in_string = not json_text
         self.backslash = False
         self.values: list[Any] = []
         self.nonce = secrets.token_hex(8)
 
     def write_literal(self, text: str) -> None:
-        if self.backslash or not self.in_string or "\\" in text or '"' in text:
+        if self.track:
             self._follow_strings(text)
         self._append(text)
 
@@ -169,7 +171,7 @@ def _render_string(node: _Str, st: RenderState, context: Any, *, typed: bool) ->
         return to_json(template.evaluate_lone(st, context))
     if node.plain or not typed:
         return template.render_into(st, context)
-    placeholders = PlaceholderState(in_string=True)
+    placeholders = PlaceholderState(json_text=False)
     placeholders.missing = st.missing
     placeholders._now = st.now()
     text = template.render_into(placeholders, context)
@@ -206,7 +208,7 @@ class JsonTemplate:
         if self.text_template is None:
             st = RenderState()
             return Rendered(_render_structure(self.structure, st, context), st.missing)
-        st = PlaceholderState(in_string=False)
+        st = PlaceholderState(json_text=True)
         self.text_template.run(st, context)
         try:
             parsed = _loads(st.text())

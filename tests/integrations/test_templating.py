@@ -379,6 +379,11 @@ def test_json_text_mode_keeps_types_of_lone_values_in_strings():
     assert render_json(template, {"qty": 5, "l": [1, "a", None]}).value == {"q": 5, "items": [1, "a", None], "s": "#5"}
 
 
+def test_json_quotes_in_parsed_template_strings_are_text():
+    template = '{"a": "say \\"{{#if x}}{{x}}{{/if}}\\" \\\\ {{x}}"}'
+    assert render_json(template, {"x": 'q"'}).value == {"a": 'say "q"" \\ q"'}
+
+
 def test_json_placeholders_cannot_be_forged_by_template_text():
     forged = "\ue000" + "0" * 16 + "0\ue001"
     assert render_json('{"a": "' + forged + '", "b": {{b}}}', {"b": 1}).value == {"a": forged, "b": 1}
