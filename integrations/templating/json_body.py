@@ -32,7 +32,7 @@ from typing import Any
 
 from .errors import TemplateError
 from .runtime import OutputNode, Rendered, RenderState, Template, TextNode, compile_template
-from .values import to_json, to_text
+from .values import MAX_NESTING, to_json, to_text
 
 
 def _reject_constant(name: str) -> Any:
@@ -40,7 +40,10 @@ def _reject_constant(name: str) -> Any:
 
 
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_constant=_reject_constant)
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 _PLACEHOLDER = re.compile("\ue000([0-9a-f]{16})([0-9]+)\ue001")
@@ -145,14 +148,19 @@ class _Str:
         )
 
 
-def _compile_structure(value: Any, where: str) -> Any:
+def _compile_structure(value: Any, where: str, depth: int = 0) -> Any:
+    if depth > MAX_NESTING:
+        raise TemplateError(f"the JSON template is nested too deeply (at {where})")
     if isinstance(value, str):
         return _Str(value, where)
     if isinstance(value, dict):
-        members = [(_Str(k, f"{where} (key {k!r})"), _compile_structure(v, f"{where}.{k}")) for k, v in value.items()]
+        members = [
+            (_Str(k, f"{where} (key {k!r})"), _compile_structure(v, f"{where}.{k}", depth + 1))
+            for k, v in value.items()
+        ]
         return _Object(members)
     if isinstance(value, list):
-        return [_compile_structure(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_compile_structure(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
     return value
 
 
@@ -214,7 +222,22 @@ class JsonTemplate:
             parsed = _loads(st.text())
         except ValueError as exc:
             raise TemplateError(f"the rendered body is not valid JSON ({_describe(exc)})") from None
+        if _depth_exceeds(parsed, MAX_NESTING):
+            raise TemplateError("the rendered body is nested too deeply")
         return Rendered(st.fill(parsed), st.missing)
+
+
+def _depth_exceeds(node: Any, limit: int) -> bool:
+    stack = [(node, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(current, dict):
+            stack.extend((v, depth + 1) for v in current.values())
+        elif isinstance(current, list):
+            stack.extend((v, depth + 1) for v in current)
+    return False
 
 
 def _describe(exc: ValueError) -> str:

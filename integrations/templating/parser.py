@@ -111,7 +111,8 @@ class Parser:
         self.pos = 0
         self.pending: list[Any] = []
         self.emu = False
-        self.depth = 0
+        self.depth = 0  # blocks
+        self.expr_depth = 0  # subexpressions
 
     def error(self, offset: int, message: str) -> TemplateError:
         return error_at(self.src, offset, message)
@@ -286,8 +287,8 @@ class Parser:
         return tuple(names)
 
     def _parse_call_body(self, stream: _TokenStream, at: int, *, is_subexpr: bool) -> Call:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
+        self.expr_depth += 1
+        if self.expr_depth > MAX_DEPTH:
             raise self.error(at, "expressions nested too deeply")
         name = self._parse_helper_name(stream)
         params: list[Any] = []
@@ -302,7 +303,7 @@ class Parser:
             if hash_ is not None:
                 raise self.error(tok[2], "positional arguments must come before key=value arguments")
             params.append(self._parse_param(stream))
-        self.depth -= 1
+        self.expr_depth -= 1
         return Call(name, params, hash_, at, is_subexpr)
 
     def _parse_param(self, stream: _TokenStream) -> Any:
@@ -446,6 +447,9 @@ class Parser:
         return _prepare_block(opener, program, inverse_and, close.strip, inverted=opener.kind == "inverse_block")
 
     def _parse_inverse_chain(self, chain: _Tag, opener: _Tag) -> tuple[_InverseAndProgram, _Tag | None]:
+        self.depth += 1  # each {{else if}} nests a block in the tree
+        if self.depth > MAX_DEPTH:
+            raise self.error(chain.pos, "blocks nested too deeply (or too many {{else if}} in one block)")
         program, tag = self.parse_program()
         nested: _InverseAndProgram | None = None
         if tag is not None and tag.kind == "else_chain":
@@ -455,6 +459,7 @@ class Parser:
             nested = _InverseAndProgram(tag.strip, inverse_program)
             tag = tag_after
         inner = _prepare_block(chain, program, nested, nested.strip if nested else None, inverted=False)
+        self.depth -= 1
         return _InverseAndProgram(chain.strip, Program([inner], chained=True), chain=True), tag
 
 

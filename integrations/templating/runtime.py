@@ -29,6 +29,7 @@ from .values import (
 
 MAX_OUTPUT = 1024 * 1024  # characters one render may produce
 MAX_STEPS = 200_000  # block iterations one render may run
+MAX_TEMPLATE = 256 * 1024  # characters of one template
 
 Escape = Callable[[str], str]
 
@@ -320,15 +321,16 @@ class SectionNode:
 
     def render(self, st: RenderState, depths: tuple, data: dict) -> None:
         value = self.expr.eval(st, depths, data)
+        # Unlike the built-in helpers, handlebars.js renders these with the context as it is (even null).
         if value is True:
-            render_program(self.program, st, _this(depths), data)
+            render_program(self.program, st, depths, data)
         elif value is False or value is None or value is UNDEFINED:
-            render_program(self.inverse, st, _this(depths), data)
+            render_program(self.inverse, st, depths, data)
         elif isinstance(value, list | tuple):
             if value:
                 render_each(value, self.program, self.inverse, st, depths, data)
             else:
-                render_program(self.inverse, st, _this(depths), data)
+                render_program(self.inverse, st, depths, data)
         else:
             render_program(self.program, st, _push(value, depths), data)
 
@@ -500,4 +502,6 @@ def compile_template(source: str) -> Template:
     """Parse and compile a template once; later calls with the same text reuse it."""
     if not isinstance(source, str):
         raise TemplateError(f"a template must be text, not {type(source).__name__}")
+    if len(source) > MAX_TEMPLATE:
+        raise TemplateError(f"template is too long (more than {MAX_TEMPLATE} characters)")
     return Template(source, Compiler(source).program(parse(source)))

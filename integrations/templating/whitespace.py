@@ -1,8 +1,8 @@
 """Standalone lines and `~`: a port of handlebars.js' WhitespaceControl visitor (same rules, same order).
 
 A block tag, `{{else}}` or comment alone on its line takes the line's indentation and newline with it;
-`~` strips all whitespace on its side. JavaScript regex semantics are kept (`\\Z`, not `$`, which in
-Python would also match before a final newline).
+`~` strips all whitespace on its side. JavaScript's meaning of `\\s` and `$` is kept (Python's `$`
+would also match before a final newline).
 """
 
 from __future__ import annotations
@@ -13,10 +13,21 @@ from typing import Any
 
 from .syntax import Block, Comment, Content, Mustache, Program
 
-_PREV_WS_SIBLING = re.compile(r"\r?\n\s*?\Z")
-_PREV_WS_ROOT = re.compile(r"(^|\r?\n)\s*?\Z")
-_NEXT_WS_SIBLING = re.compile(r"^\s*?\r?\n")
-_NEXT_WS_ROOT = re.compile(r"^\s*?(\r?\n|\Z)")
+# JavaScript's \s. The rules below are the regexes of handlebars.js, written with strip() so they stay
+# linear on long runs of whitespace (the regexes backtrack quadratically in Python).
+JS_WHITESPACE = " \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
+def _ends_with_blank_line(text: str, *, at_root: bool) -> bool:
+    r"""/\r?\n\s*?$/ (or, at the root, /(^|\r?\n)\s*?$/) on a content's original text."""
+    tail = text[len(text.rstrip(JS_WHITESPACE)) :]
+    return "\n" in tail or (at_root and tail == text)
+
+
+def _starts_with_blank_line(text: str, *, at_root: bool) -> bool:
+    r"""/^\s*?\r?\n/ (or, at the root, /^\s*?(\r?\n|$)/) on a content's original text."""
+    head = text[: len(text) - len(text.lstrip(JS_WHITESPACE))]
+    return "\n" in head or (at_root and head == text)
 
 
 def _is_prev_whitespace(body: list, i: int | None = None, is_root: bool = False) -> bool:
@@ -27,8 +38,7 @@ def _is_prev_whitespace(body: list, i: int | None = None, is_root: bool = False)
     if prev is None:
         return is_root
     if isinstance(prev, Content):
-        pattern = _PREV_WS_SIBLING if (sibling is not None or not is_root) else _PREV_WS_ROOT
-        return pattern.search(prev.original) is not None
+        return _ends_with_blank_line(prev.original, at_root=sibling is None and is_root)
     return False
 
 
@@ -40,9 +50,11 @@ def _is_next_whitespace(body: list, i: int | None = None, is_root: bool = False)
     if nxt is None:
         return is_root
     if isinstance(nxt, Content):
-        pattern = _NEXT_WS_SIBLING if (sibling is not None or not is_root) else _NEXT_WS_ROOT
-        return pattern.search(nxt.original) is not None
+        return _starts_with_blank_line(nxt.original, at_root=sibling is None and is_root)
     return False
+
+
+_LINE_START = re.compile(r"^[ \t]*\r?\n?")
 
 
 def _omit_right(body: list, i: int | None = None, multiple: bool = False) -> None:
@@ -51,7 +63,10 @@ def _omit_right(body: list, i: int | None = None, multiple: bool = False) -> Non
     if not isinstance(current, Content) or (not multiple and current.right_stripped):
         return
     original = current.value
-    current.value = re.sub(r"^\s+" if multiple else r"^[ \t]*\r?\n?", "", current.value, count=1)
+    if multiple:
+        current.value = current.value.lstrip(JS_WHITESPACE)
+    else:
+        current.value = _LINE_START.sub("", current.value, count=1)
     current.right_stripped = current.value != original
 
 
@@ -61,7 +76,7 @@ def _omit_left(body: list, i: int | None = None, multiple: bool = False) -> bool
     if not isinstance(current, Content) or (not multiple and current.left_stripped):
         return False
     original = current.value
-    current.value = re.sub(r"\s+\Z" if multiple else r"[ \t]+\Z", "", current.value, count=1)
+    current.value = current.value.rstrip(JS_WHITESPACE if multiple else " \t")
     current.left_stripped = current.value != original
     return current.left_stripped
 

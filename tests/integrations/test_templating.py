@@ -247,6 +247,26 @@ def test_nesting_depth_is_capped():
         validate(deep)
 
 
+def test_long_else_if_chains_and_deep_json_are_refused_not_crashing():
+    with pytest.raises(TemplateError, match="too many"):
+        validate("{{#if a}}" + "{{else if b}}" * 100 + "{{/if}}")
+    with pytest.raises(TemplateError, match="nested too deeply"):
+        render_json("[" * 5000 + "]" * 5000, {})
+    with pytest.raises(TemplateError, match="nested too deeply"):
+        render_json("[" * 5000 + "{{x}}" + "]" * 5000, {"x": 1})
+    with pytest.raises(TemplateError, match="too long"):
+        validate("x" * (templating.runtime.MAX_TEMPLATE + 1))
+
+
+def test_whitespace_rules_stay_linear_on_long_blank_runs():
+    import time
+
+    blank = " \n" * 50_000
+    started = time.perf_counter()
+    assert render("{{#if t}}" + blank + "x" + blank + "{{~/if}}", {"t": True}).value.endswith("x")
+    assert time.perf_counter() - started < 1
+
+
 def test_other_value_types_render_as_text_without_attribute_access():
     class Sneaky:
         secret = "S"
