@@ -18,6 +18,7 @@ Error messages never contain URLs, credentials or header values, only host names
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import ipaddress
 import json as jsonlib
@@ -517,7 +518,7 @@ def send(
                 elapsed_ms=(time.monotonic() - started) * 1000,
                 redirects=hops,
             )
-        response.close()
+        _drain(response, ends)
         hops.append(RedirectHop(response.status_code, url))
         if len(hops) > max_redirects:
             raise TooManyRedirects(f"more than {max_redirects} redirects")
@@ -618,6 +619,12 @@ def _read_body(response: requests.Response, max_bytes: int, ends: float) -> byte
         response.close()
         raise ConnectionFailed(f"{host} sent a malformed response") from None
     return b"".join(chunks)
+
+
+def _drain(response: requests.Response, ends: float) -> None:
+    """Read a redirect's (small) body so its connection can be reused; give up quietly if big."""
+    with contextlib.suppress(OutboundError):
+        _read_body(response, _CHUNK, ends)
 
 
 def _tighten_read_timeout(response: requests.Response, remaining: float) -> None:

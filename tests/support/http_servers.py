@@ -357,6 +357,32 @@ def self_signed_certificate(names: tuple[str, ...] = ("localhost", "127.0.0.1"))
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
+@contextlib.contextmanager
+def blackhole_port() -> Iterator[int]:
+    """A loopback port whose listen queue is full: connecting to it hangs until the client times out.
+
+    For connect-timeout tests without sending a packet anywhere but 127.0.0.1.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(8):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        time.sleep(0.05)
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
 # --- built-in routes -----------------------------------------------------------------------------
 
 
