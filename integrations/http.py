@@ -26,6 +26,7 @@ import math
 import socket
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,7 +41,10 @@ from requests.structures import CaseInsensitiveDict
 from requests_hardened import Config, Manager
 from requests_hardened.ip_filter import InvalidIPAddress
 from requests_hardened.ip_filter_adapter import IPFilterAdapter
-from urllib3.exceptions import NameResolutionError, ReadTimeoutError
+from urllib3.exceptions import InsecureRequestWarning, NameResolutionError, ReadTimeoutError
+
+# `verify_tls=False` is an explicit per-call choice (a connection setting); no warning per request.
+warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
 __all__ = [
     "ConnectionFailed",
@@ -486,7 +490,7 @@ def send(
     `deadline` (seconds) bounds this whole call: connecting, every redirect hop and the body
     download. Non-2xx answers are returned, not raised. Raises an `OutboundError` subclass.
     """
-    if not (connect_timeout > 0 and read_timeout > 0):
+    if not all(isinstance(t, int | float) and t > 0 for t in (connect_timeout, read_timeout)):
         raise ValueError("connect_timeout and read_timeout must be positive")
     started = time.monotonic()
     ends = started + deadline if deadline is not None else math.inf
@@ -507,6 +511,7 @@ def send(
             raise RequestTimeout("deadline exceeded")
         timeout = (min(connect_timeout, remaining), min(read_timeout, remaining))
         response = _transmit(session, prepared, target, timeout, verify_tls)
+        url = prepared.url
         location = response.headers.get("location")
         if not (follow_redirects and response.status_code in _REDIRECT_CODES and location):
             content = _read_body(response, max_bytes, ends)
