@@ -319,10 +319,14 @@ def check_url(url: str, *, resolve: bool = True) -> None:
 class _GuardedAdapter(IPFilterAdapter):
     """requests-hardened's adapter plus our deny list on the address the connection is pinned to.
 
-    Destinations the settings trust by name (or all, with OUTBOUND_ALLOW_PRIVATE_NETWORKS) use the
-    plain adapter. When requests-hardened refuses an address an OUTBOUND_ALLOWED_HOSTS network
-    allows, the adapter pins the connection itself, to the first of freshly resolved addresses
-    after checking all of them.
+    - Hosts the settings trust (by name, or all with OUTBOUND_ALLOW_PRIVATE_NETWORKS): the plain
+      requests adapter, no pinning.
+    - No OUTBOUND_ALLOWED_HOSTS networks (production's usual case): requests-hardened resolves,
+      checks the first address and pins the connection to it; we then check that very address
+      against our deny list too (it misses e.g. IPv4-compatible IPv6).
+    - Networks allowed by CIDR: requests-hardened would refuse an allowed private address (and log
+      a warning on every call), so we pin ourselves, the same way, to the first address of a
+      resolution whose every address passed the policy.
     """
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
@@ -330,13 +334,13 @@ class _GuardedAdapter(IPFilterAdapter):
         host = (urlsplit(request.url).hostname or "").rstrip(".")
         if policy.trusts_host(host):
             return HTTPAdapter.build_connection_pool_key_attributes(self, request, verify, cert)
+        if policy.networks:
+            return self._pinned_by_us(policy, host, request, verify, cert)
         try:
             host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
         except InvalidIPAddress as exc:
             ip = ipaddress.ip_address(str(exc.args[0]))
-            label = policy.refused_as(ip)
-            if label is None:  # refused by requests-hardened, allowed by an OUTBOUND_ALLOWED_HOSTS network
-                return self._pinned_by_us(policy, host, request, verify, cert)
+            label = policy.refused_as(ip) or "not a public address"
             raise DestinationNotAllowed(_reason(host, ip, label, literal=_is_literal(host))) from None
         ip = ipaddress.ip_address(host_params["host"].strip("[]"))
         label = policy.refused_as(ip)
@@ -344,15 +348,16 @@ class _GuardedAdapter(IPFilterAdapter):
             raise DestinationNotAllowed(_reason(host, ip, label, literal=_is_literal(host)))
         return host_params, pool_kwargs
 
-    def _pinned_by_us(self, policy, host, request, verify, cert):
+    def _pinned_by_us(self, policy: _Policy, host: str, request, verify, cert):
         host_params, pool_kwargs = HTTPAdapter.build_connection_pool_key_attributes(self, request, verify, cert)
         port = host_params["port"] or (443 if self._is_https_proto else 80)
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
+            addresses = _resolve(host, port)
+        except ConnectionFailed:
             raise requests.ConnectionError("could not resolve host") from None
-        addresses = tuple(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos)
         _check_addresses(policy, host, addresses, literal=_is_literal(host))
+        # What requests-hardened does after its check: keep the name for Host, SNI and the
+        # certificate, connect to the address.
         request.headers = CaseInsensitiveDict(request.headers or {})
         bracketed = f"[{host}]" if ":" in host else host
         request.headers["Host"] = f"{bracketed}:{host_params['port']}" if host_params["port"] else bracketed
