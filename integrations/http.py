@@ -264,8 +264,8 @@ class _Target:
 def _parse(url: str) -> _Target:
     if not isinstance(url, str) or not url:
         raise InvalidURL("URL is empty")
-    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
-        raise InvalidURL("URL contains spaces or control characters")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise InvalidURL("URL contains control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -280,6 +280,8 @@ def _parse(url: str) -> _Target:
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise InvalidURL("URL has no host")
+    if " " in parts.netloc:
+        raise InvalidURL("URL host contains spaces")
     return _Target(scheme, host, port or (443 if scheme == "https" else 80))
 
 

@@ -6,6 +6,7 @@ Private networks are allowed in the suite (config/test_settings.py), so these re
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -116,6 +117,23 @@ def test_the_number_of_pools_is_bounded(http_server, monkeypatch):
         http.send("GET", http_server.url("/echo"), pool_key=key)
 
     assert list(http._sessions) == ["b", "c"]
+
+
+def test_concurrent_calls_share_pools_safely(http_server):
+    def call(i: int) -> int:
+        return http.send("GET", http_server.url(f"/echo?i={i}"), pool_key=f"pool-{i % 3}").json()["query"]["i"]
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(call, range(60)))
+
+    assert answers == [str(i) for i in range(60)]
+    assert sorted(http._sessions) == ["pool-0", "pool-1", "pool-2"]
+
+
+def test_it_reaches_an_ipv6_loopback_server_when_private_networks_are_allowed(make_http_server):
+    server = make_http_server("::1")
+
+    assert http.send("GET", server.url("/echo")).json()["path"] == "/echo"
 
 
 def test_a_connection_is_reused_after_a_followed_redirect(http_server):

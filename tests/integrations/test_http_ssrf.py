@@ -91,6 +91,9 @@ REFUSED_LOCAL_FORMS = [
     "http://LOCALHOST:{port}/echo",
     "http://api.localhost:{port}/echo",
     "https://127.0.0.1:{port}/echo",
+    "http://[::1%25lo]:{port}/echo",
+    "http://\u2460\u2461\u2466.0.0.1:{port}/echo",
+    "http://127\u30020\u30020\u30021:{port}/echo",
 ]
 
 
@@ -130,6 +133,8 @@ REFUSED_ADDRESSES = [
     ("[::ffff:a00:1]", "::ffff:a00:1 is the IPv4-mapped form of 10.0.0.1, a private address"),
     ("[::a9fe:a9fe]", "::a9fe:a9fe is an IPv4-compatible address"),
     ("[2001:db8::1]", "2001:db8::1 is a documentation address"),
+    ("[fe80::1%25eth0]", "fe80::1%25eth0 is a link-local address"),
+    ("[2001:0:4136:e378:8000:63bf:3fff:fdd2]", "2001:0:4136:e378:8000:63bf:3fff:fdd2 is a reserved address"),
 ]
 
 
@@ -147,6 +152,16 @@ def test_loopback_refusal_names_the_address(http_server):
 
     assert str(caught.value) == "destination not allowed: 127.0.0.1 is a loopback address"
     assert caught.value.refused is True
+
+
+def test_it_refuses_an_ipv6_loopback_server(make_http_server):
+    server = make_http_server("::1")
+
+    with pytest.raises(http.DestinationNotAllowed) as caught:
+        http.send("GET", server.url("/echo"))
+
+    assert str(caught.value) == "destination not allowed: ::1 is a loopback address"
+    assert server.count() == 0
 
 
 @pytest.mark.parametrize(
@@ -216,7 +231,15 @@ def test_it_refuses_credentials_in_the_url_without_repeating_them(http_server, n
 
 
 @pytest.mark.parametrize(
-    "url", ["http:///echo", "http://exa\nmple.com/", "http://example.com/\x00", "http://exa mple.com/", ""]
+    "url",
+    [
+        "http:///echo",
+        "http://exa\nmple.com/",
+        "http://example.com/\x00",
+        "http://exa mple.com/",
+        "http://example.com/\x7f",
+        "",
+    ],
 )
 def test_it_rejects_malformed_urls(url):
     with pytest.raises(http.InvalidURL):
