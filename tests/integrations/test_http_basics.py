@@ -5,6 +5,7 @@ Private networks are allowed in the suite (config/test_settings.py), so these re
 
 from __future__ import annotations
 
+import gzip
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -275,6 +276,15 @@ def test_max_bytes_is_exact(http_server, mode):
     assert len(http.send("GET", http_server.url(f"/huge?bytes=1000&mode={mode}"), max_bytes=1000).content) == 1000
     with pytest.raises(http.ResponseTooLarge):
         http.send("GET", http_server.url(f"/huge?bytes=1001&mode={mode}"), max_bytes=1000)
+
+
+def test_a_compressed_body_is_limited_by_its_decoded_size(http_server):
+    bomb = gzip.compress(b"\0" * (20 * 1024 * 1024))
+    http_server.route("GET", "/bomb", lambda r: (200, {"Content-Encoding": "gzip"}, bomb))
+
+    with pytest.raises(http.ResponseTooLarge):
+        http.send("GET", http_server.url("/bomb"), max_bytes=1024 * 1024)
+    assert len(bomb) < 1024 * 1024
 
 
 def test_a_small_content_length_does_not_buy_a_bigger_body(http_server):
