@@ -16,14 +16,10 @@ from integrations import http
 from tests.support.http_servers import blackhole_port
 
 # pytest resets warning filters per test; integrations.http silences this one in production.
-pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
-
-
-@pytest.fixture(autouse=True)
-def fresh_pools():
-    http.close_pools()
-    yield
-    http.close_pools()
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
+    pytest.mark.usefixtures("fresh_http_pools"),
+]
 
 
 def test_it_sends_and_returns_the_whole_response(http_server):

@@ -9,12 +9,7 @@ import pytest
 from integrations import http
 from tests.support.http_servers import HttpServer
 
-
-@pytest.fixture(autouse=True)
-def fresh_pools():
-    http.close_pools()
-    yield
-    http.close_pools()
+pytestmark = [pytest.mark.usefixtures("fresh_http_pools")]
 
 
 def test_echo_reports_the_request(http_server):

@@ -19,12 +19,9 @@ REAL_GETADDRINFO = socket.getaddrinfo
 
 
 @pytest.fixture(autouse=True)
-def strict(settings):
+def strict(settings, fresh_http_pools):
     settings.OUTBOUND_ALLOW_PRIVATE_NETWORKS = False
     settings.OUTBOUND_ALLOWED_HOSTS = []
-    http.close_pools()
-    yield
-    http.close_pools()
 
 
 @pytest.fixture(autouse=True)
@@ -359,32 +356,29 @@ def test_check_url_rejects_malformed_urls():
 # --- the connection is pinned to the checked address ---------------------------------------------
 
 
-@pytest.mark.parametrize("networks", [[], ["10.0.0.0/8"]])
-def test_the_connection_is_pinned_to_the_checked_address_and_keeps_the_name(settings, fake_dns, networks):
+@pytest.mark.parametrize(
+    ("networks", "answer", "url", "host_header"),
+    [
+        ([], "93.184.215.14", "https://api.example/v1", "api.example"),
+        (["10.0.0.0/8"], "93.184.215.14", "https://api.example/v1", "api.example"),
+        (["10.20.0.0/16"], "10.20.0.5", "https://api.example:8443/v1", "api.example:8443"),
+    ],
+)
+def test_the_connection_is_pinned_to_the_checked_address_and_keeps_the_name(
+    settings, fake_dns, networks, answer, url, host_header
+):
     """What urllib3 will connect to is the IP literal we checked; the name stays for Host and TLS.
 
-    Only the pool key is built: nothing is sent (the address is a public one).
+    Only the pool key is built: nothing is sent.
     """
     settings.OUTBOUND_ALLOWED_HOSTS = networks
-    fake_dns({"api.example": ["93.184.215.14"]})
+    fake_dns({"api.example": [answer]})
     adapter = http._GuardedAdapter(is_https_proto=True)
-    prepared = requests.Request("GET", "https://api.example/v1").prepare()
+    prepared = requests.Request("GET", url).prepare()
 
     host_params, pool_kwargs = adapter.build_connection_pool_key_attributes(prepared, True)
 
-    assert host_params["host"] == "93.184.215.14"
-    assert prepared.headers["Host"] == "api.example"
+    assert host_params["host"] == answer
+    assert prepared.headers["Host"] == host_header
     assert pool_kwargs["server_hostname"] == "api.example"
     assert pool_kwargs["assert_hostname"] == "api.example"
-
-
-def test_an_allowed_network_pins_a_private_name_to_its_checked_address(settings, fake_dns):
-    settings.OUTBOUND_ALLOWED_HOSTS = ["10.20.0.0/16"]
-    fake_dns({"billing.internal.example": ["10.20.0.5"]})
-    adapter = http._GuardedAdapter(is_https_proto=False)
-    prepared = requests.Request("GET", "http://billing.internal.example:8080/").prepare()
-
-    host_params, _ = adapter.build_connection_pool_key_attributes(prepared, True)
-
-    assert host_params["host"] == "10.20.0.5"
-    assert prepared.headers["Host"] == "billing.internal.example:8080"

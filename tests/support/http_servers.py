@@ -33,6 +33,10 @@ Every request is recorded before it is answered: ``server.requests`` (a copy), `
 ``server.last``, ``server.client_ports()`` (one port per TCP connection: keep-alive checks),
 ``server.clear()``. All of it is thread-safe.
 
+Other helpers: ``blackhole_port()`` (a loopback port where connecting hangs: connect timeouts),
+``self_signed_certificate()``, and the ``fresh_http_pools`` fixture (closes integrations.http's
+pooled sessions and resolution cache before and after a test).
+
 HTTPS: ``HttpServer(tls=True)`` serves a self-signed certificate for ``localhost``/``127.0.0.1``
 made with ``cryptography`` (``server.cert_path`` is its PEM, to trust it explicitly).
 """
@@ -489,6 +493,16 @@ def http_server() -> Iterator[HttpServer]:
     """A fresh HTTP server on 127.0.0.1 for one test."""
     with HttpServer() as server:
         yield server
+
+
+@pytest.fixture
+def fresh_http_pools() -> Iterator[None]:
+    """Start and end a test with no pooled sessions or cached resolutions in integrations.http."""
+    from integrations import http
+
+    http.close_pools()
+    yield
+    http.close_pools()
 
 
 @pytest.fixture
