@@ -242,6 +242,15 @@ def test_the_deadline_bounds_a_body_that_trickles_in(http_server):
     assert time.monotonic() - started < 3
 
 
+def test_the_deadline_cuts_a_single_long_wait_inside_the_body(http_server):
+    """Headers arrive at once, the first piece of body only after 3 s: the read itself is cut."""
+    started = time.monotonic()
+    with pytest.raises(http.RequestTimeout):
+        http.send("GET", http_server.url("/drip?ms=3000&chunks=2"), read_timeout=10, deadline=0.5)
+
+    assert time.monotonic() - started < 2
+
+
 def test_the_deadline_covers_redirect_hops(http_server):
     http_server.route("GET", "/slow-hop", lambda r: (time.sleep(0.3), (302, {"Location": "/slow-hop"}, ""))[1])
 
