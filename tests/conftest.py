@@ -10,7 +10,7 @@ from tenants.models import Membership, Role, Tenant
 from tenants.services import create_api_key, unique_slug
 from tests.support.api import bearer_client
 
-pytest_plugins = ["tests.support.worker", "tests.support.browser"]
+pytest_plugins = ["tests.support.worker", "tests.support.browser", "tests.support.http_servers"]
 
 
 @pytest.fixture
