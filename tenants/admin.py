@@ -127,8 +127,9 @@ class TenantScopedAdmin(TenantScopedMixin, admin.ModelAdmin):
     def save_formset(self, request, form, formset, change) -> None:
         instances = formset.save(commit=False)
         for instance in instances:
-            if getattr(instance, "tenant_id", None) is None and hasattr(instance, "tenant"):
-                instance.tenant = form.instance.tenant
+            # `hasattr(instance, "tenant")` would be False here: an unset FK raises on access.
+            if hasattr(instance, "tenant_id") and instance.tenant_id is None:
+                instance.tenant_id = form.instance.tenant_id
             instance.save()
         for obj in formset.deleted_objects:
             obj.delete()

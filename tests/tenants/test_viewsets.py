@@ -59,3 +59,31 @@ def test_another_tenants_object_is_404_for_read_action_and_delete(owner_client, 
     # then every answer is the plain 404, and the object survives
     assert [(r.status_code, r.json()) for r in responses] == [(404, {"error": "Not found."})] * 3
     assert AuditEvent.objects.filter(pk=theirs.pk).exists()
+
+
+def test_create_through_the_base_viewset_sets_the_tenant_and_audits_every_write(tenant, clients, make_staff_user):
+    # given a user to add, and an admin key of the tenant
+    user = make_staff_user("newcomer")
+    admin = clients["admin"]
+
+    # when the admin creates, changes and deletes a membership through a TenantModelViewSet
+    created = admin.post("/api/v1/test/membership-probes", {"user": user.pk, "role": "viewer"}, format="json")
+    membership_id = created.json()["id"]
+    changed = admin.patch(f"/api/v1/test/membership-probes/{membership_id}", {"role": "member"}, format="json")
+    deleted = admin.delete(f"/api/v1/test/membership-probes/{membership_id}")
+
+    # then the object belonged to the caller's tenant and each write left an audit event
+    assert (created.status_code, changed.status_code, deleted.status_code) == (201, 200, 204)
+    events = AuditEvent.objects.filter(tenant=tenant, object_id=membership_id).order_by("created_at")
+    assert [event.action for event in events] == ["created", "changed", "deleted"]
+
+
+def test_a_viewset_listing_drf_mixins_first_is_refused_at_import():
+    # given DRF's create mixin listed before the tenant base class
+    from rest_framework import mixins
+
+    from tenants.viewsets import TenantGenericViewSet
+
+    # when the class is defined, then it is refused: the mixin would save objects without a tenant
+    with pytest.raises(TypeError, match="list TenantGenericViewSet before DRF's mixins"):
+        type("Wrong", (mixins.CreateModelMixin, TenantGenericViewSet), {})
