@@ -234,3 +234,4 @@ LOGGING = {
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "tenants.heartbeat", "schedule": 60.0},
 }
+CELERY_BEAT_SCHEDULE["purge-api-call-logs"] = {"task": "integrations.purge_api_call_logs", "schedule": 3600.0}
