@@ -172,6 +172,12 @@ class RuleAction(TenantOwned):
     def __str__(self) -> str:
         return f"{self.position}. {self.type}"
 
+    def save(self, *args, **kwargs) -> None:
+        # An action always belongs to its rule's tenant (the admin's inline formset leaves it unset).
+        if self.rule_id is not None:
+            self.tenant_id = self.rule.tenant_id
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         from rules.definitions import action_errors
 
