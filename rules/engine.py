@@ -150,8 +150,12 @@ class _Evaluation:
     def run(self) -> EngineResult:
         ruleset = ruleset_for(self.tenant)
         candidates = ruleset.regex_candidates(self.text)
+        # A dry run reports on every rule; a live run visits only the rules that could match.
+        rules = ruleset.rules if self.dry_run else ruleset.to_visit(candidates)
         stopped = False
-        for rule in ruleset.rules:
+        for rule in rules:
+            if stopped and not self.dry_run:
+                break
             if stopped:
                 self.result.rules.append(RuleTrace(rule, "not_reached", "an earlier rule matched"))
                 continue

@@ -49,10 +49,21 @@ class RuleSet:
         self.rules = rules
         self.prefilter = prefilter
         self.ai_rules = [rule for rule in rules if rule.trigger_type == TriggerType.AI]
+        # With a prefilter, a message only needs to visit the rules the set names plus every rule
+        # that is not in the set (ai, always): thousands of non-matching regex rules cost nothing.
+        self._outside_set = [i for i, rule in enumerate(rules) if rule.set_index is None]
+        self._position = {rule.set_index: i for i, rule in enumerate(rules) if rule.set_index is not None}
 
     def regex_candidates(self, text: str) -> set[int] | None:
         """Set indexes of the regex rules that may match, or None when every regex must be tried."""
         return self.prefilter.candidates(text) if self.prefilter is not None else None
+
+    def to_visit(self, candidates: set[int] | None) -> list[CompiledRule]:
+        """The rules worth trying for a message, in evaluation order."""
+        if candidates is None:
+            return self.rules
+        positions = sorted([*self._outside_set, *(self._position[index] for index in candidates)])
+        return [self.rules[position] for position in positions]
 
 
 _cache: OrderedDict[Any, tuple[tuple, RuleSet]] = OrderedDict()

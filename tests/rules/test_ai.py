@@ -39,12 +39,8 @@ def test_all_ai_rules_are_judged_in_one_call_per_message(ai_rules, conversation,
     sent = llm.requests()[0]
     assert sent["model"] == "test-model"
     assert all(c in sent["messages"][1]["content"] for c in (REFUND, ORDER_STATUS, COMPLAINT))
-    assert [(t.rule.name, t.outcome) for t in result.rules] == [
-        ("Refund", "no_match"),
-        ("Order", "matched"),
-        ("Complaint", "not_reached"),
-        ("Fallback", "not_reached"),
-    ]
+    # A live run stops at the first match (a dry run also lists the rules not reached).
+    assert [(t.rule.name, t.outcome) for t in result.rules] == [("Refund", "no_match"), ("Order", "matched")]
     assert llm.server.last.header("Authorization") == f"Bearer {LLM_KEY}"
 
 

@@ -61,7 +61,7 @@ def test_priority_order_first_match_wins_and_always_is_the_fallback(tenant, conv
 
     assert evaluate_message(conversation, "HELLO there").reply == "hi!"
     assert evaluate_message(conversation, "something else").reply == "fallback"
-    outcomes = [(t.rule.name, t.outcome) for t in evaluate_message(conversation, "hello").rules]
+    outcomes = [(t.rule.name, t.outcome) for t in evaluate_message(conversation, "hello", dry_run=True).rules]
     assert outcomes == [("Hello", "matched"), ("Hello too", "not_reached"), ("Fallback", "not_reached")]
 
 
@@ -160,7 +160,9 @@ def test_many_rules_use_the_set_prefilter_and_still_respect_priority(tenant, con
             trigger={"type": "regex", "pattern": rf"\bword{n}\b"},
             actions=[reply(f"rule {n}")],
         )
-    assert evaluate_message(conversation, "word79 and word42").reply == "rule 42"
+    result = evaluate_message(conversation, "word79 and word42")
+    assert result.reply == "rule 42"
+    assert [trace.rule.name for trace in result.rules] == ["r42"]  # only the set's candidates are visited
     assert evaluate_message(conversation, "nothing").reply is None
 
 
