@@ -61,7 +61,9 @@ class Redactor:
     def url(self, url: str) -> str:
         parts = urlsplit(url)
         if parts.query:
-            pairs = [(k, MASK if self.query_is_secret(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+            pairs = [
+                (k, MASK if self.query_is_secret(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            ]
             parts = parts._replace(query=urlencode(pairs, safe="•"))
         if parts.password or parts.username:
             parts = parts._replace(netloc=f"{MASK}@{parts.hostname}" + (f":{parts.port}" if parts.port else ""))

@@ -99,7 +99,9 @@ def conversation_context(conversation: Any) -> dict:
     }
 
 
-def build_context(endpoint: Endpoint, params: dict, variables: dict | None, conversation: Any, row: dict | None) -> dict:
+def build_context(
+    endpoint: Endpoint, params: dict, variables: dict | None, conversation: Any, row: dict | None
+) -> dict:
     """SPEC §4's context: session variables at the top, overridden by params; params/row/conversation/tenant."""
     context = dict(variables or {})
     context.update(params)
@@ -251,7 +253,12 @@ def _multipart(spec: dict, context: dict, missing: list[str]) -> tuple[dict, dic
 
 
 def prepare_request(
-    endpoint: Endpoint, params: dict, *, variables: dict | None = None, conversation: Any = None, row: dict | None = None
+    endpoint: Endpoint,
+    params: dict,
+    *,
+    variables: dict | None = None,
+    conversation: Any = None,
+    row: dict | None = None,
 ) -> PreparedRequest:
     """Render the request of `endpoint` for validated `params`; raises TemplateError, PrepareError or
     CredentialUnavailable (each a `failure`)."""

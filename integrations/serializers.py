@@ -79,9 +79,7 @@ class RetrySerializer(StrictSerializer):
     max_retries = serializers.IntegerField(min_value=0, max_value=10, required=False)
     base_delay = serializers.FloatField(min_value=0, max_value=300, required=False)
     max_delay = serializers.FloatField(min_value=0, max_value=300, required=False)
-    retry_statuses = serializers.ListField(
-        child=serializers.IntegerField(min_value=100, max_value=599), required=False
-    )
+    retry_statuses = serializers.ListField(child=serializers.IntegerField(min_value=100, max_value=599), required=False)
     retry_on_connection_errors = serializers.BooleanField(required=False)
 
     def to_representation(self, instance):
