@@ -8,7 +8,7 @@ import json
 from django import forms
 
 from integrations import auth, validation
-from integrations.models import Connection, Credential, Endpoint
+from integrations.models import CONNECTION_FIELDS, ENDPOINT_FIELDS, Connection, Credential, Endpoint
 from integrations.secrets import masked, merge_secret_map
 from tenants.scoping import for_tenant
 
@@ -44,6 +44,21 @@ class SecretMapFormMixin:
             return dict(stored)
         return merge_secret_map(stored, value, partial_keys=self.secret_maps[name])
 
+    def merge_secret_maps(self, data: dict, stored: dict | None = None) -> bool:
+        """Put each merged secret map into `data`; False (with the form error added) when one is not JSON."""
+        for name in self.secret_maps:
+            try:
+                data[name] = self.clean_secret_map(name, (stored or {}).get(name))
+            except forms.ValidationError as exc:
+                self.add_error(name, exc)
+                return False
+        return True
+
+    def save(self, commit=True):
+        for name in self.secret_maps:
+            setattr(self.instance, name, self.cleaned_data[name])
+        return super().save(commit)
+
     def _add_errors(self, errors: dict) -> None:
         for field, messages in errors.items():
             for message in messages if isinstance(messages, list) else [messages]:
@@ -70,23 +85,15 @@ class CredentialForm(SecretMapFormMixin, forms.ModelForm):
         cls = auth.get_type(kind)
         known = {f.name for f in cls.secret_fields}
         stored = {k: v for k, v in (self.instance.secrets or {}).items() if k in known}
-        try:
-            secrets = self.clean_secret_map("secrets", stored)
-        except forms.ValidationError as exc:
-            self.add_error("secrets", exc)
+        if not self.merge_secret_maps(data, {"secrets": stored}):
             return data
         try:
-            data["config"], data["secrets"] = cls.clean(data.get("config") or {}, secrets)
+            data["config"], data["secrets"] = cls.clean(data.get("config") or {}, data["secrets"])
         except auth.CredentialInvalid as exc:
             for section, problems in exc.errors.items():
                 for field, messages in problems.items():
                     self.add_error(section, f"{field}: {' '.join(messages)}")
         return data
-
-    def save(self, commit=True):
-        self.instance.secrets = self.cleaned_data["secrets"]
-        self.instance.config = self.cleaned_data["config"]
-        return super().save(commit)
 
 
 class ConnectionForm(SecretMapFormMixin, forms.ModelForm):
@@ -94,23 +101,16 @@ class ConnectionForm(SecretMapFormMixin, forms.ModelForm):
 
     class Meta:
         model = Connection
-        fields = "__all__"
+        fields = ["tenant", *CONNECTION_FIELDS]
 
     def clean(self):
         data = super().clean()
-        try:
-            data["default_headers"] = self.clean_secret_map("default_headers")
-        except forms.ValidationError as exc:
-            self.add_error("default_headers", exc)
+        if not self.merge_secret_maps(data):
             return data
         if not data.get("retry"):
             data["retry"] = self.instance.retry_policy
         self._add_errors(validation.connection_errors(data))
         return data
-
-    def save(self, commit=True):
-        self.instance.default_headers = self.cleaned_data["default_headers"]
-        return super().save(commit)
 
 
 class EndpointForm(SecretMapFormMixin, forms.ModelForm):
@@ -119,14 +119,11 @@ class EndpointForm(SecretMapFormMixin, forms.ModelForm):
 
     class Meta:
         model = Endpoint
-        fields = "__all__"
+        fields = ["tenant", *ENDPOINT_FIELDS]
 
     def clean(self):
         data = super().clean()
-        try:
-            data["headers"] = self.clean_secret_map("headers")
-        except forms.ValidationError as exc:
-            self.add_error("headers", exc)
+        if not self.merge_secret_maps(data):
             return data
         self._add_errors(validation.endpoint_errors(data))
         self._check_tool_name(data)
@@ -140,11 +137,6 @@ class EndpointForm(SecretMapFormMixin, forms.ModelForm):
         clash = for_tenant(Endpoint, tenant).filter(tool_name=data["tool_name"]).exclude(pk=self.instance.pk)
         if clash.exists():
             self.add_error("tool_name", "An endpoint with this tool name already exists.")
-
-    def save(self, commit=True):
-        self.instance.headers = self.cleaned_data["headers"]
-        self.instance.parameters = self.cleaned_data.get("parameters") or []
-        return super().save(commit)
 
 
 class EndpointTestForm(forms.Form):

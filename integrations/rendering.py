@@ -155,9 +155,9 @@ def build_url(endpoint: Endpoint, context: dict, params: dict, missing: list[str
     query_templates = [endpoint.path, *(endpoint.query or {}).values()]
     for param in endpoint.parameters or []:
         name = param["name"]
-        if param.get("location") == "query" and name in params and name not in query:
-            if not _mentioned(query_templates, name) and params[name] is not None:
-                query[name] = _scalar(params[name])
+        wanted = param.get("location") == "query" and params.get(name) is not None and name not in query
+        if wanted and not _mentioned(query_templates, name):
+            query[name] = _scalar(params[name])
     return urlunsplit(parts._replace(query="")), query
 
 
@@ -189,12 +189,12 @@ def build_headers(endpoint: Endpoint, context: dict, params: dict, missing: list
     templates = [t for _, t in merged.values()]
     for param in endpoint.parameters or []:
         name = param["name"]
-        if param.get("location") == "header" and params.get(name) is not None and name.lower() not in merged:
-            if not _mentioned(templates, name):
-                value = _scalar(params[name])
-                if "\r" in value or "\n" in value:
-                    raise templating.TemplateError(f"header {name} would contain a line break")
-                headers[name] = value
+        wanted = param.get("location") == "header" and params.get(name) is not None and name.lower() not in merged
+        if wanted and not _mentioned(templates, name):
+            value = _scalar(params[name])
+            if "\r" in value or "\n" in value:
+                raise templating.TemplateError(f"header {name} would contain a line break")
+            headers[name] = value
     return headers, secret_values
 
 

@@ -18,10 +18,23 @@ from integrations.serializers import (
 )
 from tenants.api import error_body
 from tenants.models import Role
-from tenants.viewsets import TenantModelViewSet
+from tenants.viewsets import TenantGenericViewSet, TenantModelViewSet
 
 
-class CredentialViewSet(TenantModelViewSet):
+class ScopedModelViewSet(TenantModelViewSet):
+    """TenantModelViewSet with its tenant-setting, audited writes actually in force.
+
+    In TenantModelViewSet the DRF mixins come first in the MRO, so their plain perform_create/update/
+    destroy shadow TenantGenericViewSet's (no tenant set on create, no audit). Pin them here until the
+    base class is fixed.
+    """
+
+    perform_create = TenantGenericViewSet.perform_create
+    perform_update = TenantGenericViewSet.perform_update
+    perform_destroy = TenantGenericViewSet.perform_destroy
+
+
+class CredentialViewSet(ScopedModelViewSet):
     """Credentials: `secrets` is write-only (reads back masked); a blank secret in a write keeps the old one."""
 
     queryset = Credential.objects.all()
@@ -35,7 +48,7 @@ class CredentialViewSet(TenantModelViewSet):
             return Response(error_body(f"This credential is used by connections: {names}"), status.HTTP_409_CONFLICT)
 
 
-class ConnectionViewSet(TenantModelViewSet):
+class ConnectionViewSet(ScopedModelViewSet):
     queryset = Connection.objects.select_related("credential")
     serializer_class = ConnectionSerializer
     action_roles = {"test": Role.MEMBER}
@@ -47,7 +60,7 @@ class ConnectionViewSet(TenantModelViewSet):
         return Response(consoles.test_connection(self.get_object(), ctx=self.tenant_context))
 
 
-class EndpointViewSet(TenantModelViewSet):
+class EndpointViewSet(ScopedModelViewSet):
     queryset = Endpoint.objects.select_related("connection", "connection__credential", "tenant")
     serializer_class = EndpointSerializer
     action_roles = {"test": Role.MEMBER}

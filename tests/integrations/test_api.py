@@ -141,7 +141,7 @@ def test_connection_crud_with_masked_default_headers_and_retry(admin, http_serve
 
     assert response.status_code == 201, response.json()
     data = response.json()
-    assert data["default_headers"] == {"X-Tenant-Key": "••••cdef", "Accept": "••••"}
+    assert data["default_headers"] == {"X-Tenant-Key": "••••cdef", "Accept": "••••json"}
     assert data["retry"] == {
         "max_retries": 4, "base_delay": 0.5, "max_delay": 10.0, "retry_statuses": [429, 503],
         "retry_on_connection_errors": True,
