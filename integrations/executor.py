@@ -19,7 +19,6 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from integrations import calllog, http, response_cache, templating
@@ -188,7 +187,7 @@ def _send_with_retries(endpoint: Endpoint, result: ExecutionResult, started: flo
     while True:
         result.attempts += 1
         response, failure = _attempt(endpoint, prepared, deadline)
-        if failure is not None and isinstance(failure, http.DestinationNotAllowed):
+        if failure is not None and failure.refused:
             result.status, result.error = CallStatus.FAILURE, str(failure)
             return None
         if response is not None and response.status_code == 401 and not reauthenticated and prepared.authenticator:
@@ -230,7 +229,7 @@ def _attempt(endpoint: Endpoint, prepared: PreparedRequest, deadline: float) -> 
             files=prepared.files,
             connect_timeout=endpoint.connect_timeout or connection.connect_timeout,
             read_timeout=endpoint.read_timeout or connection.read_timeout,
-            deadline=deadline,
+            deadline=max(deadline - time.monotonic(), 0.001),
             max_bytes=connection.max_response_bytes,
             verify_tls=connection.verify_tls,
             follow_redirects=follow,
@@ -259,26 +258,10 @@ def _retry_delay(
     backoff = policy["base_delay"] * (2 ** (attempt - 1))
     delay = random.uniform(backoff / 2, backoff)  # "equal jitter": never less than half the backoff
     if response is not None:
-        after = retry_after_seconds(response.headers.get("retry-after") or response.headers.get("Retry-After"))
+        after = http.parse_retry_after(response.headers.get("retry-after"))
         if after is not None:
             delay = after
     return min(delay, policy["max_delay"])
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A Retry-After header (seconds or an HTTP date) in seconds from now."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _finish(endpoint: Endpoint, result: ExecutionResult, status_code: int, headers: Any, content: bytes) -> None:

@@ -153,6 +153,18 @@ class Endpoint(TenantOwned):
         return f"{self.name} ({self.tool_name})"
 
 
+# What a user edits (REST and admin alike), in display order.
+CONNECTION_FIELDS = [
+    "name", "base_url", "credential", "default_headers", "connect_timeout", "read_timeout", "total_deadline",
+    "retry", "verify_tls", "follow_redirects", "max_response_bytes", "description",
+]  # fmt: skip
+ENDPOINT_FIELDS = [
+    "connection", "name", "tool_name", "description", "method", "path", "query", "headers", "body_type",
+    "body_template", "parameters", "response_mapping", "response_template", "include_raw", "connect_timeout",
+    "read_timeout", "follow_redirects", "error_policy", "burden", "cache_ttl",
+]  # fmt: skip
+
+
 class Trigger(models.TextChoices):
     TEST = "test"
     RULE = "rule"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
 
 from tenants.secrets import MASK
 
@@ -61,8 +61,9 @@ class Redactor:
     def url(self, url: str) -> str:
         parts = urlsplit(url)
         if parts.query:
-            pairs = [(k, MASK if self.query_is_secret(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-            parts = parts._replace(query=urlencode(pairs, safe="•"))
+            pairs = parse_qsl(parts.query, keep_blank_values=True)
+            query = "&".join(f"{quote_plus(k)}={MASK if self.query_is_secret(k) else quote_plus(v)}" for k, v in pairs)
+            parts = parts._replace(query=query)
         if parts.password or parts.username:
             parts = parts._replace(netloc=f"{MASK}@{parts.hostname}" + (f":{parts.port}" if parts.port else ""))
         return self.text(urlunsplit(parts))

@@ -99,7 +99,9 @@ def conversation_context(conversation: Any) -> dict:
     }
 
 
-def build_context(endpoint: Endpoint, params: dict, variables: dict | None, conversation: Any, row: dict | None) -> dict:
+def build_context(
+    endpoint: Endpoint, params: dict, variables: dict | None, conversation: Any, row: dict | None
+) -> dict:
     """SPEC §4's context: session variables at the top, overridden by params; params/row/conversation/tenant."""
     context = dict(variables or {})
     context.update(params)
@@ -153,9 +155,9 @@ def build_url(endpoint: Endpoint, context: dict, params: dict, missing: list[str
     query_templates = [endpoint.path, *(endpoint.query or {}).values()]
     for param in endpoint.parameters or []:
         name = param["name"]
-        if param.get("location") == "query" and name in params and name not in query:
-            if not _mentioned(query_templates, name) and params[name] is not None:
-                query[name] = _scalar(params[name])
+        wanted = param.get("location") == "query" and params.get(name) is not None and name not in query
+        if wanted and not _mentioned(query_templates, name):
+            query[name] = _scalar(params[name])
     return urlunsplit(parts._replace(query="")), query
 
 
@@ -187,12 +189,12 @@ def build_headers(endpoint: Endpoint, context: dict, params: dict, missing: list
     templates = [t for _, t in merged.values()]
     for param in endpoint.parameters or []:
         name = param["name"]
-        if param.get("location") == "header" and params.get(name) is not None and name.lower() not in merged:
-            if not _mentioned(templates, name):
-                value = _scalar(params[name])
-                if "\r" in value or "\n" in value:
-                    raise templating.TemplateError(f"header {name} would contain a line break")
-                headers[name] = value
+        wanted = param.get("location") == "header" and params.get(name) is not None and name.lower() not in merged
+        if wanted and not _mentioned(templates, name):
+            value = _scalar(params[name])
+            if "\r" in value or "\n" in value:
+                raise templating.TemplateError(f"header {name} would contain a line break")
+            headers[name] = value
     return headers, secret_values
 
 
@@ -251,7 +253,12 @@ def _multipart(spec: dict, context: dict, missing: list[str]) -> tuple[dict, dic
 
 
 def prepare_request(
-    endpoint: Endpoint, params: dict, *, variables: dict | None = None, conversation: Any = None, row: dict | None = None
+    endpoint: Endpoint,
+    params: dict,
+    *,
+    variables: dict | None = None,
+    conversation: Any = None,
+    row: dict | None = None,
 ) -> PreparedRequest:
     """Render the request of `endpoint` for validated `params`; raises TemplateError, PrepareError or
     CredentialUnavailable (each a `failure`)."""

@@ -22,7 +22,9 @@ def merge_secret_map(old: dict | None, new: dict | None, *, partial_keys: bool) 
     merged = dict(old) if partial_keys else {}
     for key, value in (new or {}).items():
         if isinstance(value, dict):
-            merged[key] = merge_secret_map(old.get(key) if isinstance(old.get(key), dict) else {}, value, partial_keys=False)
+            merged[key] = merge_secret_map(
+                old.get(key) if isinstance(old.get(key), dict) else {}, value, partial_keys=False
+            )
         elif is_blank(value):
             if key in old:
                 merged[key] = old[key]

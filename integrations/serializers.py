@@ -9,7 +9,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from integrations import auth, validation
-from integrations.models import Connection, Credential, Endpoint, default_retry
+from integrations.models import CONNECTION_FIELDS, ENDPOINT_FIELDS, Connection, Credential, Endpoint, default_retry
 from integrations.secrets import masked, merge_secret_map
 from tenants.api import StrictModelSerializer, StrictSerializer
 from tenants.scoping import for_tenant
@@ -79,9 +79,7 @@ class RetrySerializer(StrictSerializer):
     max_retries = serializers.IntegerField(min_value=0, max_value=10, required=False)
     base_delay = serializers.FloatField(min_value=0, max_value=300, required=False)
     max_delay = serializers.FloatField(min_value=0, max_value=300, required=False)
-    retry_statuses = serializers.ListField(
-        child=serializers.IntegerField(min_value=100, max_value=599), required=False
-    )
+    retry_statuses = serializers.ListField(child=serializers.IntegerField(min_value=100, max_value=599), required=False)
     retry_on_connection_errors = serializers.BooleanField(required=False)
 
     def to_representation(self, instance):
@@ -95,11 +93,7 @@ class ConnectionSerializer(TenantUniqueMixin, StrictModelSerializer):
 
     class Meta:
         model = Connection
-        fields = [
-            "id", "name", "base_url", "credential", "default_headers", "connect_timeout", "read_timeout",
-            "total_deadline", "retry", "verify_tls", "follow_redirects", "max_response_bytes", "description",
-            "created_at", "updated_at",
-        ]  # fmt: skip
+        fields = ["id", *CONNECTION_FIELDS, "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 
     def validate(self, attrs):
@@ -121,12 +115,7 @@ class EndpointSerializer(TenantUniqueMixin, StrictModelSerializer):
 
     class Meta:
         model = Endpoint
-        fields = [
-            "id", "connection", "name", "tool_name", "description", "method", "path", "query", "headers",
-            "body_type", "body_template", "parameters", "response_mapping", "response_template", "include_raw",
-            "connect_timeout", "read_timeout", "follow_redirects", "error_policy", "burden", "cache_ttl",
-            "created_at", "updated_at",
-        ]  # fmt: skip
+        fields = ["id", *ENDPOINT_FIELDS, "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 
     def validate(self, attrs):

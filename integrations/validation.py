@@ -135,6 +135,12 @@ def body_errors(body_type: str, template: str, errors: dict) -> None:
         for message in _structured_body_problems(body_type, spec):
             _add(errors, "body_template", message)
         return
+    if body_type == BodyType.JSON:
+        try:
+            templating.validate_json(template)
+        except templating.TemplateError as exc:
+            _add(errors, "body_template", str(exc))
+        return
     problem = template_problem(template)
     if problem:
         _add(errors, "body_template", problem)

@@ -100,7 +100,9 @@ class CredentialType:
             errors[section] = {"non_field_errors": ["Expected an object."]}
             return {}
         known = {f.name: f for f in fields}
-        problems: dict[str, list[str]] = {name: ["Unknown field for this type."] for name in values if name not in known}
+        problems: dict[str, list[str]] = {
+            name: ["Unknown field for this type."] for name in values if name not in known
+        }
         cleaned: dict[str, Any] = {}
         for f in fields:
             value = values.get(f.name)
