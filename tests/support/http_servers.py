@@ -92,6 +92,9 @@ class RecordedRequest:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and the
+    # client's delayed ACK add ~40 ms to every keep-alive response.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format, *args):  # tests stay quiet
@@ -355,6 +358,32 @@ def self_signed_certificate(names: tuple[str, ...] = ("localhost", "127.0.0.1"))
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+@contextlib.contextmanager
+def blackhole_port() -> Iterator[int]:
+    """A loopback port whose listen queue is full: connecting to it hangs until the client times out.
+
+    For connect-timeout tests without sending a packet anywhere but 127.0.0.1.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(8):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        time.sleep(0.05)
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
 
 
 # --- built-in routes -----------------------------------------------------------------------------
