@@ -31,10 +31,14 @@ class Limit:
         return cls(count, seconds)
 
 
+def _now() -> float:
+    return time.time()
+
+
 def hit(scope: str, identity: str, spec: str) -> int | None:
     """Count one hit; None when allowed, else the seconds until the window resets (for Retry-After)."""
     limit = Limit.parse(spec)
-    now = time.time()
+    now = _now()
     window = int(now // limit.seconds)
     digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
     key = f"rl:{scope}:{digest}:{window}"

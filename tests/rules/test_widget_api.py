@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from django.test import Client
 
+from rules import ratelimit
 from rules.models import Conversation, WidgetKey
 from tenants.models import Role
 from tests.rules.conftest import reply
@@ -21,6 +23,13 @@ def widget_key(tenant, make_rule, clean_cache):
         actions=[reply("You said {what} on {page}.")],
     )
     return WidgetKey.objects.create(tenant=tenant, name="Shop", allowed_origins=[ORIGIN])
+
+
+@pytest.fixture(autouse=True)
+def _one_window(monkeypatch):
+    """Keep every request of a test in one rate-limit window (no flaky resets at a minute boundary)."""
+    now = (time.time() // 3600) * 3600 + 1
+    monkeypatch.setattr(ratelimit, "_now", lambda: now)
 
 
 @pytest.fixture
