@@ -21,7 +21,7 @@ branch actions instead of the rest of the list), `SET_VARIABLE`, `REPLY_TEXT` (H
 `{name}` shorthand) and `REPLY_AI`.
 
 Template context: the session variables, then the rule's regex groups, then the built-ins
-`message` (the visitor's text), `conversation` (`id`, `channel`, `visitor_id`, `identity_verified`)
+`message` (the visitor's text), `conversation` (`id`, `channel`, `visitor_id`, `identity_verified`, `variables`)
 and `api` (the last CALL_API result of this rule: `status`, `status_code`, `error`, `body`).
 
 State. Live evaluation saves the visitor message first, evaluates against a snapshot of the
@@ -230,17 +230,11 @@ class _Evaluation:
             handler(rule, action, state, depth)
 
     def context(self, state: dict) -> dict:
-        conversation = self.conversation
         return {
             **self.variables,
             **state["groups"],
             "message": self.text,
-            "conversation": {
-                "id": str(conversation.id),
-                "channel": conversation.channel,
-                "visitor_id": conversation.visitor_id,
-                "identity_verified": conversation.identity_verified,
-            },
+            "conversation": {**self.conversation.template_context(), "variables": self.variables},
             "api": state["api"],
         }
 

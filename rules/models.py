@@ -42,6 +42,16 @@ class Conversation(TenantOwned):
     def __str__(self) -> str:
         return f"{self.get_channel_display()} conversation {str(self.id)[:8]}"
 
+    def template_context(self) -> dict:
+        """`conversation.*` in templates (rules and the executor alike)."""
+        return {
+            "id": str(self.id),
+            "channel": self.channel,
+            "visitor_id": self.visitor_id,
+            "identity_verified": self.identity_verified,
+            "variables": dict(self.variables or {}),
+        }
+
 
 class MessageRole(models.TextChoices):
     VISITOR = "visitor"
