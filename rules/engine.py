@@ -45,7 +45,7 @@ from django.utils import timezone
 
 from integrations import executor, templating
 from rules import ai
-from rules.models import ActionType, Conversation, Message, MessageRole, OnError, RuleAction, TriggerType
+from rules.models import ActionType, Conversation, Message, MessageRole, OnError, Rule, RuleAction, TriggerType
 from rules.ruleset import CompiledRule, ruleset_for
 
 logger = logging.getLogger(__name__)
@@ -401,10 +401,21 @@ def _persist(conversation: Conversation, visitor_message: Message, evaluation: _
         merged = {**(locked.variables or {}), **result.changed}
         Conversation.objects.filter(pk=conversation.pk).update(variables=merged, updated_at=timezone.now())
         messages = _new_messages(conversation, visitor_message, evaluation)
+        _forget_deleted_rules(messages)
         Message.objects.bulk_create(messages)
     conversation.variables = merged
     result.variables = merged
     return [visitor_message, *messages]
+
+
+def _forget_deleted_rules(messages: list[Message]) -> None:
+    # A rule deleted while the message was evaluated must not break saving the reply it wrote.
+    rule_ids = {m.rule_id for m in messages if m.rule_id is not None}
+    if rule_ids:
+        existing = set(Rule.objects.filter(pk__in=rule_ids).values_list("pk", flat=True))
+        for message in messages:
+            if message.rule_id not in existing:
+                message.rule_id = None
 
 
 def _new_messages(conversation, visitor_message: Message, evaluation: _Evaluation) -> list[Message]:

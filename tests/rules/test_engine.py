@@ -7,7 +7,7 @@ from django.db import connection as db_connection
 
 from integrations.models import ApiCallLog
 from rules.engine import evaluate_message
-from rules.models import Conversation, Message
+from rules.models import Conversation, Message, Rule
 from tests.rules.conftest import reply
 
 ORDER = {"type": "regex", "pattern": r"order #?(?P<orderId>\d+)", "flags": "i"}
@@ -211,3 +211,18 @@ def test_two_messages_at_once_do_not_lose_variable_updates(tenant, api, make_end
     conversation.refresh_from_db()
     assert conversation.variables == {"start": 1, "a": "a", "b": "b"}
     assert Message.objects.filter(conversation=conversation, role="visitor").count() == 2
+
+
+def test_a_rule_deleted_during_evaluation_does_not_break_the_reply(tenant, conversation, make_rule, monkeypatch):
+    from rules import engine
+
+    rule = make_rule(tenant, "Bye", actions=[reply("bye")])
+    real_persist = engine._persist
+
+    def delete_then_persist(*args):
+        Rule.objects.filter(pk=rule.pk).delete()
+        return real_persist(*args)
+
+    monkeypatch.setattr(engine, "_persist", delete_then_persist)
+    assert evaluate_message(conversation, "x").reply == "bye"
+    assert conversation.messages.get(role="assistant").rule_id is None
