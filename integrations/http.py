@@ -487,7 +487,7 @@ def send(
     read_timeout: float = 5.0,
     deadline: float | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    verify_tls: bool = True,
+    verify_tls: bool | str = True,
     follow_redirects: bool = False,
     max_redirects: int = 5,
     pool_key: str | None = None,
@@ -495,7 +495,8 @@ def send(
     """Send one HTTP request under the SSRF policy and return the whole (size-limited) response.
 
     `deadline` (seconds) bounds this whole call: connecting, every redirect hop and the body
-    download. Non-2xx answers are returned, not raised. Raises an `OutboundError` subclass.
+    download. `verify_tls` may also be the path of a CA bundle to trust. Non-2xx answers are
+    returned, not raised. Raises an `OutboundError` subclass.
     """
     if not all(isinstance(t, int | float) and t > 0 for t in (connect_timeout, read_timeout)):
         raise ValueError("connect_timeout and read_timeout must be positive")
@@ -557,7 +558,7 @@ def _redirected_method(status: int, method: str, data, json, files):
     return method, data, json, files
 
 
-def _transmit(session, prepared, target: _Target, timeout, verify_tls: bool) -> requests.Response:
+def _transmit(session, prepared, target: _Target, timeout, verify_tls: bool | str) -> requests.Response:
     try:
         return session.send(prepared, stream=True, timeout=timeout, verify=verify_tls, allow_redirects=False)
     except InvalidIPAddress as exc:  # raised by requests-hardened outside our adapter's reach

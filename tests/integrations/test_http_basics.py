@@ -5,6 +5,7 @@ Private networks are allowed in the suite (config/test_settings.py), so these re
 
 from __future__ import annotations
 
+import gzip
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -15,14 +16,10 @@ from integrations import http
 from tests.support.http_servers import blackhole_port
 
 # pytest resets warning filters per test; integrations.http silences this one in production.
-pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
-
-
-@pytest.fixture(autouse=True)
-def fresh_pools():
-    http.close_pools()
-    yield
-    http.close_pools()
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
+    pytest.mark.usefixtures("fresh_http_pools"),
+]
 
 
 def test_it_sends_and_returns_the_whole_response(http_server):
@@ -245,6 +242,15 @@ def test_the_deadline_bounds_a_body_that_trickles_in(http_server):
     assert time.monotonic() - started < 3
 
 
+def test_the_deadline_cuts_a_single_long_wait_inside_the_body(http_server):
+    """Headers arrive at once, the first piece of body only after 3 s: the read itself is cut."""
+    started = time.monotonic()
+    with pytest.raises(http.RequestTimeout):
+        http.send("GET", http_server.url("/drip?ms=3000&chunks=2"), read_timeout=10, deadline=0.5)
+
+    assert time.monotonic() - started < 2
+
+
 def test_the_deadline_covers_redirect_hops(http_server):
     http_server.route("GET", "/slow-hop", lambda r: (time.sleep(0.3), (302, {"Location": "/slow-hop"}, ""))[1])
 
@@ -275,6 +281,15 @@ def test_max_bytes_is_exact(http_server, mode):
     assert len(http.send("GET", http_server.url(f"/huge?bytes=1000&mode={mode}"), max_bytes=1000).content) == 1000
     with pytest.raises(http.ResponseTooLarge):
         http.send("GET", http_server.url(f"/huge?bytes=1001&mode={mode}"), max_bytes=1000)
+
+
+def test_a_compressed_body_is_limited_by_its_decoded_size(http_server):
+    bomb = gzip.compress(b"\0" * (20 * 1024 * 1024))
+    http_server.route("GET", "/bomb", lambda r: (200, {"Content-Encoding": "gzip"}, bomb))
+
+    with pytest.raises(http.ResponseTooLarge):
+        http.send("GET", http_server.url("/bomb"), max_bytes=1024 * 1024)
+    assert len(bomb) < 1024 * 1024
 
 
 def test_a_small_content_length_does_not_buy_a_bigger_body(http_server):

@@ -11,6 +11,7 @@ import ipaddress
 import socket
 
 import pytest
+import requests
 
 from integrations import http
 
@@ -18,12 +19,9 @@ REAL_GETADDRINFO = socket.getaddrinfo
 
 
 @pytest.fixture(autouse=True)
-def strict(settings):
+def strict(settings, fresh_http_pools):
     settings.OUTBOUND_ALLOW_PRIVATE_NETWORKS = False
     settings.OUTBOUND_ALLOWED_HOSTS = []
-    http.close_pools()
-    yield
-    http.close_pools()
 
 
 @pytest.fixture(autouse=True)
@@ -353,3 +351,34 @@ def test_check_url_accepts_a_public_or_unresolvable_name_and_sends_nothing(fake_
 def test_check_url_rejects_malformed_urls():
     with pytest.raises(http.InvalidURL):
         http.check_url("https:///no-host")
+
+
+# --- the connection is pinned to the checked address ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("networks", "answer", "url", "host_header"),
+    [
+        ([], "93.184.215.14", "https://api.example/v1", "api.example"),
+        (["10.0.0.0/8"], "93.184.215.14", "https://api.example/v1", "api.example"),
+        (["10.20.0.0/16"], "10.20.0.5", "https://api.example:8443/v1", "api.example:8443"),
+    ],
+)
+def test_the_connection_is_pinned_to_the_checked_address_and_keeps_the_name(
+    settings, fake_dns, networks, answer, url, host_header
+):
+    """What urllib3 will connect to is the IP literal we checked; the name stays for Host and TLS.
+
+    Only the pool key is built: nothing is sent.
+    """
+    settings.OUTBOUND_ALLOWED_HOSTS = networks
+    fake_dns({"api.example": [answer]})
+    adapter = http._GuardedAdapter(is_https_proto=True)
+    prepared = requests.Request("GET", url).prepare()
+
+    host_params, pool_kwargs = adapter.build_connection_pool_key_attributes(prepared, True)
+
+    assert host_params["host"] == answer
+    assert prepared.headers["Host"] == host_header
+    assert pool_kwargs["server_hostname"] == "api.example"
+    assert pool_kwargs["assert_hostname"] == "api.example"
