@@ -62,7 +62,7 @@ class ExecutionResult:
     say: str = ""
     warnings: list[str] = field(default_factory=list)
     request: PreparedRequest | None = None
-    log_id: int | None = None
+    log_id: Any = None
 
     @property
     def ok(self) -> bool:
@@ -149,7 +149,7 @@ def execute(
         _send(endpoint, result, started)
     result.duration_ms = int((time.monotonic() - started) * 1000)
     if log:
-        result.log_id = calllog.record(endpoint, result, trigger).pk
+        result.log_id = calllog.record(endpoint, result, trigger)
     if result.status != CallStatus.SUCCESS:
         redactor = result.request.redactor if result.request else None
         logger.info(
@@ -186,7 +186,7 @@ def _send_with_retries(endpoint: Endpoint, result: ExecutionResult, started: flo
     retries_left = policy["max_retries"]
     while True:
         result.attempts += 1
-        response, failure = _attempt(endpoint, prepared, deadline)
+        response, failure = send_once(endpoint, prepared, deadline)
         if failure is not None and failure.refused:
             result.status, result.error = CallStatus.FAILURE, str(failure)
             return None
@@ -217,7 +217,11 @@ def _reauthenticate(prepared: PreparedRequest, response: Any, result: ExecutionR
     return False
 
 
-def _attempt(endpoint: Endpoint, prepared: PreparedRequest, deadline: float) -> tuple[Any, Exception | None]:
+def send_once(endpoint: Endpoint, prepared: PreparedRequest, deadline: float) -> tuple[Any, Exception | None]:
+    """One attempt with the endpoint's (else the connection's) settings: (response, None) or (None, error).
+
+    `deadline` is a `time.monotonic()` instant.
+    """
     connection = endpoint.connection
     follow = endpoint.follow_redirects if endpoint.follow_redirects is not None else connection.follow_redirects
     try:

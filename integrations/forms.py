@@ -98,6 +98,7 @@ class CredentialForm(SecretMapFormMixin, forms.ModelForm):
 
 class ConnectionForm(SecretMapFormMixin, forms.ModelForm):
     secret_maps = {"default_headers": False}
+    base_url = forms.URLField(max_length=2000, assume_scheme="https")
 
     class Meta:
         model = Connection
