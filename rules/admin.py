@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from rules import services
-from rules.models import Conversation, Message, Rule, RuleAction, WidgetKey
+from rules.models import ActionType, Conversation, Message, OnError, Rule, RuleAction, WidgetKey
 from tenants import scoping
 from tenants.admin import TenantScopedAdmin, TenantScopedInline
 from tenants.models import Role, Tenant
@@ -29,7 +29,18 @@ class RuleActionInline(TenantScopedInline, admin.StackedInline):
         "template",
         "instructions",
     ]
-    autocomplete_fields: list[str] = []
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "parent" and field is not None:
+            # A branch action hangs off a CALL_API action of the same rule whose on_error is "branch".
+            rule_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+            field.queryset = (
+                field.queryset.filter(rule_id=rule_id, type=ActionType.CALL_API, on_error=OnError.BRANCH)
+                if rule_id
+                else field.queryset.none()
+            )
+        return field
 
 
 @admin.register(Rule)

@@ -226,9 +226,10 @@ def action_errors(action: RuleAction) -> dict[str, list[str]]:
     """Field errors of one action row (the admin's inline form), by the same rules as the API."""
     errors: dict[str, list[str]] = {}
     if action.type == ActionType.CALL_API:
+        rule = _rule_of(action)
         if action.endpoint_id is None:
             errors["endpoint"] = ["A CALL_API action needs an endpoint."]
-        elif action.rule_id and action.rule.tenant_id and action.endpoint.tenant_id != action.rule.tenant_id:
+        elif rule is not None and rule.tenant_id and action.endpoint.tenant_id != rule.tenant_id:
             errors["endpoint"] = ["Unknown endpoint."]
         if not isinstance(action.params, dict):
             errors["params"] = ["Parameters must be an object of name → template."]
@@ -244,3 +245,11 @@ def action_errors(action: RuleAction) -> dict[str, list[str]]:
     if action.parent_id is not None and action.parent.on_error != OnError.BRANCH:
         errors["parent"] = ['Branch actions belong to a CALL_API action whose on_error is "branch".']
     return errors
+
+
+def _rule_of(action: RuleAction) -> Rule | None:
+    # In the admin's inline the rule may be new (unsaved) but already carries the chosen tenant.
+    try:
+        return action.rule
+    except Rule.DoesNotExist:
+        return None

@@ -116,3 +116,31 @@ def test_dry_run_button_in_the_browser(page, admin_login, tenant, make_staff_use
     page.get_by_role("button", name="Dry run").click()
     assert page.locator("#dry-run-matched").text_content().split() == ["Matched", "rule:", "Prices"]
     assert "It costs 3." in page.locator("#dry-run-actions").text_content()
+
+
+def test_admin_refuses_an_endpoint_of_another_tenant(client, tenant, other_tenant, api, make_endpoint, make_staff_user):
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_superuser("root", password="pw-for-tests-1")
+    client.login(username="root", password="pw-for-tests-1")
+    foreign = make_endpoint(other_tenant, api)
+    form = rule_form(
+        tenant=str(tenant.id),
+        **{"actions-0-type": "CALL_API", "actions-0-endpoint": str(foreign.id), "actions-0-template": ""},
+    )
+    response = client.post("/admin/rules/rule/add/", form)
+    assert response.status_code == 200
+    assert "Unknown endpoint." in response.content.decode()
+    assert not Rule.objects.exists()
+
+
+def test_branch_parent_choices_are_the_rules_branching_calls(staff, tenant, api, make_endpoint, make_rule):
+    endpoint = make_endpoint(tenant, api)
+    branching = {"type": "CALL_API", "endpoint": str(endpoint.id), "on_error": "branch", "branch": [reply("oops")]}
+    rule = make_rule(tenant, "Branching", actions=[branching, {"type": "CALL_API", "endpoint": str(endpoint.id)}])
+    other = make_rule(tenant, "Other", actions=[branching])
+    page = staff.get(f"/admin/rules/rule/{rule.id}/change/")
+    parent_field = page.context["inline_admin_formsets"][0].formset.forms[0].fields["parent"]
+    assert {a.rule_id for a in parent_field.queryset} == {rule.id}
+    assert [a.on_error for a in parent_field.queryset] == ["branch"]
+    assert other.id not in {a.rule_id for a in parent_field.queryset}
