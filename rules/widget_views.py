@@ -153,8 +153,10 @@ def session_messages(request, session_id):
     """GET: the history; POST `{"text"}` → `{"reply", "messages"}` (the new visitor and assistant messages)."""
     origin = _origin(request)
     if request.method == "OPTIONS":
-        key = Conversation.objects.filter(pk=session_id, channel=Channel.WIDGET).select_related("widget_key").first()
-        if origin and key and key.widget_key and key.widget_key.allows_origin(origin):
+        conversation = (
+            Conversation.objects.filter(pk=session_id, channel=Channel.WIDGET).select_related("widget_key").first()
+        )
+        if origin and _session_allows(conversation, origin):
             return _cors(HttpResponse(status=204), origin, preflight=True)
         return HttpResponse(status=403)
     if request.method not in ("GET", "POST"):
@@ -166,7 +168,18 @@ def session_messages(request, session_id):
         handler = _post_message if request.method == "POST" else _history
         return _cors(handler(request, conversation), origin)
     except WidgetError as exc:
+        if exc.status == 401 and origin and _origin_allowed_anywhere(origin):
+            # Let a widget on a known site read the 401, so it can open a new session.
+            exc.cors = True
         return _error(exc, origin)
+
+
+def _session_allows(conversation: Conversation | None, origin: str) -> bool:
+    """A preflight for a session: its key's origins; for an unknown session, any active key's (the
+    request itself then answers 401, readable by the widget so it can start over)."""
+    if conversation is None or conversation.widget_key is None:
+        return conversation is None and _origin_allowed_anywhere(origin)
+    return conversation.widget_key.allows_origin(origin)
 
 
 def _history(request, conversation: Conversation) -> JsonResponse:

@@ -111,6 +111,13 @@
     });
   }
 
+  function startOver() {
+    // The stored session is gone (inactive key, deleted conversation): open a fresh one.
+    saveSession(null);
+    historyLoaded = false;
+    return startSession();
+  }
+
   function ensureSession() {
     if (session) { return Promise.resolve(); }
     return startSession();
@@ -143,8 +150,7 @@
   function postMessage(text, retried) {
     return request("POST", "/widget/v1/sessions/" + encodeURIComponent(session.id) + "/messages", { text: text }).then(function (res) {
       if (res.status === 401 && !retried) {
-        saveSession(null);
-        return startSession().then(function () { return postMessage(text, true); });
+        return startOver().then(function () { return postMessage(text, true); });
       }
       if (res.status === 429) {
         say("You are sending messages too fast. Try again in " + (res.retryAfter || "a few") + " seconds.");

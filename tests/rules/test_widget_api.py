@@ -226,3 +226,15 @@ def test_widget_keys_api(clients, other_client, tenant):
     assert changed.json()["allowed_origins"] == ["http://localhost:3000"]
     assert WidgetKey.objects.get(pk=data["id"]).origin_index == "\nhttp://localhost:3000\n"
     assert WidgetKey.objects.get(pk=data["id"]).tenant == tenant
+
+
+def test_a_lost_session_answers_a_readable_401_to_a_known_site(browser_client, widget_key):
+    path = "/widget/v1/sessions/00000000-0000-0000-0000-000000000001/messages"
+    preflight = browser_client.options(path, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    assert preflight.status_code == 204
+    lost = post(browser_client, path, {"text": "hi"}, HTTP_AUTHORIZATION="Bearer swb_ws_old")
+    assert lost.status_code == 401
+    assert lost["Access-Control-Allow-Origin"] == ORIGIN
+    evil = post(Client(HTTP_ORIGIN="https://evil.example"), path, {"text": "hi"}, HTTP_AUTHORIZATION="Bearer x")
+    assert evil.status_code == 401
+    assert "Access-Control-Allow-Origin" not in evil

@@ -53,6 +53,14 @@ def test_widget_draws_the_reply_and_keeps_the_session_across_reloads(page, live_
     assert page.locator(".swb-message .swb-text").all_text_contents() == ["hello there", "<b>Hi</b> from GADGET-7!"]
     assert Conversation.objects.filter(channel="widget").count() == 1
 
+    # The stored session disappears server-side: the widget opens a new one and still answers.
+    Conversation.objects.all().delete()
+    box = page.get_by_label("Your message")
+    box.fill("hello again")
+    box.press("Enter")
+    page.locator(".swb-assistant").nth(1).wait_for()
+    assert Conversation.objects.get(channel="widget").messages.filter(role="visitor").get().text == "hello again"
+
     page.keyboard.press("Escape")
     assert page.locator(".swb-panel").is_hidden()
 
