@@ -272,7 +272,7 @@ def _finish(endpoint: Endpoint, result: ExecutionResult, status_code: int, heade
     result.status_code = status_code
     result.headers = {name.lower(): value for name, value in headers.items()}
     result.response_size = len(content)
-    result.raw_text = content.decode("utf-8", errors="replace")
+    result.raw_text = _decode(content, result.headers.get("content-type", ""))
     result.body = _parse_body(result.headers.get("content-type", ""), result.raw_text)
     if 200 <= status_code < 300:
         result.status = CallStatus.SUCCESS
@@ -284,9 +284,25 @@ def _finish(endpoint: Endpoint, result: ExecutionResult, status_code: int, heade
     if endpoint.response_template:
         context = {**result.request.context, **result.mapped}
         context.update(response=result.body, status_code=status_code, headers=result.headers, mapped=result.mapped)
-        rendered = templating.render(endpoint.response_template, context)
-        result.say = rendered.value
-        result.warnings.extend(f"missing variable: {name}" for name in rendered.missing)
+        try:
+            rendered = templating.render(endpoint.response_template, context)
+        except templating.TemplateError as exc:  # e.g. a render limit hit by a huge response
+            result.warnings.append(f"response template: {exc}")
+        else:
+            result.say = rendered.value
+            result.warnings.extend(f"missing variable: {name}" for name in rendered.missing)
+
+
+def _decode(content: bytes, content_type: str) -> str:
+    charset = "utf-8"
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip("\"'")
+    try:
+        return content.decode(charset, errors="replace")
+    except LookupError:
+        return content.decode("utf-8", errors="replace")
 
 
 def _parse_body(content_type: str, text: str) -> Any:

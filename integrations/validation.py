@@ -15,6 +15,7 @@ from integrations.auth.base import HEADER_NAME
 from integrations.models import BodyType
 
 MAX_TIMEOUT = 120.0
+MAX_RESPONSE_BYTES = 100 * 1024 * 1024
 RETRY_KEYS = {"max_retries", "base_delay", "max_delay", "retry_statuses", "retry_on_connection_errors"}
 
 
@@ -66,8 +67,9 @@ def connection_errors(data: dict) -> dict[str, list[str]]:
     if "retry" in data:
         for message in retry_problems(data["retry"]):
             _add(errors, "retry", message)
-    if data.get("max_response_bytes") is not None and data["max_response_bytes"] < 1:
-        _add(errors, "max_response_bytes", "Must be at least 1.")
+    size = data.get("max_response_bytes")
+    if size is not None and not 1 <= size <= MAX_RESPONSE_BYTES:
+        _add(errors, "max_response_bytes", f"Must be from 1 to {MAX_RESPONSE_BYTES} bytes.")
     return errors
 
 

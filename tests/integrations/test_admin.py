@@ -7,7 +7,7 @@ import json
 import pytest
 
 from integrations.executor import execute
-from integrations.models import Connection, Credential
+from integrations.models import ApiCallLog, Connection, Credential
 
 SECRET = "sk-live-0123456789abcdef"
 
@@ -166,3 +166,18 @@ def test_api_call_log_list_and_filters(staff, make_endpoint, http_server):
     assert "Broken" in errors_only.content.decode() and ">Echo<" not in errors_only.content.decode()
     assert client.get("/admin/integrations/apicalllog/?trigger__exact=rule").status_code == 200
     assert client.get("/admin/integrations/apicalllog/add/").status_code == 403
+
+
+def test_api_call_logs_and_filters_are_scoped_to_the_tenant(staff, other_tenant, make_connection, make_endpoint):
+    foreign = make_endpoint(make_connection(owner=other_tenant, name="Foreign API"), name="Foreign call")
+    execute(foreign)
+    execute(make_endpoint(name="Own call"))
+    client = staff("admin")
+
+    logs = client.get("/admin/integrations/apicalllog/").content.decode()
+    endpoints = client.get("/admin/integrations/endpoint/").content.decode()
+
+    assert "Own call" in logs and "Foreign call" not in logs
+    assert "Foreign API" not in endpoints and "Foreign call" not in endpoints
+    foreign_log = ApiCallLog.objects.get(endpoint=foreign)
+    assert client.get(f"/admin/integrations/apicalllog/{foreign_log.pk}/change/").status_code == 302

@@ -346,3 +346,39 @@ def test_a_credential_in_use_cannot_be_deleted(admin, make_connection, make_cred
 
     assert response.status_code == 409
     assert response.json() == {"error": "This credential is used by connections: Billing"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("credentials", {"name": "x", "type": "bearer", "secrets": []}),
+        ("credentials", {"name": "x", "type": "bearer", "secrets": {"token": 5}}),
+        ("credentials", {"name": "x", "type": "query_params", "secrets": {"params": {"a": {"b": 1}}}}),
+        ("credentials", {"name": "x", "type": "api_key", "config": [], "secrets": {"key": "k"}}),
+        ("credentials", {"name": "x", "type": "api_key", "config": None, "secrets": {"key": "k"}}),
+        ("credentials", {"name": ["x"], "type": 3}),
+        ("connections", {"name": "x", "base_url": "https://a.example", "retry": None}),
+        ("connections", {"name": "x", "base_url": "https://a.example", "retry": {"max_delay": "soon"}}),
+        ("connections", {"name": "x", "base_url": "https://a.example", "default_headers": "X-A: 1"}),
+        ("connections", {"name": "x", "base_url": "https://a.example", "max_response_bytes": 10**12}),
+        ("endpoints", {"name": "x", "tool_name": "x", "query": "a=b"}),
+        ("endpoints", {"name": "x", "tool_name": "x", "parameters": {"name": "a"}}),
+        ("endpoints", {"name": "x", "tool_name": "x", "parameters": [None, 3]}),
+        ("endpoints", {"name": "x", "tool_name": "x", "response_mapping": ["a"]}),
+        ("endpoints", {"name": "x", "tool_name": "x", "response_mapping": {"a": 3}}),
+        (
+            "endpoints",
+            {"name": "x", "tool_name": "x", "body_type": "multipart", "body_template": '{"files": {"f": 3}}'},
+        ),
+        ("endpoints", {"name": "x", "tool_name": "x", "headers": {"X-A": 3}}),
+        ("endpoints", {"name": "x", "tool_name": "x", "connect_timeout": 10**9}),
+    ],
+)
+def test_malformed_writes_are_400_never_500(admin, make_connection, path, body):
+    if path == "endpoints":
+        body = {"connection": str(make_connection().pk), **body}
+
+    response = admin.post(f"/api/v1/{path}", body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]
