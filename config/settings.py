@@ -249,3 +249,15 @@ LOGGING = {
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "tenants.heartbeat", "schedule": 60.0},
 }
+CELERY_BEAT_SCHEDULE["purge-api-call-logs"] = {"task": "integrations.purge_api_call_logs", "schedule": 3600.0}
+
+# Rules, AI provider and chat widget (rules app).
+LLM_CONNECT_TIMEOUT = float(env_str("LLM_CONNECT_TIMEOUT", "3"))
+LLM_READ_TIMEOUT = float(env_str("LLM_READ_TIMEOUT", "20"))
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 1)
+MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 2000)
+WIDGET_VARIABLES_MAX_BYTES = env_int("WIDGET_VARIABLES_MAX_BYTES", 8192)
+# Fixed-window limits in the shared cache: "<count>/<seconds>".
+WIDGET_RATE_SESSION_MESSAGES = env_str("WIDGET_RATE_SESSION_MESSAGES", "20/60")
+WIDGET_RATE_IP_MESSAGES = env_str("WIDGET_RATE_IP_MESSAGES", "120/60")
+WIDGET_RATE_IP_SESSIONS = env_str("WIDGET_RATE_IP_SESSIONS", "20/60")
