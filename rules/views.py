@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, permissions, status
+from rest_framework import permissions, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -19,22 +19,10 @@ from rules.serializers import (
 )
 from tenants import scoping
 from tenants.models import Role
-from tenants.viewsets import TenantGenericViewSet, TenantModelViewSet
+from tenants.viewsets import TenantModelViewSet
 
 
-class TenantWrites:
-    """Puts TenantGenericViewSet's tenant-setting, audited writes ahead of DRF's mixins in the MRO.
-
-    (`TenantModelViewSet` lists DRF's Create/Update/Destroy mixins first, so their plain
-    `perform_*` would otherwise win and create objects without a tenant.)
-    """
-
-    perform_create = TenantGenericViewSet.perform_create
-    perform_update = TenantGenericViewSet.perform_update
-    perform_destroy = TenantGenericViewSet.perform_destroy
-
-
-class RuleViewSet(TenantWrites, TenantModelViewSet):
+class RuleViewSet(TenantModelViewSet):
     """Rules of the tenant, tried by priority (lowest first). Writing needs the admin role."""
 
     queryset = Rule.objects.all()
@@ -66,15 +54,7 @@ def reply_body(result: engine.EngineResult) -> dict:
     }
 
 
-class ConversationViewSet(
-    TenantWrites,
-    mixins.CreateModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.ListModelMixin,
-    mixins.DestroyModelMixin,
-    TenantGenericViewSet,
-):
+class ConversationViewSet(TenantModelViewSet):
     """Conversations: members create them, talk in them and change their variables; admins delete."""
 
     queryset = Conversation.objects.all()
@@ -103,7 +83,7 @@ class ConversationViewSet(
         return {"destroy": Role.ADMIN, "messages": Role.VIEWER if reading else Role.MEMBER}
 
 
-class WidgetKeyViewSet(TenantWrites, TenantModelViewSet):
+class WidgetKeyViewSet(TenantModelViewSet):
     """Publishable chat-widget keys (`swb_pk_…`) and the origins allowed to use them (admin to write)."""
 
     queryset = WidgetKey.objects.all()
