@@ -123,7 +123,7 @@ class ConnectionAdmin(TestConsoleMixin, TenantScopedAdmin):
         connection = self.scoped_object_for_test(request, object_id)
         outcome = None
         if request.method == "POST":
-            outcome = consoles.test_connection(connection, ctx=admin_context(request, connection.tenant))
+            outcome = consoles.run_connection_test(connection, ctx=admin_context(request, connection.tenant))
         return self.render_test(request, connection, outcome=outcome, outcome_json=_pretty(outcome))
 
 
@@ -146,7 +146,7 @@ class EndpointAdmin(TestConsoleMixin, TenantScopedAdmin):
         form = EndpointTestForm(request.POST or None)
         outcome = None
         if request.method == "POST" and form.is_valid():
-            outcome = consoles.test_endpoint(
+            outcome = consoles.run_endpoint_test(
                 endpoint,
                 params=form.cleaned_data["params"],
                 variables=form.cleaned_data["variables"],
