@@ -192,3 +192,12 @@ def test_the_purge_task_runs_the_same_service(secret_endpoint, settings):
 
     assert purge_api_call_logs() == 1
     assert not ApiCallLog.objects.exists()
+
+
+def test_log_rows_are_written_outside_a_transaction_too(transactional_db, make_endpoint, http_server):
+    from django.db import connection
+
+    assert not connection.in_atomic_block
+    execute(make_endpoint(), trigger="api")
+
+    assert ApiCallLog.objects.get().status == "success"
