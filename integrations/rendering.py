@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from integrations import auth, secret_refs, templating
 from integrations.models import BodyType
-from integrations.redaction import HARMLESS_HEADERS, Redactor
+from integrations.redaction import HARMLESS_HEADERS, SENSITIVE_NAME, Redactor
 
 if TYPE_CHECKING:
     from integrations.auth.base import CredentialType
@@ -54,20 +54,19 @@ class PreparedRequest:
     base_url: str = ""
     base_query: dict = field(default_factory=dict)
     base_headers: dict = field(default_factory=dict)
+    secret_header_names: set = field(default_factory=set)
     header_secrets: list = field(default_factory=list)
 
     def authenticate(self) -> None:
         """(Re)apply the credential to the rendered request, e.g. after it obtained a new token."""
         target = auth.AuthTarget(headers=dict(self.base_headers), query=dict(self.base_query))
-        if self.authenticator is None:
-            self.redactor = Redactor(values=self.header_secrets)
-        else:
+        names, query_names, values = set(self.secret_header_names), set(), list(self.header_secrets)
+        if self.authenticator is not None:
             self.authenticator.apply(target)
-            self.redactor = Redactor(
-                header_names=self.authenticator.redacted_headers(),
-                query_names=self.authenticator.redacted_query(),
-                values=[*self.header_secrets, *self.authenticator.secret_values()],
-            )
+            names |= self.authenticator.redacted_headers()
+            query_names = self.authenticator.redacted_query()
+            values += self.authenticator.secret_values()
+        self.redactor = Redactor(header_names=names, query_names=query_names, values=values)
         self.headers = target.headers
         self.url = self.base_url + ("?" + urlencode(target.query) if target.query else "")
 
@@ -156,15 +155,25 @@ def build_url(endpoint: Endpoint, context: dict, params: dict, missing: list[str
     return urlunsplit(parts._replace(query="")), query
 
 
-def build_headers(endpoint: Endpoint, context: dict, params: dict, missing: list[str]) -> tuple[dict, list[str]]:
-    """(headers, values to treat as secret): the connection's defaults overridden by the endpoint's."""
+def build_headers(
+    endpoint: Endpoint, context: dict, params: dict, missing: list[str]
+) -> tuple[dict, set[str], list[str]]:
+    """The connection's default headers overridden by the endpoint's, rendered.
+
+    Returns (headers, names shown redacted, values scrubbed wherever they appear). Configured headers
+    are stored as secrets, so all but the harmless ones (Accept, Content-Type...) are shown redacted;
+    values are scrubbed everywhere only when they come from a secret reference or sit in a header
+    whose name says it is one (so `X-Channel: voice` does not erase "voice" from every response).
+    """
     merged: dict[str, tuple[str, str]] = {}
     for templates in (endpoint.connection.default_headers or {}, endpoint.headers or {}):
         merged.update({name.lower(): (name, template) for name, template in templates.items()})
     headers: dict[str, str] = {}
+    secret_names: set[str] = set()
     secret_values: list[str] = []
     for lower, (name, template) in merged.items():
-        if secret_refs.reference_scheme(template):  # `env:NAME` / `file:/path`: the secret itself, verbatim
+        reference = secret_refs.reference_scheme(template)
+        if reference:  # `env:NAME` / `file:/path`: the secret itself, sent verbatim
             try:
                 headers[name] = _header_value(name, secret_refs.resolve(template))
             except secret_refs.SecretUnavailable as exc:
@@ -172,6 +181,8 @@ def build_headers(endpoint: Endpoint, context: dict, params: dict, missing: list
         else:
             headers[name] = _header_value(name, _render(template, context, missing, templating.render_header))
         if lower not in HARMLESS_HEADERS:
+            secret_names.add(lower)
+        if reference or SENSITIVE_NAME.search(lower):
             secret_values.append(headers[name])
     templates = [t for _, t in merged.values()]
     for param in endpoint.parameters or []:
@@ -179,7 +190,7 @@ def build_headers(endpoint: Endpoint, context: dict, params: dict, missing: list
         wanted = param.get("location") == "header" and params.get(name) is not None and name.lower() not in merged
         if wanted and not mentions(templates, name):
             headers[name] = _header_value(name, _scalar(params[name]))
-    return headers, secret_values
+    return headers, secret_names, secret_values
 
 
 def _header_value(name: str, value: str) -> str:
@@ -265,7 +276,7 @@ def prepare_request(
     context = build_context(endpoint, params, variables, conversation, row)
     missing: list[str] = []
     url, query = build_url(endpoint, context, params, missing)
-    headers, header_secrets = build_headers(endpoint, context, params, missing)
+    headers, secret_header_names, header_secrets = build_headers(endpoint, context, params, missing)
     data, files, display_body = build_body(endpoint, context, params, missing)
     if endpoint.body_type in DEFAULT_CONTENT_TYPES and not any(h.lower() == "content-type" for h in headers):
         headers["Content-Type"] = DEFAULT_CONTENT_TYPES[endpoint.body_type]
@@ -283,6 +294,7 @@ def prepare_request(
         base_url=url,
         base_query=query,
         base_headers=headers,
+        secret_header_names=secret_header_names,
         header_secrets=header_secrets,
     )
     prepared.authenticate()

@@ -201,3 +201,17 @@ def test_log_rows_are_written_outside_a_transaction_too(transactional_db, make_e
     execute(make_endpoint(), trigger="api")
 
     assert ApiCallLog.objects.get().status == "success"
+
+
+def test_configured_headers_show_redacted_but_only_secret_ones_are_scrubbed_from_bodies(
+    clients, make_connection, make_endpoint
+):
+    connection = make_connection(default_headers={"X-Channel": "voice-channel", "X-Auth-Code": "code-98765"})
+    endpoint = make_endpoint(connection, headers={"Accept": "application/json"})
+
+    data = clients["member"].post(f"/api/v1/endpoints/{endpoint.pk}/test", {}, format="json").json()
+
+    assert data["request"]["headers"] == {"X-Channel": "••••", "X-Auth-Code": "••••", "Accept": "application/json"}
+    echoed = data["result"]["body"]["headers"]
+    assert echoed["X-Channel"] == "voice-channel"
+    assert echoed["X-Auth-Code"] == "••••"
