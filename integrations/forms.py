@@ -13,6 +13,18 @@ from integrations.secrets import masked, merge_secret_map
 from tenants.scoping import for_tenant
 
 
+def json_object(raw: str | None) -> dict:
+    """A textarea's JSON object ({} when blank); ValidationError otherwise."""
+    raw = (raw or "").strip()
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        raise forms.ValidationError("Enter a JSON object.") from None
+    if not isinstance(value, dict):
+        raise forms.ValidationError("Enter a JSON object.")
+    return value
+
+
 class SecretMapFormMixin:
     """`secret_maps = {"field": partial_keys}`: each becomes an empty JSON textarea whose help shows the
     stored values masked; what is typed is merged into the stored map."""
@@ -33,12 +45,7 @@ class SecretMapFormMixin:
 
     def clean_secret_map(self, name: str, stored: dict | None = None) -> dict:
         raw = (self.cleaned_data.get(name) or "").strip()
-        try:
-            value = json.loads(raw) if raw else {}
-        except ValueError:
-            raise forms.ValidationError("Enter a JSON object.") from None
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Enter a JSON object.")
+        value = json_object(raw)
         stored = (getattr(self.instance, name, None) or {}) if stored is None else stored
         if not raw and not self.secret_maps[name]:
             return dict(stored)
@@ -165,18 +172,8 @@ class EndpointTestForm(forms.Form):
     params = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="JSON object")
     variables = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="JSON object")
 
-    def _json(self, name: str) -> dict:
-        raw = (self.cleaned_data.get(name) or "").strip()
-        try:
-            value = json.loads(raw) if raw else {}
-        except ValueError:
-            raise forms.ValidationError("Enter a JSON object.") from None
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Enter a JSON object.")
-        return value
-
     def clean_params(self) -> dict:
-        return self._json("params")
+        return json_object(self.cleaned_data.get("params"))
 
     def clean_variables(self) -> dict:
-        return self._json("variables")
+        return json_object(self.cleaned_data.get("variables"))
