@@ -453,3 +453,20 @@ def test_an_unexpected_error_is_an_exception_result_and_is_logged_redacted(
     assert result.status == "exception"
     assert result.error == "unexpected error (RuntimeError)"
     assert "boom with Bearer ••••" in caplog.text and "tok-123456789" not in caplog.text
+
+
+def test_a_read_timeout_is_retried_only_for_idempotent_methods(make_endpoint, make_connection, http_server):
+    connection = make_connection(read_timeout=0.2, retry={"max_retries": 1, "base_delay": 0.01})
+    get = execute(make_endpoint(connection, path="/slow", query={"ms": "500"}))
+    post = execute(make_endpoint(connection, method="POST", path="/slow", query={"ms": "500"}))
+
+    assert (get.status, get.attempts) == ("exception", 2)
+    assert (post.status, post.attempts) == ("exception", 1)
+
+
+def test_connection_errors_are_not_retried_when_switched_off(make_endpoint, make_connection):
+    connection = make_connection(
+        base_url="http://127.0.0.1:9", retry={"max_retries": 3, "retry_on_connection_errors": False}
+    )
+
+    assert execute(make_endpoint(connection)).attempts == 1
