@@ -107,6 +107,8 @@ class CredentialForm(TenantUniqueFormMixin, SecretMapFormMixin, forms.ModelForm)
         kind = data.get("type")
         if not kind:
             return data
+        if self.instance.pk and kind != self.instance.type:
+            self.instance.state = {}  # runtime state (e.g. tokens) belongs to the old type
         cls = auth.get_type(kind)
         known = {f.name for f in cls.secret_fields}
         stored = {k: v for k, v in (self.instance.secrets or {}).items() if k in known}
