@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -128,7 +129,8 @@ def execute(
     """Call `endpoint` for real and return the result (never raises for a failed call).
 
     `variables` are the session variables (default: the conversation's), `params` the call's
-    arguments, `trigger` one of test/rule/tool/api (recorded in the ApiCallLog), `row` a dataset row.
+    arguments, `trigger` one of test/rule/tool/api and `actor` who caused it (a TenantContext, a user,
+    or a label; both recorded in the ApiCallLog), `row` a dataset row. `log=False` skips the log row.
     """
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
@@ -146,10 +148,13 @@ def execute(
         result.error = f"credential could not be obtained: {exc}"
     else:
         result.warnings.extend(f"missing variable: {name}" for name in result.request.missing)
-        _send(endpoint, result, started)
+        try:
+            _send(endpoint, result, started)
+        except Exception as exc:  # the contract is a result, never a raise: report a bug as an exception
+            _unexpected(endpoint, result, exc)
     result.duration_ms = int((time.monotonic() - started) * 1000)
     if log:
-        result.log_id = calllog.record(endpoint, result, trigger)
+        result.log_id = calllog.record(endpoint, result, trigger, actor=_actor_label(actor))
     if result.status != CallStatus.SUCCESS:
         redactor = result.request.redactor if result.request else None
         logger.info(
@@ -159,6 +164,22 @@ def execute(
             extra={"endpoint_id": str(endpoint.pk), "tenant_id": str(endpoint.tenant_id), "trigger": trigger},
         )
     return result
+
+
+def _unexpected(endpoint: Endpoint, result: ExecutionResult, exc: Exception) -> None:
+    result.status, result.error = CallStatus.EXCEPTION, f"unexpected error ({type(exc).__name__})"
+    # The traceback goes through the redactor: exception messages may quote header values.
+    trace = "".join(traceback.format_exception(exc))
+    logger.error("endpoint call failed unexpectedly: %s", result.request.redactor.text(trace))
+
+
+def _actor_label(actor: Any) -> str:
+    if actor is None:
+        return ""
+    label = getattr(actor, "actor_label", None)
+    if label is None and hasattr(actor, "get_username"):
+        label = f"user {actor.get_username()}"
+    return str(label if label is not None else actor)[:300]
 
 
 def _send(endpoint: Endpoint, result: ExecutionResult, started: float) -> None:

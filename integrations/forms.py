@@ -13,6 +13,18 @@ from integrations.secrets import masked, merge_secret_map
 from tenants.scoping import for_tenant
 
 
+def json_object(raw: str | None) -> dict:
+    """A textarea's JSON object ({} when blank); ValidationError otherwise."""
+    raw = (raw or "").strip()
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        raise forms.ValidationError("Enter a JSON object.") from None
+    if not isinstance(value, dict):
+        raise forms.ValidationError("Enter a JSON object.")
+    return value
+
+
 class SecretMapFormMixin:
     """`secret_maps = {"field": partial_keys}`: each becomes an empty JSON textarea whose help shows the
     stored values masked; what is typed is merged into the stored map."""
@@ -33,12 +45,7 @@ class SecretMapFormMixin:
 
     def clean_secret_map(self, name: str, stored: dict | None = None) -> dict:
         raw = (self.cleaned_data.get(name) or "").strip()
-        try:
-            value = json.loads(raw) if raw else {}
-        except ValueError:
-            raise forms.ValidationError("Enter a JSON object.") from None
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Enter a JSON object.")
+        value = json_object(raw)
         stored = (getattr(self.instance, name, None) or {}) if stored is None else stored
         if not raw and not self.secret_maps[name]:
             return dict(stored)
@@ -65,7 +72,23 @@ class SecretMapFormMixin:
                 self.add_error(field if field in self.fields else None, f"{field}: {message}")
 
 
-class CredentialForm(SecretMapFormMixin, forms.ModelForm):
+class TenantUniqueFormMixin:
+    """Uniqueness per tenant, which the admin's forms cannot leave to the database (the tenant field is
+    hidden for single-tenant users, so Django skips the constraint and the INSERT would fail)."""
+
+    tenant_fallback = None  # set by the admin: the tenant a new object will get
+
+    def check_unique_in_tenant(self, tenant, field: str, message: str) -> None:
+        tenant = tenant or self.tenant_fallback
+        value = self.cleaned_data.get(field)
+        if tenant is None or not value:
+            return
+        clash = for_tenant(self._meta.model, tenant).filter(**{field: value}).exclude(pk=self.instance.pk)
+        if clash.exists():
+            self.add_error(field, message)
+
+
+class CredentialForm(TenantUniqueFormMixin, SecretMapFormMixin, forms.ModelForm):
     secret_maps = {"secrets": True}
     type = forms.ChoiceField(choices=())
 
@@ -79,9 +102,13 @@ class CredentialForm(SecretMapFormMixin, forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        tenant = data.get("tenant") or (self.instance.tenant if self.instance.tenant_id else None)
+        self.check_unique_in_tenant(tenant, "name", "A credential with this name already exists.")
         kind = data.get("type")
         if not kind:
             return data
+        if self.instance.pk and kind != self.instance.type:
+            self.instance.state = {}  # runtime state (e.g. tokens) belongs to the old type
         cls = auth.get_type(kind)
         known = {f.name for f in cls.secret_fields}
         stored = {k: v for k, v in (self.instance.secrets or {}).items() if k in known}
@@ -111,16 +138,23 @@ class ConnectionForm(SecretMapFormMixin, forms.ModelForm):
         if not data.get("retry"):
             data["retry"] = self.instance.retry_policy
         self._add_errors(validation.connection_errors(data))
+        tenant_id = data["tenant"].pk if data.get("tenant") else self.instance.tenant_id
+        credential = data.get("credential")
+        if credential is not None and tenant_id is not None and credential.tenant_id != tenant_id:
+            self.add_error("credential", "Choose a credential of the same organisation.")
         return data
 
 
-class EndpointForm(SecretMapFormMixin, forms.ModelForm):
+class EndpointForm(TenantUniqueFormMixin, SecretMapFormMixin, forms.ModelForm):
     secret_maps = {"headers": False}
-    tenant_fallback = None  # set by the admin: the tenant a new parent connection will get
+    follow_redirects = forms.NullBooleanField(
+        required=False,
+        widget=forms.Select(choices=[("", "As the connection"), ("true", "Follow"), ("false", "Do not follow")]),
+    )
 
     class Meta:
         model = Endpoint
-        fields = ["tenant", *ENDPOINT_FIELDS]
+        fields = ENDPOINT_FIELDS  # the tenant is always the connection's
 
     def clean(self):
         data = super().clean()
@@ -132,30 +166,16 @@ class EndpointForm(SecretMapFormMixin, forms.ModelForm):
 
     def _check_tool_name(self, data: dict) -> None:
         connection = data.get("connection") or getattr(self.instance, "connection", None)
-        tenant = getattr(connection, "tenant", None) if connection and connection.tenant_id else self.tenant_fallback
-        if tenant is None or not data.get("tool_name"):
-            return
-        clash = for_tenant(Endpoint, tenant).filter(tool_name=data["tool_name"]).exclude(pk=self.instance.pk)
-        if clash.exists():
-            self.add_error("tool_name", "An endpoint with this tool name already exists.")
+        tenant = connection.tenant if connection is not None and connection.tenant_id else None
+        self.check_unique_in_tenant(tenant, "tool_name", "An endpoint with this tool name already exists.")
 
 
 class EndpointTestForm(forms.Form):
     params = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="JSON object")
     variables = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="JSON object")
 
-    def _json(self, name: str) -> dict:
-        raw = (self.cleaned_data.get(name) or "").strip()
-        try:
-            value = json.loads(raw) if raw else {}
-        except ValueError:
-            raise forms.ValidationError("Enter a JSON object.") from None
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Enter a JSON object.")
-        return value
-
     def clean_params(self) -> dict:
-        return self._json("params")
+        return json_object(self.cleaned_data.get("params"))
 
     def clean_variables(self) -> dict:
-        return self._json("variables")
+        return json_object(self.cleaned_data.get("variables"))

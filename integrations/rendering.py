@@ -13,11 +13,11 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from integrations import auth, templating
+from integrations import auth, secret_refs, templating
 from integrations.models import BodyType
-from integrations.redaction import HARMLESS_HEADERS, Redactor
+from integrations.redaction import HARMLESS_HEADERS, SENSITIVE_NAME, Redactor
 
 if TYPE_CHECKING:
     from integrations.auth.base import CredentialType
@@ -54,20 +54,19 @@ class PreparedRequest:
     base_url: str = ""
     base_query: dict = field(default_factory=dict)
     base_headers: dict = field(default_factory=dict)
+    secret_header_names: set = field(default_factory=set)
     header_secrets: list = field(default_factory=list)
 
     def authenticate(self) -> None:
         """(Re)apply the credential to the rendered request, e.g. after it obtained a new token."""
         target = auth.AuthTarget(headers=dict(self.base_headers), query=dict(self.base_query))
-        if self.authenticator is None:
-            self.redactor = Redactor(values=self.header_secrets)
-        else:
+        names, query_names, values = set(self.secret_header_names), set(), list(self.header_secrets)
+        if self.authenticator is not None:
             self.authenticator.apply(target)
-            self.redactor = Redactor(
-                header_names=self.authenticator.redacted_headers(),
-                query_names=self.authenticator.redacted_query(),
-                values=[*self.header_secrets, *self.authenticator.secret_values()],
-            )
+            names |= self.authenticator.redacted_headers()
+            query_names = self.authenticator.redacted_query()
+            values += self.authenticator.secret_values()
+        self.redactor = Redactor(header_names=names, query_names=query_names, values=values)
         self.headers = target.headers
         self.url = self.base_url + ("?" + urlencode(target.query) if target.query else "")
 
@@ -112,10 +111,11 @@ def build_context(
     return context
 
 
-def _render(template: str, context: dict, missing: list[str]) -> str:
+def _render(template: str, context: dict, missing: list[str], render: Any = None) -> str:
+    """`template` rendered with `render` (plain text by default), its missing variables added to `missing`."""
     if "{" not in template and "\\" not in template:
         return template
-    rendered = templating.render(template, context)
+    rendered = (render or templating.render)(template, context)
     missing.extend(rendered.missing)
     return rendered.value
 
@@ -128,7 +128,8 @@ def _scalar(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _mentioned(templates: Any, name: str) -> bool:
+def mentions(templates: Any, name: str) -> bool:
+    """Whether any of `templates` refers to variable `name` (or `params.name`) in an expression."""
     pattern = re.compile(r"\{\{?[^}]*\b(?:params\.)?" + re.escape(name) + r"\b")
     return any(isinstance(t, str) and pattern.search(t) for t in templates)
 
@@ -136,18 +137,11 @@ def _mentioned(templates: Any, name: str) -> bool:
 def build_url(endpoint: Endpoint, context: dict, params: dict, missing: list[str]) -> tuple[str, dict[str, str]]:
     """(URL without the query, query parameters) from the base URL, the path and the query templates."""
     base = _render(endpoint.connection.base_url, context, missing)
-    path = ""
-    if endpoint.path:
-        rendered = templating.render_path(endpoint.path, context) if "{" in endpoint.path else None
-        if rendered is not None:
-            missing.extend(rendered.missing)
-            path = rendered.value
-        else:
-            path = endpoint.path
+    path = _render(endpoint.path or "", context, missing, templating.render_path)
     parts = urlsplit(base)
     if path:
         parts = parts._replace(path=parts.path.rstrip("/") + "/" + path.lstrip("/"))
-    query = dict(_parse_query(parts.query))
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
     for name, template in (endpoint.query or {}).items():
         value = _render(template, context, missing)
         if value != "":
@@ -156,46 +150,63 @@ def build_url(endpoint: Endpoint, context: dict, params: dict, missing: list[str
     for param in endpoint.parameters or []:
         name = param["name"]
         wanted = param.get("location") == "query" and params.get(name) is not None and name not in query
-        if wanted and not _mentioned(query_templates, name):
+        if wanted and not mentions(query_templates, name):
             query[name] = _scalar(params[name])
     return urlunsplit(parts._replace(query="")), query
 
 
-def _parse_query(query: str) -> list[tuple[str, str]]:
-    from urllib.parse import parse_qsl
+def build_headers(
+    endpoint: Endpoint, context: dict, params: dict, missing: list[str]
+) -> tuple[dict, set[str], list[str]]:
+    """The connection's default headers overridden by the endpoint's, rendered.
 
-    return parse_qsl(query, keep_blank_values=True) if query else []
-
-
-def build_headers(endpoint: Endpoint, context: dict, params: dict, missing: list[str]) -> tuple[dict, list[str]]:
-    """(headers, values to treat as secret): the connection's defaults overridden by the endpoint's."""
+    Returns (headers, names shown redacted, values scrubbed wherever they appear). Configured headers
+    are stored as secrets, so all but the harmless ones (Accept, Content-Type...) are shown redacted;
+    values are scrubbed everywhere only when they come from a secret reference or sit in a header
+    whose name says it is one (so `X-Channel: voice` does not erase "voice" from every response).
+    """
     merged: dict[str, tuple[str, str]] = {}
-    for name, template in {**(endpoint.connection.default_headers or {})}.items():
-        merged[name.lower()] = (name, template)
-    for name, template in (endpoint.headers or {}).items():
-        merged[name.lower()] = (name, template)
+    for templates in (endpoint.connection.default_headers or {}, endpoint.headers or {}):
+        merged.update({name.lower(): (name, template) for name, template in templates.items()})
     headers: dict[str, str] = {}
+    secret_names: set[str] = set()
     secret_values: list[str] = []
     for lower, (name, template) in merged.items():
-        rendered = templating.render_header(template, context) if "{" in template else None
-        value = template if rendered is None else rendered.value
-        if rendered is not None:
-            missing.extend(rendered.missing)
-        elif "\r" in value or "\n" in value:
-            raise templating.TemplateError(f"header {name} would contain a line break")
-        headers[name] = value
+        reference = secret_refs.reference_scheme(template)
+        if reference:  # `env:NAME` / `file:/path`: the secret itself, sent verbatim
+            try:
+                headers[name] = _header_value(name, secret_refs.resolve(template))
+            except secret_refs.SecretUnavailable as exc:
+                raise PrepareError(f"header {name}: {exc}") from None
+        else:
+            headers[name] = _header_value(name, _render(template, context, missing, templating.render_header))
         if lower not in HARMLESS_HEADERS:
-            secret_values.append(value)
+            secret_names.add(lower)
+        if reference or SENSITIVE_NAME.search(lower):
+            secret_values.append(headers[name])
     templates = [t for _, t in merged.values()]
     for param in endpoint.parameters or []:
         name = param["name"]
         wanted = param.get("location") == "header" and params.get(name) is not None and name.lower() not in merged
-        if wanted and not _mentioned(templates, name):
-            value = _scalar(params[name])
-            if "\r" in value or "\n" in value:
-                raise templating.TemplateError(f"header {name} would contain a line break")
-            headers[name] = value
-    return headers, secret_values
+        if wanted and not mentions(templates, name):
+            headers[name] = _header_value(name, _scalar(params[name]))
+    return headers, secret_names, secret_values
+
+
+def _header_value(name: str, value: str) -> str:
+    """`value` if HTTP can carry it in a header (no CR/LF/NUL, Latin-1 only), else TemplateError.
+
+    Surrounding spaces are dropped: HTTP ignores them, and requests refuses a leading one (with an
+    exception that quotes the value).
+    """
+    value = value.strip(" \t")
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise templating.TemplateError(f"header {name} would contain a line break")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise templating.TemplateError(f"header {name} can only contain Latin-1 characters") from None
+    return value
 
 
 def _body_params(endpoint: Endpoint, params: dict) -> dict:
@@ -265,7 +276,7 @@ def prepare_request(
     context = build_context(endpoint, params, variables, conversation, row)
     missing: list[str] = []
     url, query = build_url(endpoint, context, params, missing)
-    headers, header_secrets = build_headers(endpoint, context, params, missing)
+    headers, secret_header_names, header_secrets = build_headers(endpoint, context, params, missing)
     data, files, display_body = build_body(endpoint, context, params, missing)
     if endpoint.body_type in DEFAULT_CONTENT_TYPES and not any(h.lower() == "content-type" for h in headers):
         headers["Content-Type"] = DEFAULT_CONTENT_TYPES[endpoint.body_type]
@@ -283,6 +294,7 @@ def prepare_request(
         base_url=url,
         base_query=query,
         base_headers=headers,
+        secret_header_names=secret_header_names,
         header_secrets=header_secrets,
     )
     prepared.authenticate()

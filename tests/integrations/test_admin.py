@@ -60,11 +60,10 @@ def test_credential_form_validates_the_type(staff):
     assert not Credential.objects.exists()
 
 
-def test_connection_with_inline_endpoint(staff, tenant, http_server):
-    client = staff("admin")
+def _connection_with_endpoint_form(base_url: str, **overrides) -> dict:
     data = {
         "name": "Weather",
-        "base_url": http_server.base_url,
+        "base_url": base_url,
         "credential": "",
         "default_headers": json.dumps({"X-Key": SECRET}),
         "connect_timeout": "3",
@@ -93,6 +92,14 @@ def test_connection_with_inline_endpoint(staff, tenant, http_server):
         "endpoints-0-burden": "conversational",
         "endpoints-0-cache_ttl": "0",
     }
+
+    data.update(overrides)
+    return data
+
+
+def test_connection_with_inline_endpoint(staff, tenant, http_server):
+    client = staff("admin")
+    data = _connection_with_endpoint_form(http_server.base_url)
 
     response = client.post("/admin/integrations/connection/add/", data)
 
@@ -181,3 +188,51 @@ def test_api_call_logs_and_filters_are_scoped_to_the_tenant(staff, other_tenant,
     assert "Foreign API" not in endpoints and "Foreign call" not in endpoints
     foreign_log = ApiCallLog.objects.get(endpoint=foreign)
     assert client.get(f"/admin/integrations/apicalllog/{foreign_log.pk}/change/").status_code == 302
+
+
+def test_a_connection_cannot_use_another_tenants_credential(
+    client, tenant, other_tenant, make_credential, django_user_model
+):
+    client.force_login(django_user_model.objects.create_superuser("root", password="pw-for-tests-1"))
+    foreign = make_credential("none", owner=other_tenant)
+    data = {
+        "tenant": str(tenant.pk), "name": "C", "base_url": "https://api.example.com", "credential": str(foreign.pk),
+        "default_headers": "", "connect_timeout": "3", "read_timeout": "5", "total_deadline": "30", "retry": "{}",
+        "max_response_bytes": "1000", "description": "", "endpoints-TOTAL_FORMS": "0", "endpoints-INITIAL_FORMS": "0",
+    }  # fmt: skip
+
+    response = client.post("/admin/integrations/connection/add/", data)
+
+    assert response.status_code == 200
+    assert "Choose a credential of the same organisation." in response.content.decode()
+    assert not Connection.objects.exists()
+
+
+def test_a_standalone_endpoint_takes_its_connections_tenant(staff, tenant, make_connection):
+    client = staff("admin")
+    connection = make_connection()
+    data = {
+        "connection": str(connection.pk), "name": "N", "tool_name": "n", "description": "", "method": "GET",
+        "path": "/x", "query": "{}", "headers": "", "body_type": "none", "body_template": "", "parameters": "[]",
+        "response_mapping": "{}", "response_template": "", "follow_redirects": "unknown", "error_policy": "fail",
+        "burden": "ambient", "cache_ttl": "0",
+    }  # fmt: skip
+
+    response = client.post("/admin/integrations/endpoint/add/", data)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert connection.endpoints.get().tenant == tenant
+
+
+def test_duplicate_names_are_form_errors_not_crashes(staff, make_credential, make_endpoint):
+    client = staff("admin")
+    make_credential("none", name="Taken")
+    make_endpoint(tool_name="taken_tool")
+
+    credential = client.post(
+        "/admin/integrations/credential/add/",
+        {"name": "Taken", "type": "none", "config": "{}", "secrets": "", "description": ""},
+    )
+
+    assert credential.status_code == 200
+    assert "A credential with this name already exists." in credential.content.decode()

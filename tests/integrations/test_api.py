@@ -382,3 +382,20 @@ def test_malformed_writes_are_400_never_500(admin, make_connection, path, body):
 
     assert response.status_code == 400, response.content
     assert response.json()["error"]
+
+
+def test_changing_the_type_drops_old_secrets_and_state(admin):
+    credential_id = _create_credential(admin).json()["id"]
+    credential = Credential.objects.get(pk=credential_id)
+    credential.state = {"access_token": "old"}
+    credential.save()
+
+    response = admin.patch(
+        f"/api/v1/credentials/{credential_id}",
+        {"type": "basic", "config": {"username": "ada"}, "secrets": {"password": "pw"}},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.json()
+    credential.refresh_from_db()
+    assert credential.secrets == {"password": "pw"} and credential.state == {}

@@ -53,6 +53,8 @@ def test_endpoint_test_returns_request_result_and_warnings(clients, secret_endpo
     assert SECRET not in response.content.decode()
     assert http_server.last.header("Authorization") == f"Bearer {SECRET}"
     assert AuditEvent.objects.filter(tenant=tenant, action="tested", object_type="endpoint").count() == 1
+    log = ApiCallLog.objects.get()
+    assert log.trigger == "test" and log.actor.startswith("API key member test key")
 
 
 def test_endpoint_test_reports_missing_variables(clients, make_endpoint):
@@ -190,3 +192,26 @@ def test_the_purge_task_runs_the_same_service(secret_endpoint, settings):
 
     assert purge_api_call_logs() == 1
     assert not ApiCallLog.objects.exists()
+
+
+def test_log_rows_are_written_outside_a_transaction_too(transactional_db, make_endpoint, http_server):
+    from django.db import connection
+
+    assert not connection.in_atomic_block
+    execute(make_endpoint(), trigger="api")
+
+    assert ApiCallLog.objects.get().status == "success"
+
+
+def test_configured_headers_show_redacted_but_only_secret_ones_are_scrubbed_from_bodies(
+    clients, make_connection, make_endpoint
+):
+    connection = make_connection(default_headers={"X-Channel": "voice-channel", "X-Auth-Code": "code-98765"})
+    endpoint = make_endpoint(connection, headers={"Accept": "application/json"})
+
+    data = clients["member"].post(f"/api/v1/endpoints/{endpoint.pk}/test", {}, format="json").json()
+
+    assert data["request"]["headers"] == {"X-Channel": "••••", "X-Auth-Code": "••••", "Accept": "application/json"}
+    echoed = data["result"]["body"]["headers"]
+    assert echoed["X-Channel"] == "voice-channel"
+    assert echoed["X-Auth-Code"] == "••••"

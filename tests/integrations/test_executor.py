@@ -417,3 +417,56 @@ def test_the_body_is_decoded_with_the_declared_charset(make_endpoint, http_serve
     result = execute(make_endpoint(path="/latin"))
 
     assert result.body == "café"
+
+
+def test_a_header_parameter_with_a_line_break_or_non_latin1_text_is_refused(make_endpoint, http_server):
+    endpoint = make_endpoint(parameters=[{"name": "X-Note", "location": "header"}])
+
+    broken = execute(endpoint, params={"X-Note": "a\nb"})
+    exotic = execute(endpoint, params={"X-Note": "日本"})
+
+    assert broken.status == exotic.status == "failure"
+    assert exotic.error == "invalid template: header X-Note can only contain Latin-1 characters"
+    assert http_server.count() == 0
+
+
+def test_header_values_lose_surrounding_spaces(make_endpoint, http_server):
+    result = execute(make_endpoint(headers={"X-A": "  padded  "}))
+
+    assert result.status == "success"
+    assert http_server.last.header("X-A") == "padded"
+
+
+def test_an_unexpected_error_is_an_exception_result_and_is_logged_redacted(
+    make_credential, make_connection, make_endpoint, http_server, monkeypatch, caplog
+):
+    from integrations import http
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"boom with {kwargs['headers']['Authorization']}")
+
+    monkeypatch.setattr(http, "send", broken)
+    endpoint = make_endpoint(make_connection(credential=make_credential("bearer", secrets={"token": "tok-123456789"})))
+
+    result = execute(endpoint)
+
+    assert result.status == "exception"
+    assert result.error == "unexpected error (RuntimeError)"
+    assert "boom with Bearer ••••" in caplog.text and "tok-123456789" not in caplog.text
+
+
+def test_a_read_timeout_is_retried_only_for_idempotent_methods(make_endpoint, make_connection, http_server):
+    connection = make_connection(read_timeout=0.2, retry={"max_retries": 1, "base_delay": 0.01})
+    get = execute(make_endpoint(connection, path="/slow", query={"ms": "500"}))
+    post = execute(make_endpoint(connection, method="POST", path="/slow", query={"ms": "500"}))
+
+    assert (get.status, get.attempts) == ("exception", 2)
+    assert (post.status, post.attempts) == ("exception", 1)
+
+
+def test_connection_errors_are_not_retried_when_switched_off(make_endpoint, make_connection):
+    connection = make_connection(
+        base_url="http://127.0.0.1:9", retry={"max_retries": 3, "retry_on_connection_errors": False}
+    )
+
+    assert execute(make_endpoint(connection)).attempts == 1
