@@ -111,14 +111,6 @@ class ConnectionAdmin(TestConsoleMixin, TenantScopedAdmin):
     test_template = "integrations/connection_test.html"
     change_form_template = "integrations/change_form_with_test.html"
 
-    def save_formset(self, request, form, formset, change) -> None:
-        # TenantScopedAdmin.save_formset tests `hasattr(instance, "tenant")`, which is False for an unset
-        # FK (the descriptor raises), so new inline endpoints would get no tenant: set it here first.
-        for inline_form in formset.forms:
-            if inline_form.instance.tenant_id is None:
-                inline_form.instance.tenant_id = form.instance.tenant_id
-        super().save_formset(request, form, formset, change)
-
     def test_view(self, request, object_id):
         connection = self.scoped_object_for_test(request, object_id)
         outcome = None

@@ -18,23 +18,10 @@ from integrations.serializers import (
 )
 from tenants.api import error_body
 from tenants.models import Role
-from tenants.viewsets import TenantGenericViewSet, TenantModelViewSet
+from tenants.viewsets import TenantModelViewSet
 
 
-class ScopedModelViewSet(TenantModelViewSet):
-    """TenantModelViewSet with its tenant-setting, audited writes actually in force.
-
-    In TenantModelViewSet the DRF mixins come first in the MRO, so their plain perform_create/update/
-    destroy shadow TenantGenericViewSet's (no tenant set on create, no audit). Pin them here until the
-    base class is fixed.
-    """
-
-    perform_create = TenantGenericViewSet.perform_create
-    perform_update = TenantGenericViewSet.perform_update
-    perform_destroy = TenantGenericViewSet.perform_destroy
-
-
-class CredentialViewSet(ScopedModelViewSet):
+class CredentialViewSet(TenantModelViewSet):
     """Credentials: `secrets` is write-only (reads back masked); a blank secret in a write keeps the old one."""
 
     queryset = Credential.objects.all()
@@ -48,7 +35,7 @@ class CredentialViewSet(ScopedModelViewSet):
             return Response(error_body(f"This credential is used by connections: {names}"), status.HTTP_409_CONFLICT)
 
 
-class ConnectionViewSet(ScopedModelViewSet):
+class ConnectionViewSet(TenantModelViewSet):
     queryset = Connection.objects.select_related("credential")
     serializer_class = ConnectionSerializer
     action_roles = {"test": Role.MEMBER}
@@ -60,7 +47,7 @@ class ConnectionViewSet(ScopedModelViewSet):
         return Response(consoles.run_connection_test(self.get_object(), ctx=self.tenant_context))
 
 
-class EndpointViewSet(ScopedModelViewSet):
+class EndpointViewSet(TenantModelViewSet):
     queryset = Endpoint.objects.for_execution()
     serializer_class = EndpointSerializer
     action_roles = {"test": Role.MEMBER}
