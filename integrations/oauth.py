@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django.core.cache import cache
+from oauthlib.common import add_params_to_uri
 from oauthlib.oauth2 import WebApplicationClient
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
@@ -169,16 +170,14 @@ def begin_authorization(credential: Credential, config: dict, session: Any, redi
     verifier = client.create_code_verifier(64)
     challenge = client.create_code_challenge(verifier, "S256")
     state = secrets.token_urlsafe(32)
-    extra = {"audience": config["audience"]} if config.get("audience") else {}
-    url = client.prepare_request_uri(
-        config["authorize_url"],
-        redirect_uri=redirect_uri,
-        scope=config.get("scope") or None,
-        state=state,
-        code_challenge=challenge,
-        code_challenge_method="S256",
-        **extra,
-    )
+    params = [("response_type", "code"), ("client_id", config["client_id"]), ("redirect_uri", redirect_uri)]
+    if config.get("scope"):
+        params.append(("scope", config["scope"]))
+    if config.get("audience"):
+        params.append(("audience", config["audience"]))
+    params += [("state", state), ("code_challenge", challenge), ("code_challenge_method", "S256")]
+    # Not oauthlib's prepare_request_uri: it refuses http URLs, which the SSRF policy already governs.
+    url = add_params_to_uri(config["authorize_url"], params)
     now = time.time()
     pending = {k: v for k, v in (session.get(PENDING_SESSION_KEY) or {}).items() if v.get("expires", 0) > now}
     pending[_state_key(state)] = {
@@ -238,8 +237,8 @@ def complete_authorization(
 
 
 def _grant_state(token: dict, config: dict, previous: dict) -> dict:
-    seconds = lifetime(token)
     now = time.time()
+    issued = token_cache.Token.issued({}, lifetime(token))
     return {
         "status": CONNECTED,
         "grant": previous.get("grant") or secrets.token_hex(8),
@@ -249,7 +248,8 @@ def _grant_state(token: dict, config: dict, previous: dict) -> dict:
         # Rotation: a refresh answer with a new refresh token replaces the old one; without one the
         # old refresh token stays valid (RFC 6749 §6).
         "refresh_token": token.get("refresh_token") or previous.get("refresh_token") or "",
-        "expires_at": now + seconds if seconds else None,
+        "expires_at": issued.expires_at,
+        "renew_at": issued.renew_at,
         "scope": " ".join(token["scope"]) if isinstance(token.get("scope"), list) else token.get("scope") or "",
         "connected_at": previous.get("connected_at") or _iso(now),
         "refreshed_at": _iso(now),
@@ -257,13 +257,9 @@ def _grant_state(token: dict, config: dict, previous: dict) -> dict:
 
 
 def grant_token(state: dict) -> token_cache.Token:
-    """The stored access token as a cacheable Token."""
-    remaining = state["expires_at"] - time.time() if state.get("expires_at") else None
+    """The stored access token as a cacheable Token (renewed on the schedule set when it was issued)."""
     values = {"access_token": state["access_token"], "token_type": state.get("token_type") or "Bearer"}
-    token = token_cache.Token.issued(values, remaining)
-    if remaining is not None and remaining <= 0:
-        token.renew_at = time.time() - 1
-    return token
+    return token_cache.Token(values=values, expires_at=state.get("expires_at"), renew_at=state.get("renew_at"))
 
 
 def refresh_grant(

@@ -9,7 +9,12 @@ from rest_framework.test import APIClient
 from tenants.models import Membership, Role, Tenant
 from tenants.services import create_api_key, unique_slug
 
-pytest_plugins = ["tests.support.worker", "tests.support.browser", "tests.support.http_servers"]
+pytest_plugins = [
+    "tests.support.worker",
+    "tests.support.browser",
+    "tests.support.http_servers",
+    "tests.support.oauth_server",
+]
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ import pytest
 
 from integrations.executor import execute
 from integrations.models import ApiCallLog
-from tests.support.oauth_server import CLIENT_ID, CLIENT_SECRET, client_side_log, oauth_provider  # noqa: F401
+from tests.support.oauth_server import CLIENT_ID, CLIENT_SECRET, client_side_log
 
 
 @pytest.fixture
-def cc_credential(make_credential, oauth_provider):  # noqa: F811
+def cc_credential(make_credential, oauth_provider):
     def make(**config):
         return make_credential(
             "oauth2_client_credentials",
@@ -25,7 +25,7 @@ def cc_credential(make_credential, oauth_provider):  # noqa: F811
 
 
 @pytest.fixture
-def api(make_endpoint, make_connection, oauth_provider):  # noqa: F811
+def api(make_endpoint, make_connection, oauth_provider):
     def make(credential, path="/api/orders"):
         connection = make_connection(credential=credential, base_url=oauth_provider.url(""))
         return make_endpoint(connection, path=path)
@@ -33,7 +33,7 @@ def api(make_endpoint, make_connection, oauth_provider):  # noqa: F811
     return make
 
 
-def test_token_is_fetched_once_and_reused_until_it_nears_expiry(cc_credential, api, oauth_provider):  # noqa: F811
+def test_token_is_fetched_once_and_reused_until_it_nears_expiry(cc_credential, api, oauth_provider):
     oauth_provider.expires_in = 2  # renewed 10 % early: after 1.8 s
     endpoint = api(cc_credential())
 
@@ -46,7 +46,7 @@ def test_token_is_fetched_once_and_reused_until_it_nears_expiry(cc_credential, a
     assert oauth_provider.http.count("/api/orders") == 5
 
 
-def test_basic_client_auth_sends_scope_and_audience(cc_credential, api, oauth_provider):  # noqa: F811
+def test_basic_client_auth_sends_scope_and_audience(cc_credential, api, oauth_provider):
     endpoint = api(cc_credential(scope="read write", audience="https://api.example"))
 
     result = execute(endpoint)
@@ -64,7 +64,7 @@ def test_basic_client_auth_sends_scope_and_audience(cc_credential, api, oauth_pr
     assert result.body["scopes"] == ["read", "write"]
 
 
-def test_body_client_auth(cc_credential, api, oauth_provider):  # noqa: F811
+def test_body_client_auth(cc_credential, api, oauth_provider):
     result = execute(api(cc_credential(client_auth="body")))
 
     assert result.status == "success", result.error
@@ -74,7 +74,7 @@ def test_body_client_auth(cc_credential, api, oauth_provider):  # noqa: F811
     assert request["client_secret"] == CLIENT_SECRET
 
 
-def test_a_401_invalidates_the_token_and_fetches_one_new_token(cc_credential, api, oauth_provider):  # noqa: F811
+def test_a_401_invalidates_the_token_and_fetches_one_new_token(cc_credential, api, oauth_provider):
     endpoint = api(cc_credential())
     assert execute(endpoint).status == "success"
     oauth_provider.revoke_access_tokens()
@@ -88,7 +88,7 @@ def test_a_401_invalidates_the_token_and_fetches_one_new_token(cc_credential, ap
     assert oauth_provider.token_count() == 2
 
 
-def test_a_token_rejected_twice_is_an_error_after_one_refetch(cc_credential, api, oauth_provider, monkeypatch):  # noqa: F811
+def test_a_token_rejected_twice_is_an_error_after_one_refetch(cc_credential, api, oauth_provider, monkeypatch):
     endpoint = api(cc_credential())
     oauth_provider.expires_in = 3600
     monkeypatch.setattr(oauth_provider, "_valid", lambda request: None)  # the API refuses every token
@@ -101,7 +101,7 @@ def test_a_token_rejected_twice_is_an_error_after_one_refetch(cc_credential, api
     assert oauth_provider.token_count() == 2
 
 
-def test_a_body_condition_counts_as_an_expired_token(cc_credential, api, oauth_provider):  # noqa: F811
+def test_a_body_condition_counts_as_an_expired_token(cc_credential, api, oauth_provider):
     credential = cc_credential(expired_token_condition="error.code == 'TOKEN_EXPIRED'")
     endpoint = api(credential, path="/soft/orders")
     assert execute(endpoint).body == {"ok": True, "client_id": CLIENT_ID}
@@ -115,7 +115,7 @@ def test_a_body_condition_counts_as_an_expired_token(cc_credential, api, oauth_p
     assert oauth_provider.token_count() == 2
 
 
-def test_without_the_condition_the_body_is_just_a_response(cc_credential, api, oauth_provider):  # noqa: F811
+def test_without_the_condition_the_body_is_just_a_response(cc_credential, api, oauth_provider):
     endpoint = api(cc_credential(), path="/soft/orders")
     execute(endpoint)
     oauth_provider.revoke_access_tokens()
@@ -126,7 +126,7 @@ def test_without_the_condition_the_body_is_just_a_response(cc_credential, api, o
     assert oauth_provider.token_count() == 1
 
 
-def test_a_refused_token_request_is_a_failure_with_the_providers_error(cc_credential, api, oauth_provider):  # noqa: F811
+def test_a_refused_token_request_is_a_failure_with_the_providers_error(cc_credential, api, oauth_provider):
     endpoint = api(cc_credential(secret="wrong-secret-value-123"))
 
     result = execute(endpoint)
@@ -137,14 +137,14 @@ def test_a_refused_token_request_is_a_failure_with_the_providers_error(cc_creden
     assert oauth_provider.http.count("/api/orders") == 0
 
 
-def test_an_unknown_scope_shows_the_providers_error(cc_credential, api, oauth_provider):  # noqa: F811
+def test_an_unknown_scope_shows_the_providers_error(cc_credential, api, oauth_provider):
     result = execute(api(cc_credential(scope="root")))
 
     assert result.status == "failure"
     assert "invalid_scope" in result.error
 
 
-def test_the_token_url_goes_through_the_ssrf_guard(cc_credential, api, oauth_provider, settings):  # noqa: F811
+def test_the_token_url_goes_through_the_ssrf_guard(cc_credential, api, oauth_provider, settings):
     endpoint = api(cc_credential())
     settings.OUTBOUND_ALLOW_PRIVATE_NETWORKS = False
 
@@ -158,7 +158,7 @@ def test_the_token_url_goes_through_the_ssrf_guard(cc_credential, api, oauth_pro
     assert oauth_provider.token_count() == 0
 
 
-def test_client_secret_from_env_reference_is_resolved_at_call_time(make_credential, api, oauth_provider, monkeypatch):  # noqa: F811
+def test_client_secret_from_env_reference_is_resolved_at_call_time(make_credential, api, oauth_provider, monkeypatch):
     credential = make_credential(
         "oauth2_client_credentials",
         config={"token_url": oauth_provider.token_url, "client_id": CLIENT_ID},
@@ -179,7 +179,7 @@ def test_client_secret_from_env_reference_is_resolved_at_call_time(make_credenti
     assert credential.secrets == {"client_secret": "env:SWB_TEST_OAUTH_SECRET"}
 
 
-def test_client_secret_from_a_file_reference(make_credential, api, oauth_provider, tmp_path):  # noqa: F811
+def test_client_secret_from_a_file_reference(make_credential, api, oauth_provider, tmp_path):
     secret_file = tmp_path / "client_secret"
     credential = make_credential(
         "oauth2_client_credentials",
@@ -197,7 +197,7 @@ def test_client_secret_from_a_file_reference(make_credential, api, oauth_provide
     assert present.status == "success", present.error
 
 
-def test_tokens_never_reach_logs_results_or_the_call_log(cc_credential, api, oauth_provider, caplog):  # noqa: F811
+def test_tokens_never_reach_logs_results_or_the_call_log(cc_credential, api, oauth_provider, caplog):
     endpoint = api(cc_credential(), path="/echo-missing")
     oauth_provider.http.route("GET", "/echo-headers", lambda r: (200, {}, {"headers": r.headers}))
     echo = api(endpoint.connection.credential, path="/echo-headers")
@@ -218,7 +218,7 @@ def test_tokens_never_reach_logs_results_or_the_call_log(cc_credential, api, oau
     assert results[0]["body"]["headers"]["Authorization"] == "Bearer ••••"
 
 
-def test_50_concurrent_calls_make_one_token_request(transactional_db, tenant, cc_credential, api, oauth_provider):  # noqa: F811
+def test_50_concurrent_calls_make_one_token_request(transactional_db, tenant, cc_credential, api, oauth_provider):
     from tests.support.concurrency import run_threads
 
     oauth_provider.token_delay = 0.3
@@ -231,7 +231,7 @@ def test_50_concurrent_calls_make_one_token_request(transactional_db, tenant, cc
     assert oauth_provider.http.count("/api/orders") == 50
 
 
-def test_50_concurrent_calls_share_one_failure(transactional_db, tenant, cc_credential, api, oauth_provider):  # noqa: F811
+def test_50_concurrent_calls_share_one_failure(transactional_db, tenant, cc_credential, api, oauth_provider):
     from tests.support.concurrency import run_threads
 
     oauth_provider.token_delay = 0.3
@@ -241,3 +241,31 @@ def test_50_concurrent_calls_share_one_failure(transactional_db, tenant, cc_cred
 
     assert {r.status for r in results} == {"failure"}
     assert oauth_provider.token_count() == 1
+
+
+CROSS_PROCESS = """
+from integrations.executor import execute
+from integrations.models import Endpoint
+from tests.support.concurrency import run_threads
+
+endpoint = Endpoint.objects.select_related("connection__credential", "tenant").get(pk="{endpoint_id}")
+while time.time() < START_AT:
+    time.sleep(0.005)
+print(json.dumps(run_threads(25, lambda: execute(endpoint, log=False).status)))
+"""
+
+
+def test_two_processes_of_25_threads_make_one_token_request(
+    transactional_db, tenant, cc_credential, api, oauth_provider
+):
+    from tests.support.concurrency import run_processes
+
+    oauth_provider.token_delay = 0.5
+    endpoint = api(cc_credential())
+
+    outputs = run_processes(2, CROSS_PROCESS.format(endpoint_id=endpoint.pk), start_at=time.time() + 6)
+
+    assert [len(statuses) for statuses in outputs] == [25, 25]
+    assert {status for statuses in outputs for status in statuses} == {"success"}
+    assert oauth_provider.token_count() == 1
+    assert oauth_provider.http.count("/api/orders") == 50
