@@ -50,7 +50,7 @@ CONNECTED = "connected"
 RECONNECT_NEEDED = "reconnect_needed"
 
 
-class TokenRequestFailed(CredentialUnavailable):
+class TokenRequestFailed(token_cache.FetchFailed):
     """The token endpoint refused or failed; `error` is the provider's OAuth2 error code when it gave one."""
 
     def __init__(self, message: str, error: str | None = None) -> None:

@@ -8,7 +8,9 @@ Single flight: `obtain(key, fetch)` returns the cached token when it is still fr
 caller that wins `cache.add(<key>:lock)` (atomic in Redis, and in the database cache a unique-key
 insert) runs `fetch()` and stores the result, while every other caller — in any thread or process —
 polls the cache until the token appears. A failed fetch is published for the waiters of that round,
-so N callers against a refusing token endpoint cost one request, not N. The lock expires on its own
+so N callers against a refusing token endpoint cost one request, not N; a failure of the provider
+itself (`FetchFailed`: refused, unreachable, bad answer) is also remembered for `FAILURE_SECONDS`, so
+callers arriving just after it do not stampede a struggling provider. The lock expires on its own
 (`LOCK_SECONDS`) if its holder dies.
 
 A token is used until shortly before it expires: 10 % of its lifetime early, at most 60 s early.
@@ -36,7 +38,11 @@ WAIT_SECONDS = 30.0  # how long a waiter polls before giving up
 DEFAULT_LIFETIME = 3600  # a token that states no expiry is reused this long (and refetched on a 401)
 EARLY_FRACTION = 0.1
 EARLY_MAX_SECONDS = 60.0
-_FAILURE_SECONDS = 10
+FAILURE_SECONDS = 2
+
+
+class FetchFailed(CredentialUnavailable):
+    """The provider refused or failed a token request (remembered briefly, see the module docstring)."""
 
 
 def _fernet() -> MultiFernet:
@@ -127,11 +133,12 @@ def obtain(key: str, fetch: Callable[[], Token], *, force: bool = False) -> Toke
     `fetch()` returns a `Token` or raises `CredentialUnavailable`; with `force` the cached token is
     not used (the test console's "fetch one now").
     """
+    started = time.time()
     if not force:
         token = get(key)
         if token is not None:
             return token
-    started = time.time()
+        _raise_published_failure(key, since=started - FAILURE_SECONDS, remembered_only=True)
     deadline = time.monotonic() + WAIT_SECONDS
     delay = 0.01
     while True:
@@ -155,11 +162,17 @@ def _fetch_holding_lock(key: str, fetch: Callable[[], Token], *, force: bool, si
     token = get(key)
     if token is not None and (not force or _newer(token, since)):
         return token  # another caller stored it between our look and our lock
+    _raise_published_failure(key, since)  # ...or failed to, and released the lock just before we took it
     try:
         token = fetch()
     except CredentialUnavailable as exc:
-        failure = {"error": str(exc), "at": time.time(), "reconnect": isinstance(exc, AuthorizationNeeded)}
-        cache.set(f"{key}:failure", seal(failure), timeout=_FAILURE_SECONDS)
+        failure = {
+            "error": str(exc),
+            "at": time.time(),
+            "reconnect": isinstance(exc, AuthorizationNeeded),
+            "remember": isinstance(exc, FetchFailed),
+        }
+        cache.set(f"{key}:failure", seal(failure), timeout=int(LOCK_SECONDS))
         raise
     put(key, token)
     return token
@@ -169,13 +182,15 @@ def _newer(token: Token, since: float) -> bool:
     return token.issued_at >= since
 
 
-def _raise_published_failure(key: str, since: float) -> None:
-    """Raise the error of a fetch that failed while we were waiting for it."""
+def _raise_published_failure(key: str, since: float, *, remembered_only: bool = False) -> None:
+    """Raise the error of a fetch that failed after `since` (while we waited for it)."""
     failure = unseal(cache.get(f"{key}:failure"))
     if isinstance(failure, dict) and failure.get("at", 0) >= since:
+        if remembered_only and not failure.get("remember"):
+            return
         if failure.get("reconnect"):
             raise AuthorizationNeeded(failure.get("error", ""))
-        raise CredentialUnavailable(failure.get("error", "the token could not be obtained"))
+        raise FetchFailed(failure.get("error", "the token could not be obtained"))
 
 
 def _release(lock_key: str, owner: str) -> None:

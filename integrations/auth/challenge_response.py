@@ -101,9 +101,9 @@ class ChallengeResponseAuth(TokenAuth):
                 **body,
             )
         except http.OutboundError as exc:
-            raise CredentialUnavailable(f"{label}: {exc}") from None
+            raise token_cache.FetchFailed(f"{label}: {exc}") from None
         if not response.ok:
-            raise CredentialUnavailable(f"{label} answered HTTP {response.status_code}")
+            raise token_cache.FetchFailed(f"{label} answered HTTP {response.status_code}")
         return _extract(label, step, response)
 
     def place(self, token: token_cache.Token, request: AuthTarget) -> None:
