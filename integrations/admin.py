@@ -222,10 +222,15 @@ class ConnectionAdmin(TestConsoleMixin, TenantScopedAdmin):
 class EndpointAdmin(TestConsoleMixin, TenantScopedAdmin):
     form = EndpointForm
     list_display = ["name", "tool_name", "method", "connection", "burden", "test_link"]
-    list_filter = ["method", "burden", "connection"]
+    # RelatedOnlyFieldListFilter offers only what the (scoped) queryset references: no other tenant's names.
+    list_filter = ["method", "burden", ("connection", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "tool_name", "path"]
     test_template = "integrations/endpoint_test.html"
     change_form_template = "integrations/change_form_with_test.html"
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj.tenant_id = obj.connection.tenant_id
+        super().save_model(request, obj, form, change)
 
     def test_view(self, request, object_id):
         endpoint = self.scoped_object_for_test(request, object_id)
@@ -254,7 +259,12 @@ class ApiCallLogAdmin(TenantScopedAdmin):
         "duration_ms",
         "attempts",
     ]
-    list_filter = ["status", "trigger", "endpoint", ("created_at", admin.DateFieldListFilter)]
+    list_filter = [
+        "status",
+        "trigger",
+        ("endpoint", admin.RelatedOnlyFieldListFilter),
+        ("created_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["endpoint_name", "url", "error"]
     date_hierarchy = "created_at"
     list_select_related = ["endpoint"]

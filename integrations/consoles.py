@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from integrations import auth, executor, http, templating
+from integrations import auth, executor, templating
 from integrations.models import Connection, Endpoint, Method, Trigger
 from integrations.rendering import PrepareError, prepare_request
 from tenants import audit
@@ -29,7 +29,7 @@ def test_connection(connection: Connection, *, ctx: TenantContext | None = None)
         outcome["error"] = exc.result_error() if isinstance(exc, auth.CredentialUnavailable) else str(exc)
     else:
         outcome["request"] = prepared.redacted()
-        outcome.update(_probe(connection, prepared))
+        outcome.update(_probe(probe, prepared))
     outcome["latency_ms"] = int((time.monotonic() - started) * 1000)
     audit.record_event(ctx, AuditAction.TESTED, connection)
     return outcome
@@ -43,22 +43,10 @@ def _auth_check(connection: Connection) -> dict | None:
     return {"ok": True, "message": checked.message, **checked.details} if checked else None
 
 
-def _probe(connection: Connection, prepared) -> dict[str, Any]:
-    try:
-        response = http.send(
-            "GET",
-            prepared.url,
-            headers=prepared.headers,
-            connect_timeout=connection.connect_timeout,
-            read_timeout=connection.read_timeout,
-            deadline=connection.total_deadline,
-            max_bytes=connection.max_response_bytes,
-            verify_tls=connection.verify_tls,
-            follow_redirects=connection.follow_redirects,
-            pool_key=str(connection.pk),
-        )
-    except http.OutboundError as exc:
-        return {"error": prepared.redactor.text(str(exc))}
+def _probe(probe: Endpoint, prepared) -> dict[str, Any]:
+    response, failure = executor.send_once(probe, prepared, time.monotonic() + probe.connection.total_deadline)
+    if failure is not None:
+        return {"error": prepared.redactor.text(str(failure))}
     if response.status_code in (401, 403):
         return {"status_code": response.status_code, "error": f"credentials rejected (HTTP {response.status_code})"}
     return {"ok": True, "status_code": response.status_code}

@@ -62,7 +62,7 @@ class ExecutionResult:
     say: str = ""
     warnings: list[str] = field(default_factory=list)
     request: PreparedRequest | None = None
-    log_id: int | None = None
+    log_id: Any = None
 
     @property
     def ok(self) -> bool:
@@ -149,7 +149,7 @@ def execute(
         _send(endpoint, result, started)
     result.duration_ms = int((time.monotonic() - started) * 1000)
     if log:
-        result.log_id = calllog.record(endpoint, result, trigger).pk
+        result.log_id = calllog.record(endpoint, result, trigger)
     if result.status != CallStatus.SUCCESS:
         redactor = result.request.redactor if result.request else None
         logger.info(
@@ -186,7 +186,7 @@ def _send_with_retries(endpoint: Endpoint, result: ExecutionResult, started: flo
     retries_left = policy["max_retries"]
     while True:
         result.attempts += 1
-        response, failure = _attempt(endpoint, prepared, deadline)
+        response, failure = send_once(endpoint, prepared, deadline)
         if failure is not None and failure.refused:
             result.status, result.error = CallStatus.FAILURE, str(failure)
             return None
@@ -222,7 +222,11 @@ def _reauthenticate(prepared: PreparedRequest, response: Any, result: ExecutionR
     return False
 
 
-def _attempt(endpoint: Endpoint, prepared: PreparedRequest, deadline: float) -> tuple[Any, Exception | None]:
+def send_once(endpoint: Endpoint, prepared: PreparedRequest, deadline: float) -> tuple[Any, Exception | None]:
+    """One attempt with the endpoint's (else the connection's) settings: (response, None) or (None, error).
+
+    `deadline` is a `time.monotonic()` instant.
+    """
     connection = endpoint.connection
     follow = endpoint.follow_redirects if endpoint.follow_redirects is not None else connection.follow_redirects
     try:
@@ -273,7 +277,7 @@ def _finish(endpoint: Endpoint, result: ExecutionResult, status_code: int, heade
     result.status_code = status_code
     result.headers = {name.lower(): value for name, value in headers.items()}
     result.response_size = len(content)
-    result.raw_text = content.decode("utf-8", errors="replace")
+    result.raw_text = _decode(content, result.headers.get("content-type", ""))
     result.body = _parse_body(result.headers.get("content-type", ""), result.raw_text)
     if 200 <= status_code < 300:
         result.status = CallStatus.SUCCESS
@@ -285,9 +289,25 @@ def _finish(endpoint: Endpoint, result: ExecutionResult, status_code: int, heade
     if endpoint.response_template:
         context = {**result.request.context, **result.mapped}
         context.update(response=result.body, status_code=status_code, headers=result.headers, mapped=result.mapped)
-        rendered = templating.render(endpoint.response_template, context)
-        result.say = rendered.value
-        result.warnings.extend(f"missing variable: {name}" for name in rendered.missing)
+        try:
+            rendered = templating.render(endpoint.response_template, context)
+        except templating.TemplateError as exc:  # e.g. a render limit hit by a huge response
+            result.warnings.append(f"response template: {exc}")
+        else:
+            result.say = rendered.value
+            result.warnings.extend(f"missing variable: {name}" for name in rendered.missing)
+
+
+def _decode(content: bytes, content_type: str) -> str:
+    charset = "utf-8"
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip("\"'")
+    try:
+        return content.decode(charset, errors="replace")
+    except LookupError:
+        return content.decode("utf-8", errors="replace")
 
 
 def _parse_body(content_type: str, text: str) -> Any:

@@ -58,7 +58,10 @@ def apply_mapping(mapping: dict, body: Any, status_code: int | None, headers: di
             mapped[variable] = None
             unresolved.append(path)
             continue
-        value = expression.search(meta if reads_meta else body)
+        try:
+            value = expression.search(meta if reads_meta else body)
+        except JMESPathError:  # e.g. a function given the wrong type by this response
+            value = None
         mapped[variable] = value
         if value is None:
             unresolved.append(path)

@@ -119,8 +119,16 @@ class Burden(models.TextChoices):
     VERIFIED = "verified"
 
 
+class EndpointQuerySet(models.QuerySet):
+    def for_execution(self) -> EndpointQuerySet:
+        """With everything `integrations.executor.execute()` reads, so a call makes no extra query."""
+        return self.select_related("tenant", "connection", "connection__credential")
+
+
 class Endpoint(TenantOwned):
     """One operation of a connection; also an AI tool (`tool_name`)."""
+
+    objects = EndpointQuerySet.as_manager()
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="endpoints")
     name = models.CharField(max_length=200)

@@ -91,7 +91,7 @@ class CredentialSerializer(TenantUniqueMixin, StrictModelSerializer):
         old = {k: v for k, v in ((instance.secrets or {}) if instance else {}).items() if k in known}
         secrets = merge_secret_map(old, attrs.get("secrets", {}), partial_keys=True)
         try:
-            attrs["config"], attrs["secrets"] = cls.clean(config or {}, secrets)
+            attrs["config"], attrs["secrets"] = cls.clean({} if config is None else config, secrets)
         except auth.CredentialInvalid as exc:
             raise serializers.ValidationError(exc.errors) from None
         attrs["type"] = kind

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
-from integrations import mapping, parameters, templating
+from integrations import http, mapping, parameters, templating
 from integrations.auth.base import HEADER_NAME
 from integrations.models import BodyType
 
 MAX_TIMEOUT = 120.0
+MAX_RESPONSE_BYTES = 100 * 1024 * 1024
 RETRY_KEYS = {"max_retries", "base_delay", "max_delay", "retry_statuses", "retry_on_connection_errors"}
 
 
@@ -54,11 +54,11 @@ def connection_errors(data: dict) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     base_url = data.get("base_url") or ""
     if base_url:
-        problem = template_problem(base_url)
-        if problem:
-            _add(errors, "base_url", problem)
-        elif urlsplit(base_url).scheme not in ("http", "https"):
-            _add(errors, "base_url", "Only http and https URLs are allowed.")
+        # Literal addresses and the URL's shape only: a name is resolved (and checked) on every send.
+        try:
+            http.check_url(base_url, resolve=False)
+        except http.OutboundError as exc:
+            _add(errors, "base_url", f"{str(exc)[0].upper()}{str(exc)[1:]}.")
     template_map_errors(data.get("default_headers"), "default_headers", errors, header_names=True)
     for field in ("connect_timeout", "read_timeout", "total_deadline"):
         value = data.get(field)
@@ -67,8 +67,9 @@ def connection_errors(data: dict) -> dict[str, list[str]]:
     if "retry" in data:
         for message in retry_problems(data["retry"]):
             _add(errors, "retry", message)
-    if data.get("max_response_bytes") is not None and data["max_response_bytes"] < 1:
-        _add(errors, "max_response_bytes", "Must be at least 1.")
+    size = data.get("max_response_bytes")
+    if size is not None and not 1 <= size <= MAX_RESPONSE_BYTES:
+        _add(errors, "max_response_bytes", f"Must be from 1 to {MAX_RESPONSE_BYTES} bytes.")
     return errors
 
 

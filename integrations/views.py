@@ -61,7 +61,7 @@ class ConnectionViewSet(ScopedModelViewSet):
 
 
 class EndpointViewSet(ScopedModelViewSet):
-    queryset = Endpoint.objects.select_related("connection", "connection__credential", "tenant")
+    queryset = Endpoint.objects.for_execution()
     serializer_class = EndpointSerializer
     action_roles = {"test": Role.MEMBER}
 

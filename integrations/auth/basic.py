@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import base64
 
-from integrations.auth.base import AuthTarget, CredentialType, Field
+from integrations.auth.base import AuthTarget, CredentialType, CredentialUnavailable, Field
 
 
 class BasicAuth(CredentialType):
@@ -12,17 +12,19 @@ class BasicAuth(CredentialType):
     config_fields = (Field("username", required=True),)
     secret_fields = (Field("password", required=True),)
 
-    def apply(self, request: AuthTarget) -> None:
+    def _encoded(self) -> str:
         pair = f"{self.config['username']}:{self.secret('password')}".encode()
-        request.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        return base64.b64encode(pair).decode("ascii")
+
+    def apply(self, request: AuthTarget) -> None:
+        request.headers["Authorization"] = "Basic " + self._encoded()
 
     def redacted_headers(self) -> set[str]:
         return {"authorization"}
 
     def secret_values(self) -> list[str]:
-        values = super().secret_values()
+        # The encoded pair is as secret as the password (it decodes to it).
         try:
-            pair = f"{self.config['username']}:{self.secret('password')}".encode()
-        except Exception:
-            return values
-        return [*values, base64.b64encode(pair).decode("ascii")]
+            return [*super().secret_values(), self._encoded()]
+        except CredentialUnavailable:
+            return super().secret_values()

@@ -2,94 +2,23 @@
 
 The lexer rules are those of handlebars.js (`src/handlebars.l`), tried in the same order, so escapes
 (`\\{{`), comments, literals and `[segment]`s split text the way handlebars.js splits it; standalone
-lines and `~` are then handled by a port of its WhitespaceControl visitor. Our one addition: in text,
+lines and `~` are then handled by a port of its WhitespaceControl visitor (whitespace.py). Our one addition: in text,
 `{name}` / `{a.b.c}` is a mustache of its own (the shorthand), `\\{x}` writes `{x}`.
-Partials, decorators, raw blocks and block parameters are refused with a clear message.
+Partials, decorators and raw blocks are refused with a clear message.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import TemplateError, error_at
+from .syntax import Block, Call, Comment, Content, Literal, Mustache, PathExpr, Program
+from .values import UNDEFINED
+from .whitespace import WhitespaceControl
 
 MAX_DEPTH = 64
-
-# --- syntax tree -------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class PathExpr:
-    data: bool
-    depth: int
-    parts: tuple[str, ...]
-    original: str
-    scoped: bool
-    pos: int
-
-    @property
-    def display(self) -> str:
-        """The path as a user wrote it, for messages and the missing-variable list."""
-        return "../" * self.depth + ("@" if self.data else "") + (".".join(self.parts) or "this")
-
-
-@dataclass(slots=True)
-class Literal:
-    value: Any
-    original: Any
-    pos: int
-
-
-@dataclass(slots=True)
-class Call:
-    """A helper name (or path) with its parameters and hash, as in `{{name a b k=v}}` or `(name a)`."""
-
-    path: PathExpr | Literal
-    params: list[Any]
-    hash: dict[str, Any] | None
-    pos: int
-    is_subexpr: bool = False
-
-
-@dataclass(slots=True)
-class Content:
-    value: str
-    original: str
-    pos: int
-    left_stripped: bool = False
-    right_stripped: bool = False
-
-
-@dataclass(slots=True)
-class Comment:
-    strip: tuple[bool, bool]
-    pos: int
-
-
-@dataclass(slots=True)
-class Mustache:
-    call: Call
-    strip: tuple[bool, bool]
-    pos: int
-
-
-@dataclass(slots=True)
-class Program:
-    body: list[Any]
-    chained: bool = False
-
-
-@dataclass(slots=True)
-class Block:
-    call: Call
-    program: Program | None
-    inverse: Program | None
-    open_strip: tuple[bool, bool]
-    inverse_strip: tuple[bool, bool] | None
-    close_strip: tuple[bool, bool] | None
-    pos: int
 
 
 @dataclass(slots=True)
@@ -182,7 +111,8 @@ class Parser:
         self.pos = 0
         self.pending: list[Any] = []
         self.emu = False
-        self.depth = 0
+        self.depth = 0  # blocks
+        self.expr_depth = 0  # subexpressions
 
     def error(self, offset: int, message: str) -> TemplateError:
         return error_at(self.src, offset, message)
@@ -329,30 +259,41 @@ class Parser:
                 return tokens, bool(m.group("strip") or m.group("ustrip"))
             if kind in ("RAW", "NESTED_OPEN"):
                 raise self.error(at, "unexpected {{ inside a tag (expected }})")
-            if kind in ("OPEN_BLOCK_PARAMS", "CLOSE_BLOCK_PARAMS"):
-                raise self.error(at, "block parameters (as |x|) are not supported")
             if kind == "INVALID":
                 raise self.error(at, f"unexpected character {text!r} in a tag")
             tokens.append((kind, text, at))
 
     # Grammar over the tokens of one tag.
     def _parse_call(self, tokens: list, open_at: int, kind: str) -> Call:
-        stream = _TokenStream(tokens, self, open_at)
+        stream = _TokenStream(tokens)
         if stream.peek() is None:
             raise self.error(open_at, "empty tag: expected a name")
         call = self._parse_call_body(stream, open_at, is_subexpr=False)
+        if stream.peek() is not None and stream.peek()[0] == "OPEN_BLOCK_PARAMS":
+            call.block_params = self._parse_block_params(stream, kind)
         if stream.peek() is not None:
             raise self.error(stream.peek()[2], f"unexpected {stream.peek()[1]!r} in a tag")
         return call
 
+    def _parse_block_params(self, stream: _TokenStream, kind: str) -> tuple[str, ...]:
+        opener = stream.next()
+        if kind not in ("block", "else_chain"):
+            raise self.error(opener[2], "block parameters (as |x|) only follow a block opening like {{#each}}")
+        names: list[str] = []
+        while (tok := stream.next()) is not None and tok[0] == "ID":
+            names.append(tok[1])
+        if tok is None or tok[0] != "CLOSE_BLOCK_PARAMS" or not names:
+            raise self.error(opener[2], "block parameters must be names between bars: as |item index|")
+        return tuple(names)
+
     def _parse_call_body(self, stream: _TokenStream, at: int, *, is_subexpr: bool) -> Call:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
+        self.expr_depth += 1
+        if self.expr_depth > MAX_DEPTH:
             raise self.error(at, "expressions nested too deeply")
         name = self._parse_helper_name(stream)
         params: list[Any] = []
         hash_: dict[str, Any] | None = None
-        while (tok := stream.peek()) is not None and tok[0] != "CLOSE_SEXPR":
+        while (tok := stream.peek()) is not None and tok[0] not in ("CLOSE_SEXPR", "OPEN_BLOCK_PARAMS"):
             if tok[0] == "ID" and stream.peek(1) is not None and stream.peek(1)[0] == "EQUALS":
                 hash_ = hash_ or {}
                 stream.next()
@@ -362,7 +303,7 @@ class Parser:
             if hash_ is not None:
                 raise self.error(tok[2], "positional arguments must come before key=value arguments")
             params.append(self._parse_param(stream))
-        self.depth -= 1
+        self.expr_depth -= 1
         return Call(name, params, hash_, at, is_subexpr)
 
     def _parse_param(self, stream: _TokenStream) -> Any:
@@ -397,8 +338,6 @@ class Parser:
         if kind == "NULL":
             return Literal(None, None, at)
         if kind == "UNDEFINED":
-            from .values import UNDEFINED
-
             return Literal(UNDEFINED, UNDEFINED, at)
         data = False
         if kind == "DATA":
@@ -413,6 +352,8 @@ class Parser:
         while (nxt := stream.peek()) is not None and nxt[0] == "SEP":
             stream.next()
             seg = stream.next()
+            if seg is not None and seg[0] == "NUMBER":
+                raise self.error(seg[2], f"a number at the end of a path needs brackets: .[{seg[1]}]")
             if seg is None or seg[0] not in ("ID", "LITERAL_ID", "DOTDOT", "DOT"):
                 raise self.error(nxt[2], f"expected a name after {nxt[1]!r}")
             segments.append(self._segment(seg[0], seg[1], nxt[1]))
@@ -442,7 +383,7 @@ class Parser:
         return PathExpr(data, depth, tuple(dig), original, scoped, at)
 
     def _parse_path_only(self, tokens: list, at: int) -> PathExpr:
-        stream = _TokenStream(tokens, self, at)
+        stream = _TokenStream(tokens)
         name = self._parse_helper_name(stream) if stream.peek() else None
         if name is None or stream.peek() is not None:
             raise self.error(at, "expected a block name after {{/")
@@ -506,6 +447,9 @@ class Parser:
         return _prepare_block(opener, program, inverse_and, close.strip, inverted=opener.kind == "inverse_block")
 
     def _parse_inverse_chain(self, chain: _Tag, opener: _Tag) -> tuple[_InverseAndProgram, _Tag | None]:
+        self.depth += 1  # each {{else if}} nests a block in the tree
+        if self.depth > MAX_DEPTH:
+            raise self.error(chain.pos, "blocks nested too deeply (or too many {{else if}} in one block)")
         program, tag = self.parse_program()
         nested: _InverseAndProgram | None = None
         if tag is not None and tag.kind == "else_chain":
@@ -515,11 +459,12 @@ class Parser:
             nested = _InverseAndProgram(tag.strip, inverse_program)
             tag = tag_after
         inner = _prepare_block(chain, program, nested, nested.strip if nested else None, inverted=False)
+        self.depth -= 1
         return _InverseAndProgram(chain.strip, Program([inner], chained=True), chain=True), tag
 
 
 class _TokenStream:
-    def __init__(self, tokens: list, parser: Parser, at: int) -> None:
+    def __init__(self, tokens: list) -> None:
         self.tokens = tokens
         self.i = 0
 
@@ -561,146 +506,6 @@ def _prepare_block(
         first, inverse = inverse, program
     assert opener.call is not None
     return Block(opener.call, first, inverse, opener.strip, inverse_strip, close_strip, opener.pos)
-
-
-# --- whitespace control (a port of handlebars.js' WhitespaceControl visitor) -------------------------
-
-_PREV_WS_SIBLING = re.compile(r"\r?\n\s*?$")
-_PREV_WS_ROOT = re.compile(r"(^|\r?\n)\s*?$")
-_NEXT_WS_SIBLING = re.compile(r"^\s*?\r?\n")
-_NEXT_WS_ROOT = re.compile(r"^\s*?(\r?\n|$)")
-
-
-def _is_prev_whitespace(body: list, i: int | None = None, is_root: bool = False) -> bool:
-    if i is None:
-        i = len(body)
-    prev = body[i - 1] if i - 1 >= 0 else None
-    sibling = body[i - 2] if i - 2 >= 0 else None
-    if prev is None:
-        return is_root
-    if isinstance(prev, Content):
-        pattern = _PREV_WS_SIBLING if (sibling is not None or not is_root) else _PREV_WS_ROOT
-        return pattern.search(prev.original) is not None
-    return False
-
-
-def _is_next_whitespace(body: list, i: int | None = None, is_root: bool = False) -> bool:
-    if i is None:
-        i = -1
-    nxt = body[i + 1] if i + 1 < len(body) else None
-    sibling = body[i + 2] if i + 2 < len(body) else None
-    if nxt is None:
-        return is_root
-    if isinstance(nxt, Content):
-        pattern = _NEXT_WS_SIBLING if (sibling is not None or not is_root) else _NEXT_WS_ROOT
-        return pattern.search(nxt.original) is not None
-    return False
-
-
-def _omit_right(body: list, i: int | None = None, multiple: bool = False) -> None:
-    j = 0 if i is None else i + 1
-    current = body[j] if 0 <= j < len(body) else None
-    if not isinstance(current, Content) or (not multiple and current.right_stripped):
-        return
-    original = current.value
-    current.value = re.sub(r"^\s+" if multiple else r"^[ \t]*\r?\n?", "", current.value, count=1)
-    current.right_stripped = current.value != original
-
-
-def _omit_left(body: list, i: int | None = None, multiple: bool = False) -> bool:
-    j = len(body) - 1 if i is None else i - 1
-    current = body[j] if 0 <= j < len(body) else None
-    if not isinstance(current, Content) or (not multiple and current.left_stripped):
-        return False
-    original = current.value
-    current.value = re.sub(r"\s+$" if multiple else r"[ \t]+$", "", current.value, count=1)
-    current.left_stripped = current.value != original
-    return current.left_stripped
-
-
-@dataclass(slots=True)
-class _Strip:
-    open: bool = False
-    close: bool = False
-    open_standalone: bool = False
-    close_standalone: bool = False
-    inline_standalone: bool = False
-
-
-@dataclass
-class WhitespaceControl:
-    root_seen: bool = field(default=False)
-
-    def program(self, program: Program, is_root: bool = False) -> None:
-        body = program.body
-        for i, current in enumerate(body):
-            strip = self.accept(current)
-            if strip is None:
-                continue
-            prev_ws = _is_prev_whitespace(body, i, is_root)
-            next_ws = _is_next_whitespace(body, i, is_root)
-            open_standalone = strip.open_standalone and prev_ws
-            close_standalone = strip.close_standalone and next_ws
-            inline_standalone = strip.inline_standalone and prev_ws and next_ws
-            if strip.close:
-                _omit_right(body, i, True)
-            if strip.open:
-                _omit_left(body, i, True)
-            if inline_standalone:
-                _omit_right(body, i)
-                _omit_left(body, i)
-            if open_standalone:
-                _omit_right((current.program or current.inverse).body)
-                _omit_left(body, i)
-            if close_standalone:
-                _omit_right(body, i)
-                _omit_left((current.inverse or current.program).body)
-
-    def accept(self, node: Any) -> _Strip | None:
-        if isinstance(node, Mustache):
-            return _Strip(open=node.strip[0], close=node.strip[1])
-        if isinstance(node, Comment):
-            return _Strip(open=node.strip[0], close=node.strip[1], inline_standalone=True)
-        if isinstance(node, Block):
-            return self.block(node)
-        return None
-
-    def block(self, block: Block) -> _Strip:
-        if block.program is not None:
-            self.program(block.program)
-        if block.inverse is not None:
-            self.program(block.inverse)
-        program = block.program or block.inverse
-        assert program is not None
-        inverse = block.inverse if block.program is not None else None
-        first_inverse = last_inverse = inverse
-        if inverse is not None and inverse.chained:
-            first_inverse = inverse.body[0].program
-            while last_inverse.chained:
-                last_inverse = last_inverse.body[-1].program
-        close_strip = block.close_strip or (False, False)
-        strip = _Strip(
-            open=block.open_strip[0],
-            close=close_strip[1],
-            open_standalone=_is_next_whitespace(program.body),
-            close_standalone=_is_prev_whitespace((first_inverse or program).body),
-        )
-        if block.open_strip[1]:
-            _omit_right(program.body, None, True)
-        if inverse is not None:
-            inverse_strip = block.inverse_strip or (False, False)
-            if inverse_strip[0]:
-                _omit_left(program.body, None, True)
-            if inverse_strip[1]:
-                _omit_right(first_inverse.body, None, True)
-            if close_strip[0]:
-                _omit_left(last_inverse.body, None, True)
-            if _is_prev_whitespace(program.body) and _is_next_whitespace(first_inverse.body):
-                _omit_left(program.body)
-                _omit_right(first_inverse.body)
-        elif close_strip[0]:
-            _omit_left(program.body, None, True)
-        return strip
 
 
 def parse(source: str) -> Program:

@@ -8,7 +8,6 @@ not a surprise at send time. Rendering is bounded: output size and loop iteratio
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +15,8 @@ from typing import Any
 
 from . import helpers as _helpers
 from .errors import TemplateError, error_at
-from .parser import Block, Call, Comment, Content, Literal, Mustache, PathExpr, Program, parse
+from .parser import parse
+from .syntax import Block, Call, Comment, Content, Literal, Mustache, PathExpr, Program
 from .values import (
     UNDEFINED,
     get_property,
@@ -24,12 +24,12 @@ from .values import (
     is_falsy,
     object_keys,
     same_value,
-    to_json,
     to_text,
 )
 
 MAX_OUTPUT = 1024 * 1024  # characters one render may produce
 MAX_STEPS = 200_000  # block iterations one render may run
+MAX_TEMPLATE = 256 * 1024  # characters of one template
 
 Escape = Callable[[str], str]
 
@@ -91,46 +91,21 @@ class RenderState:
         return "".join(self.out)
 
 
-class JsonTextState(RenderState):
-    """Renders JSON text: each value is JSON-encoded for where it lands (inside a string or not).
-
-    Whether the output is inside a JSON string is followed through the template's own text only; a
-    value never changes it, because inside a string it is written string-escaped and outside as a
-    complete JSON value. So no value can close a string or add a key.
-    """
-
-    __slots__ = ("backslash", "in_string")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.in_string = False
-        self.backslash = False
-
-    def write_literal(self, text: str) -> None:
-        in_string, backslash = self.in_string, self.backslash
-        for char in text:
-            if in_string:
-                if backslash:
-                    backslash = False
-                elif char == "\\":
-                    backslash = True
-                elif char == '"':
-                    in_string = False
-            elif char == '"':
-                in_string = True
-        self.in_string, self.backslash = in_string, backslash
-        self._append(text)
-
-    def write_value(self, value: Any) -> None:
-        if self.in_string:
-            if self.backslash:
-                raise TemplateError("a value cannot follow a backslash inside a JSON string")
-            self._append(json.dumps(to_text(value), ensure_ascii=False)[1:-1])
-        else:
-            self._append(json.dumps(to_json(value), ensure_ascii=False))
-
-
 # --- expressions -----------------------------------------------------------------------------------
+
+
+_NULL_ON_THE_WAY: Any = object()
+
+
+def _walk(current: Any, parts: tuple[str, ...]) -> Any:
+    """Follow a path as handlebars.js does (`a != null ? a.b : a`); a null before the end gives a marker."""
+    for part in parts:
+        if current is UNDEFINED:
+            return UNDEFINED
+        if current is None:
+            return _NULL_ON_THE_WAY
+        current = get_property(current, part)
+    return current
 
 
 class PathEval:
@@ -149,15 +124,11 @@ class PathEval:
         scope: Any = depths
         for _ in range(self.depth):
             scope = scope[1] if scope is not None else None
-        current = scope[0] if scope is not None else UNDEFINED
-        unresolved = False
-        for part in self.parts:
-            if current is None or current is UNDEFINED:
-                unresolved = True
-                break
-            current = get_property(current, part)
-        if self.report and (unresolved or current is UNDEFINED):
-            st.report_missing(self.name)
+        current = _walk(scope[0] if scope is not None else UNDEFINED, self.parts)
+        if current is UNDEFINED or current is _NULL_ON_THE_WAY:
+            if self.report:
+                st.report_missing(self.name)
+            return None if current is _NULL_ON_THE_WAY else current
         return current
 
     def _eval_data(self, data: Any) -> Any:
@@ -170,6 +141,37 @@ class PathEval:
                 return current
             current = get_property(current, part)
         return current
+
+
+BLOCK_PARAMS: Any = object()  # the data-frame key of block parameters: not a string, so unreachable
+
+
+class BlockParamEval:
+    """A path starting with a block parameter (`item.name` in `{{#each items as |item|}}`)."""
+
+    __slots__ = ("index", "level", "name", "parts")
+
+    def __init__(self, level: int, index: int, path: PathExpr) -> None:
+        self.level, self.index = level, index
+        self.parts = path.parts[1:]
+        self.name = path.display
+
+    def eval(self, st: RenderState, depths: tuple, data: dict) -> Any:
+        frame = data.get(BLOCK_PARAMS)
+        for _ in range(self.level):
+            frame = frame[1] if frame is not None else None
+        values = frame[0] if frame is not None else ()
+        current = _walk(values[self.index] if self.index < len(values) else UNDEFINED, self.parts)
+        if current is UNDEFINED or current is _NULL_ON_THE_WAY:
+            st.report_missing(self.name)
+            return None if current is _NULL_ON_THE_WAY else current
+        return current
+
+
+def _with_block_params(data: dict, values: list) -> dict:
+    frame = dict(data)
+    frame[BLOCK_PARAMS] = (values, data.get(BLOCK_PARAMS))
+    return frame
 
 
 class LiteralEval:
@@ -208,6 +210,19 @@ def _push(value: Any, depths: tuple) -> tuple:
     return depths if same_value(value, depths[0]) else (value, depths)
 
 
+NULL_CONTEXT: Any = {}  # never written to
+
+
+def _this(depths: tuple) -> tuple:
+    """The scope a built-in block renders `this` with: handlebars.js gives a null context `{}` there."""
+    current = depths[0]
+    if current is None:
+        return (NULL_CONTEXT, depths[1])
+    if current is UNDEFINED:
+        return (NULL_CONTEXT, depths)
+    return depths
+
+
 class TextNode:
     __slots__ = ("text",)
 
@@ -240,24 +255,27 @@ class IfNode:
         include_zero = self.include_zero is not None and not is_falsy(self.include_zero.eval(st, depths, data))
         falsy = (not include_zero and is_falsy(value)) or is_empty(value)
         branch = self.program if falsy == self.negate else self.inverse
-        render_program(branch, st, depths, data)
+        render_program(branch, st, _this(depths), data)
 
 
 class WithNode:
-    __slots__ = ("expr", "inverse", "program")
+    __slots__ = ("expr", "inverse", "params", "program")
 
-    def __init__(self, expr: Any, program: list, inverse: list) -> None:
-        self.expr, self.program, self.inverse = expr, program, inverse
+    def __init__(self, expr: Any, program: list, inverse: list, params: bool) -> None:
+        self.expr, self.program, self.inverse, self.params = expr, program, inverse, params
 
     def render(self, st: RenderState, depths: tuple, data: dict) -> None:
         value = self.expr.eval(st, depths, data)
         if is_empty(value):
-            render_program(self.inverse, st, depths, data)
+            render_program(self.inverse, st, _this(depths), data)
         else:
-            render_program(self.program, st, _push(value, depths), data)
+            frame = _with_block_params(data, [value]) if self.params else data
+            render_program(self.program, st, _push(value, depths), frame)
 
 
-def render_each(value: Any, program: list, inverse: list, st: RenderState, depths: tuple, data: dict) -> None:
+def render_each(
+    value: Any, program: list, inverse: list, st: RenderState, depths: tuple, data: dict, params: bool = False
+) -> None:
     count = 0
     if isinstance(value, list | tuple | dict):
         frame = dict(data)
@@ -274,20 +292,23 @@ def render_each(value: Any, program: list, inverse: list, st: RenderState, depth
             frame["index"] = index
             frame["first"] = index == 0
             frame["last"] = index == last
+            if params:
+                frame[BLOCK_PARAMS] = ([item, key], data.get(BLOCK_PARAMS))
             render_program(program, st, _push(item, depths), frame)
             count += 1
     if count == 0:
-        render_program(inverse, st, depths, data)
+        render_program(inverse, st, _this(depths), data)
 
 
 class EachNode:
-    __slots__ = ("expr", "inverse", "program")
+    __slots__ = ("expr", "inverse", "params", "program")
 
-    def __init__(self, expr: Any, program: list, inverse: list) -> None:
-        self.expr, self.program, self.inverse = expr, program, inverse
+    def __init__(self, expr: Any, program: list, inverse: list, params: bool) -> None:
+        self.expr, self.program, self.inverse, self.params = expr, program, inverse, params
 
     def render(self, st: RenderState, depths: tuple, data: dict) -> None:
-        render_each(self.expr.eval(st, depths, data), self.program, self.inverse, st, depths, data)
+        value = self.expr.eval(st, depths, data)
+        render_each(value, self.program, self.inverse, st, depths, data, self.params)
 
 
 class SectionNode:
@@ -300,6 +321,7 @@ class SectionNode:
 
     def render(self, st: RenderState, depths: tuple, data: dict) -> None:
         value = self.expr.eval(st, depths, data)
+        # Unlike the built-in helpers, handlebars.js renders these with the context as it is (even null).
         if value is True:
             render_program(self.program, st, depths, data)
         elif value is False or value is None or value is UNDEFINED:
@@ -319,6 +341,7 @@ class SectionNode:
 class Compiler:
     def __init__(self, source: str) -> None:
         self.source = source
+        self.block_params: list[tuple[str, ...]] = []  # innermost last
 
     def error(self, pos: int, message: str) -> TemplateError:
         return error_at(self.source, pos, message)
@@ -359,14 +382,24 @@ class Compiler:
             return path.parts[0]
         return None
 
+    def path(self, path: PathExpr, *, report: bool = True) -> Any:
+        if not path.data and not path.depth and not path.scoped and path.parts:
+            declared = [names for names in self.block_params if names]  # only these push a frame
+            for level, names in enumerate(reversed(declared)):
+                if path.parts[0] in names:
+                    return BlockParamEval(level, names.index(path.parts[0]), path)
+        return PathEval(path, report=report)
+
     def mustache(self, call: Call) -> Any:
         path = self._as_path(call.path)
         name = self._simple_name(path)
+        if not call.params and not call.hash and isinstance(self.path(path), BlockParamEval):
+            return self.path(path)
         if name in _helpers.BLOCK_HELPERS:
             raise self.error(call.pos, f"{name} is a block helper: use {{{{#{name} …}}}}…{{{{/{name}}}}}")
         is_helper = call.is_subexpr or bool(call.params) or bool(call.hash) or name in _helpers.HELPERS
         if not is_helper:
-            return PathEval(path)
+            return self.path(path)
         return self.helper_call(path, name, call)
 
     def helper_call(self, path: PathExpr, name: str | None, call: Call) -> HelperEval:
@@ -393,20 +426,25 @@ class Compiler:
             return self.helper_call(self._as_path(param.path), self._simple_name(self._as_path(param.path)), param)
         if isinstance(param, Literal):
             return LiteralEval(param.value)
-        return PathEval(param, report=report)
+        return self.path(param, report=report)
 
     def block(self, block: Block) -> Any:
         call = block.call
         path = self._as_path(call.path)
         name = self._simple_name(path)
-        program, inverse = self.program(block.program), self.program(block.inverse)
+        if call.block_params and name not in ("each", "with"):
+            raise self.error(call.pos, "block parameters (as |x|) only work with #each and #with")
+        self.block_params.append(call.block_params)
+        program = self.program(block.program)
+        self.block_params.pop()
+        inverse = self.program(block.inverse)
         if name in _helpers.BLOCK_HELPERS:
             return self.builtin_block(name, call, program, inverse)
         if call.params or call.hash or name in _helpers.HELPERS:
             if name in _helpers.HELPERS:
                 raise self.error(call.pos, f"{name!r} is not a block helper: use {{{{{name} …}}}}")
             raise self.error(call.pos, f"unknown block helper {path.original!r} (known: each, if, unless, with)")
-        return SectionNode(PathEval(path, report=False), program, inverse)
+        return SectionNode(self.path(path, report=False), program, inverse)
 
     def builtin_block(self, name: str, call: Call, program: list, inverse: list) -> Any:
         if len(call.params) != 1:
@@ -421,8 +459,8 @@ class Compiler:
             return IfNode(cond, include_zero, program, inverse, negate=name == "unless")
         expr = self.param(call.params[0])
         if name == "each":
-            return EachNode(expr, program, inverse)
-        return WithNode(expr, program, inverse)
+            return EachNode(expr, program, inverse, bool(call.block_params))
+        return WithNode(expr, program, inverse, bool(call.block_params))
 
 
 # --- templates -------------------------------------------------------------------------------------
@@ -464,4 +502,6 @@ def compile_template(source: str) -> Template:
     """Parse and compile a template once; later calls with the same text reuse it."""
     if not isinstance(source, str):
         raise TemplateError(f"a template must be text, not {type(source).__name__}")
+    if len(source) > MAX_TEMPLATE:
+        raise TemplateError(f"template is too long (more than {MAX_TEMPLATE} characters)")
     return Template(source, Compiler(source).program(parse(source)))

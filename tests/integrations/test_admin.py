@@ -7,7 +7,7 @@ import json
 import pytest
 
 from integrations.executor import execute
-from integrations.models import Connection, Credential
+from integrations.models import ApiCallLog, Connection, Credential
 
 SECRET = "sk-live-0123456789abcdef"
 
@@ -166,3 +166,52 @@ def test_api_call_log_list_and_filters(staff, make_endpoint, http_server):
     assert "Broken" in errors_only.content.decode() and ">Echo<" not in errors_only.content.decode()
     assert client.get("/admin/integrations/apicalllog/?trigger__exact=rule").status_code == 200
     assert client.get("/admin/integrations/apicalllog/add/").status_code == 403
+
+
+def test_api_call_logs_and_filters_are_scoped_to_the_tenant(staff, other_tenant, make_connection, make_endpoint):
+    foreign = make_endpoint(make_connection(owner=other_tenant, name="Foreign API"), name="Foreign call")
+    execute(foreign)
+    execute(make_endpoint(name="Own call"))
+    client = staff("admin")
+
+    logs = client.get("/admin/integrations/apicalllog/").content.decode()
+    endpoints = client.get("/admin/integrations/endpoint/").content.decode()
+
+    assert "Own call" in logs and "Foreign call" not in logs
+    assert "Foreign API" not in endpoints and "Foreign call" not in endpoints
+    foreign_log = ApiCallLog.objects.get(endpoint=foreign)
+    assert client.get(f"/admin/integrations/apicalllog/{foreign_log.pk}/change/").status_code == 302
+
+
+def test_a_connection_cannot_use_another_tenants_credential(
+    client, tenant, other_tenant, make_credential, django_user_model
+):
+    client.force_login(django_user_model.objects.create_superuser("root", password="pw-for-tests-1"))
+    foreign = make_credential("none", owner=other_tenant)
+    data = {
+        "tenant": str(tenant.pk), "name": "C", "base_url": "https://api.example.com", "credential": str(foreign.pk),
+        "default_headers": "", "connect_timeout": "3", "read_timeout": "5", "total_deadline": "30", "retry": "{}",
+        "max_response_bytes": "1000", "description": "", "endpoints-TOTAL_FORMS": "0", "endpoints-INITIAL_FORMS": "0",
+    }  # fmt: skip
+
+    response = client.post("/admin/integrations/connection/add/", data)
+
+    assert response.status_code == 200
+    assert "Choose a credential of the same organisation." in response.content.decode()
+    assert not Connection.objects.exists()
+
+
+def test_a_standalone_endpoint_takes_its_connections_tenant(staff, tenant, make_connection):
+    client = staff("admin")
+    connection = make_connection()
+    data = {
+        "connection": str(connection.pk), "name": "N", "tool_name": "n", "description": "", "method": "GET",
+        "path": "/x", "query": "{}", "headers": "", "body_type": "none", "body_template": "", "parameters": "[]",
+        "response_mapping": "{}", "response_template": "", "follow_redirects": "unknown", "error_policy": "fail",
+        "burden": "ambient", "cache_ttl": "0",
+    }  # fmt: skip
+
+    response = client.post("/admin/integrations/endpoint/add/", data)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert connection.endpoints.get().tenant == tenant

@@ -36,15 +36,12 @@ def test_create_credential_masks_the_secret(admin, tenant):
 
 
 def test_secrets_are_encrypted_in_the_raw_columns(admin, make_connection, make_endpoint):
-    credential_id = _create_credential(admin).json()["id"]
+    _create_credential(admin)
     endpoint = make_endpoint(make_connection(default_headers={"X-Token": SECRET}), headers={"X-Other": SECRET})
 
     with db.cursor() as cursor:
-        cursor.execute("SELECT secrets FROM integrations_credential WHERE id = %s", [credential_id.replace("-", "")])
-        rows = cursor.fetchall() or []
-        if not rows:
-            cursor.execute("SELECT secrets FROM integrations_credential")
-            rows = cursor.fetchall()
+        cursor.execute("SELECT secrets FROM integrations_credential")
+        rows = cursor.fetchall()
         cursor.execute("SELECT default_headers FROM integrations_connection")
         rows += cursor.fetchall()
         cursor.execute("SELECT headers FROM integrations_endpoint WHERE connection_id IS NOT NULL")
@@ -161,6 +158,7 @@ def test_connection_crud_with_masked_default_headers_and_retry(admin, http_serve
     ("body", "field"),
     [
         ({"base_url": "ftp://example.com"}, "base_url"),
+        ({"base_url": "http://user:pw@example.com"}, "base_url"),
         ({"default_headers": {"X-A": "{{#if x}}"}}, "default_headers"),
         ({"default_headers": {"Bad Name": "v"}}, "default_headers"),
         ({"retry": {"max_retries": 99}}, "retry"),
@@ -174,6 +172,19 @@ def test_connection_validation(admin, body, field):
 
     assert response.status_code == 400
     assert field in response.json()["details"]
+
+
+def test_a_blocked_literal_address_is_refused_at_save(admin, settings):
+    settings.OUTBOUND_ALLOW_PRIVATE_NETWORKS = False
+
+    response = admin.post(
+        "/api/v1/connections", {"name": "C", "base_url": "http://169.254.169.254/latest"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["details"]["base_url"] == [
+        "Destination not allowed: 169.254.169.254 is a link-local address."
+    ]
 
 
 def _create_endpoint(client, connection_id, **body):
@@ -335,3 +346,39 @@ def test_a_credential_in_use_cannot_be_deleted(admin, make_connection, make_cred
 
     assert response.status_code == 409
     assert response.json() == {"error": "This credential is used by connections: Billing"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("credentials", {"name": "x", "type": "bearer", "secrets": []}),
+        ("credentials", {"name": "x", "type": "bearer", "secrets": {"token": 5}}),
+        ("credentials", {"name": "x", "type": "query_params", "secrets": {"params": {"a": {"b": 1}}}}),
+        ("credentials", {"name": "x", "type": "api_key", "config": [], "secrets": {"key": "k"}}),
+        ("credentials", {"name": "x", "type": "api_key", "config": None, "secrets": {"key": "k"}}),
+        ("credentials", {"name": ["x"], "type": 3}),
+        ("connections", {"name": "x", "base_url": "https://a.example", "retry": None}),
+        ("connections", {"name": "x", "base_url": "https://a.example", "retry": {"max_delay": "soon"}}),
+        ("connections", {"name": "x", "base_url": "https://a.example", "default_headers": "X-A: 1"}),
+        ("connections", {"name": "x", "base_url": "https://a.example", "max_response_bytes": 10**12}),
+        ("endpoints", {"name": "x", "tool_name": "x", "query": "a=b"}),
+        ("endpoints", {"name": "x", "tool_name": "x", "parameters": {"name": "a"}}),
+        ("endpoints", {"name": "x", "tool_name": "x", "parameters": [None, 3]}),
+        ("endpoints", {"name": "x", "tool_name": "x", "response_mapping": ["a"]}),
+        ("endpoints", {"name": "x", "tool_name": "x", "response_mapping": {"a": 3}}),
+        (
+            "endpoints",
+            {"name": "x", "tool_name": "x", "body_type": "multipart", "body_template": '{"files": {"f": 3}}'},
+        ),
+        ("endpoints", {"name": "x", "tool_name": "x", "headers": {"X-A": 3}}),
+        ("endpoints", {"name": "x", "tool_name": "x", "connect_timeout": 10**9}),
+    ],
+)
+def test_malformed_writes_are_400_never_500(admin, make_connection, path, body):
+    if path == "endpoints":
+        body = {"connection": str(make_connection().pk), **body}
+
+    response = admin.post(f"/api/v1/{path}", body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]

@@ -165,3 +165,28 @@ def test_purge_is_scheduled():
 
     entries = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "integrations.purge_api_call_logs"]
     assert len(entries) == 1
+
+
+def test_a_query_secret_is_absent_from_an_exception_result_and_its_log(make_credential, make_connection, make_endpoint):
+    credential = make_credential("api_key", config={"placement": "query"}, secrets={"key": SECRET})
+    endpoint = make_endpoint(
+        make_connection(credential=credential, base_url="http://127.0.0.1:9", retry={"max_retries": 0})
+    )
+
+    result = execute(endpoint)
+
+    assert result.status == "exception"
+    assert SECRET not in json.dumps(result.to_dict())
+    log = ApiCallLog.objects.get()
+    assert log.url == "http://127.0.0.1:9/echo?api_key=••••"
+    assert SECRET not in log.error
+
+
+def test_the_purge_task_runs_the_same_service(secret_endpoint, settings):
+    from integrations.tasks import purge_api_call_logs
+
+    execute(secret_endpoint, params={"city": "x"})
+    ApiCallLog.objects.update(created_at=timezone.now() - timedelta(days=settings.API_CALL_LOG_RETENTION_DAYS + 1))
+
+    assert purge_api_call_logs() == 1
+    assert not ApiCallLog.objects.exists()

@@ -391,3 +391,29 @@ def test_follow_redirects_only_when_enabled(make_endpoint, http_server):
 
     assert plain.status_code == 302
     assert followed.status_code == 200 and followed.body == {"ok": True}
+
+
+def test_an_endpoint_loaded_for_execution_costs_one_query_the_log_insert(
+    make_credential, make_connection, make_endpoint, http_server, django_assert_num_queries
+):
+    from integrations.models import Endpoint
+
+    created = make_endpoint(make_connection(credential=make_credential("bearer", secrets={"token": "t"})))
+    endpoint = Endpoint.objects.for_execution().get(pk=created.pk)
+
+    with django_assert_num_queries(1):
+        result = execute(endpoint)
+
+    assert result.status == "success"
+
+
+def test_the_body_is_decoded_with_the_declared_charset(make_endpoint, http_server):
+    http_server.route(
+        "GET",
+        "/latin",
+        lambda request: (200, {"Content-Type": "text/plain; charset=latin-1"}, "café".encode("latin-1")),
+    )
+
+    result = execute(make_endpoint(path="/latin"))
+
+    assert result.body == "café"
