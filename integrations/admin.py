@@ -89,9 +89,10 @@ class CredentialAdmin(TenantScopedAdmin):
         ]
 
     def save_model(self, request, obj, form, change) -> None:
-        if not change and obj.tenant_id is None:
-            obj.tenant = self.editable_tenants(request).first()
-        credential_state.save_settings(obj)
+        if change:
+            credential_state.save_settings(obj)  # never writes back a grant refreshed meanwhile
+        else:
+            super().save_model(request, obj, form, change)
 
     @admin.display(description="Authorization")
     def authorization_status(self, obj):
