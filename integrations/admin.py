@@ -266,7 +266,7 @@ class ApiCallLogAdmin(TenantScopedAdmin):
         ("endpoint", admin.RelatedOnlyFieldListFilter),
         ("created_at", admin.DateFieldListFilter),
     ]
-    search_fields = ["endpoint_name", "url", "error"]
+    search_fields = ["endpoint_name", "url", "error", "actor"]
     date_hierarchy = "created_at"
     list_select_related = ["endpoint"]
 

@@ -21,7 +21,7 @@ PREVIEW_CHARS = 2000
 PURGE_BATCH = 5000
 
 
-def record(endpoint: Endpoint, result: ExecutionResult, trigger: str) -> uuid.UUID:
+def record(endpoint: Endpoint, result: ExecutionResult, trigger: str, *, actor: str = "") -> uuid.UUID:
     """Store the redacted request line and headers, the outcome and a truncated response preview.
 
     Returns the new row's id. Written with one prepared INSERT rather than `Model.save()`: this runs on
@@ -36,6 +36,7 @@ def record(endpoint: Endpoint, result: ExecutionResult, trigger: str) -> uuid.UU
         "endpoint_id": endpoint.pk,
         "endpoint_name": endpoint.name[:200],
         "trigger": str(trigger),
+        "actor": actor,
         "method": str(endpoint.method),
         "url": redactor.url(prepared.url) if prepared else "",
         "request_headers": redactor.headers(prepared.headers) if prepared else {},

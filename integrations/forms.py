@@ -120,6 +120,10 @@ class ConnectionForm(SecretMapFormMixin, forms.ModelForm):
 
 class EndpointForm(SecretMapFormMixin, forms.ModelForm):
     secret_maps = {"headers": False}
+    follow_redirects = forms.NullBooleanField(
+        required=False,
+        widget=forms.Select(choices=[("", "As the connection"), ("true", "Follow"), ("false", "Do not follow")]),
+    )
     tenant_fallback = None  # set by the admin: the tenant a new parent connection will get
 
     class Meta:
