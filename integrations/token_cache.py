@@ -143,7 +143,9 @@ def obtain(key: str, fetch: Callable[[], Token], *, force: bool = False) -> Toke
     delay = 0.01
     while True:
         owner = uuid.uuid4().hex
-        if cache.add(f"{key}:lock", owner, timeout=LOCK_SECONDS):
+        # Reading the lock back guards the database cache's one weak spot: two callers replacing the
+        # same *expired* lock row can both see add() succeed; only one of them reads its own id.
+        if cache.add(f"{key}:lock", owner, timeout=LOCK_SECONDS) and cache.get(f"{key}:lock") == owner:
             try:
                 return _fetch_holding_lock(key, fetch, force=force, since=started)
             finally:

@@ -269,3 +269,33 @@ def test_two_processes_of_25_threads_make_one_token_request(
     assert {status for statuses in outputs for status in statuses} == {"success"}
     assert oauth_provider.token_count() == 1
     assert oauth_provider.http.count("/api/orders") == 50
+
+
+def test_the_connection_test_fetches_a_token_and_shows_it_masked(
+    cc_credential, api, oauth_provider, owner_client, other_client
+):
+    oauth_provider.expires_in = 600
+    endpoint = api(cc_credential())
+
+    outcome = owner_client.post(f"/api/v1/connections/{endpoint.connection_id}/test").json()
+    foreign = other_client.post(f"/api/v1/connections/{endpoint.connection_id}/test")
+
+    token = oauth_provider.issued_tokens()[0]
+    assert outcome["ok"] is True
+    assert outcome["auth"]["message"] == "token obtained"
+    assert outcome["auth"]["token_type"] == "Bearer"
+    assert 590 <= outcome["auth"]["expires_in"] <= 600
+    assert outcome["auth"]["token"] == "••••" + token[-4:]
+    assert token not in str(outcome)
+    assert oauth_provider.token_count() == 1
+    assert foreign.status_code == 404
+
+
+def test_the_connection_test_reports_a_refused_token_request(cc_credential, api, oauth_provider, owner_client):
+    endpoint = api(cc_credential(secret="wrong-secret-value-123"))
+
+    outcome = owner_client.post(f"/api/v1/connections/{endpoint.connection_id}/test").json()
+
+    assert outcome["ok"] is False
+    assert outcome["error"].startswith("credential could not be obtained: token request refused (HTTP 401)")
+    assert "wrong-secret-value-123" not in str(outcome)
