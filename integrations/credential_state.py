@@ -24,10 +24,17 @@ def save_settings(credential: Credential) -> None:
     """Save what an admin or API client edits, leaving the runtime state as the database has it.
 
     An edit form loaded before a token refresh would otherwise write the old (rotated, now invalid)
-    refresh token back.
+    refresh token back. A change of type drops the state: it belongs to the old type.
     """
-    if credential._state.adding:
+    stored_type = None if credential._state.adding else _stored_type(credential)
+    if stored_type is None or stored_type != credential.type:
+        if stored_type is not None:
+            credential.state = {}
         credential.save()
         return
     fields = [f.name for f in Credential._meta.concrete_fields if not f.primary_key and f.name != "state"]
     credential.save(update_fields=fields)
+
+
+def _stored_type(credential: Credential) -> str | None:
+    return Credential.objects.filter(pk=credential.pk).values_list("type", flat=True).first()

@@ -8,25 +8,19 @@ from __future__ import annotations
 
 from integrations import credential_state, oauth, token_cache
 from integrations.auth.base import AuthorizationNeeded, AuthTestResult, Field
-from integrations.auth.tokens import OAUTH2_CLIENT_FIELDS, TokenAuth, check_url
+from integrations.auth.tokens import OAUTH2_CLIENT_FIELDS, TokenAuth
 
 
 class AuthorizationCodeAuth(TokenAuth):
     label = "OAuth2 authorization code"
     cache_prefix = "oauth2ac"
     config_fields = (
-        Field("authorize_url", required=True),
-        Field("token_url", required=True),
+        Field("authorize_url", required=True, kind="url"),
+        Field("token_url", required=True, kind="url"),
         *OAUTH2_CLIENT_FIELDS,
     )
     secret_fields = (Field("client_secret", required=True),)
     connectable = True
-
-    @classmethod
-    def check(cls, config: dict, secrets: dict, errors: dict) -> None:
-        super().check(config, secrets, errors)
-        check_url(config, "authorize_url", errors)
-        check_url(config, "token_url", errors)
 
     def cache_key(self) -> str:
         # One cached access token per grant: a reconnect starts afresh, a settings edit does not

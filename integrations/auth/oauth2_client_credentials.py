@@ -8,22 +8,17 @@ from oauthlib.oauth2 import BackendApplicationClient
 
 from integrations import oauth, token_cache
 from integrations.auth.base import AuthTestResult, Field
-from integrations.auth.tokens import OAUTH2_CLIENT_FIELDS, TokenAuth, check_url
+from integrations.auth.tokens import OAUTH2_CLIENT_FIELDS, TokenAuth
 
 
 class ClientCredentialsAuth(TokenAuth):
     label = "OAuth2 client credentials"
     cache_prefix = "oauth2cc"
     config_fields = (
-        Field("token_url", required=True),
+        Field("token_url", required=True, kind="url"),
         *OAUTH2_CLIENT_FIELDS,
     )
     secret_fields = (Field("client_secret", required=True),)
-
-    @classmethod
-    def check(cls, config: dict, secrets: dict, errors: dict) -> None:
-        super().check(config, secrets, errors)
-        check_url(config, "token_url", errors)
 
     def fetch_token(self) -> token_cache.Token:
         client_secret = self.secret("client_secret")

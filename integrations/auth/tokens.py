@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from integrations import http, token_cache
+from integrations import token_cache
 from integrations.auth.base import AuthTarget, AuthTestResult, CredentialType, Field
 from tenants.secrets import mask
 
@@ -120,17 +120,6 @@ class TokenAuth(CredentialType):
             except JMESPathError as exc:
                 message = f"Not a valid JMESPath expression: {str(exc).splitlines()[0]}"
                 errors.setdefault("config", {})["expired_token_condition"] = [message]
-
-
-def check_url(config: dict, name: str, errors: dict) -> None:
-    """A provider URL must be http(s) and not point at a refused address (checked again at call time)."""
-    value = config.get(name)
-    if not value:
-        return
-    try:
-        http.check_url(value, resolve=False)
-    except http.OutboundError as exc:
-        errors.setdefault("config", {})[name] = [str(exc)]
 
 
 def _bearer(token: token_cache.Token) -> str:
