@@ -431,3 +431,17 @@ def test_another_tenants_connection_test_is_404(other_client, ac_credential, api
     endpoint = api(ac_credential())
 
     assert other_client.post(f"/api/v1/connections/{endpoint.connection_id}/test").status_code == 404
+
+
+def test_changing_the_type_drops_the_grant(ac_credential, owner_client):
+    credential = ac_credential()
+    Credential.objects.filter(pk=credential.pk).update(state={"status": "connected", "refresh_token": "rt"})
+
+    response = owner_client.patch(
+        f"/api/v1/credentials/{credential.pk}",
+        {"type": "bearer", "config": {}, "secrets": {"token": "t" * 20}},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.json()
+    assert Credential.objects.get(pk=credential.pk).state == {}
