@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 
-from django.contrib import admin
-from django.http import Http404
+from django.contrib import admin, messages
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from integrations import consoles
+from integrations import auth, consoles, credential_state, oauth
 from integrations.forms import ConnectionForm, CredentialForm, EndpointForm, EndpointTestForm
 from integrations.models import ApiCallLog, Connection, Credential, Endpoint
 from tenants import scoping
@@ -80,13 +80,115 @@ def with_tenant_fallback(form_class, tenant):
 
 @admin.register(Credential)
 class CredentialAdmin(TenantScopedAdmin):
+    """Credentials; an `oauth2_authorization_code` one also has "Connect" (the provider's consent page,
+    back through the one callback URL) and shows whether it is connected or needs reconnecting."""
+
     form = CredentialForm
-    list_display = ["name", "type", "updated_at"]
+    list_display = ["name", "type", "authorization_status", "updated_at"]
     list_filter = ["type"]
     search_fields = ["name"]
+    change_form_template = "integrations/credential_change_form.html"
+
+    def get_urls(self):
+        connect = self.admin_site.admin_view(self.oauth2_connect_view)
+        callback = self.admin_site.admin_view(self.oauth2_callback_view)
+        return [
+            path("oauth2/callback/", callback, name="integrations_credential_oauth2_callback"),
+            path("<path:object_id>/oauth2/connect/", connect, name="integrations_credential_oauth2_connect"),
+            *super().get_urls(),
+        ]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         return with_tenant_fallback(super().get_form(request, obj, change, **kwargs), single_tenant(self, request))
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            credential_state.save_settings(obj)  # never writes back a grant refreshed meanwhile
+        else:
+            super().save_model(request, obj, form, change)
+
+    @admin.display(description="Authorization")
+    def authorization_status(self, obj):
+        if not getattr(_type_of(obj), "connectable", False):
+            return "—"
+        status, _ = oauth.connection_status(obj)
+        return format_html('<span class="oauth2-status oauth2-{}">{}</span>', status, _STATUS_LABELS[status])
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        credential = self.get_object(request, object_id) if object_id else None
+        extra = dict(extra_context or {})
+        if credential is not None and getattr(_type_of(credential), "connectable", False):
+            status, detail = oauth.connection_status(credential)
+            extra["oauth2"] = {
+                "status": status,
+                "label": _STATUS_LABELS[status],
+                "detail": detail,
+                "redirect_uri": oauth2_redirect_uri(request),
+                "can_connect": self.has_change_permission(request, credential),
+            }
+            if status == oauth.RECONNECT_NEEDED and request.method == "GET":
+                messages.warning(request, f"{auth.AuthorizationNeeded.MESSAGE} ({detail}).")
+        return super().change_view(request, object_id, form_url, extra)
+
+    def _connectable(self, request, object_id) -> Credential:
+        """The admin's own credential of a connectable type, else 404 (another tenant's included)."""
+        queryset = scoping.for_user(Credential.objects.all(), request.user, min_role=Role.ADMIN)
+        credential = get_object_or_404(queryset, pk=_uuid(object_id))
+        if not getattr(_type_of(credential), "connectable", False):
+            raise Http404("Not found.")
+        return credential
+
+    def oauth2_connect_view(self, request, object_id):
+        credential = self._connectable(request, object_id)
+        change_url = reverse("admin:integrations_credential_change", args=[credential.pk])
+        if request.method != "POST":
+            return HttpResponseRedirect(change_url)
+        authenticator = auth.for_credential(credential)
+        return HttpResponseRedirect(authenticator.authorization_url(request.session, oauth2_redirect_uri(request)))
+
+    def oauth2_callback_view(self, request):
+        try:
+            pending = oauth.take_pending(request.session, request.GET.get("state", ""))
+        except oauth.ConnectFailed as exc:
+            return self._callback_failed(request, str(exc))
+        credential = self._connectable(request, pending.credential_id)
+        change_url = reverse("admin:integrations_credential_change", args=[credential.pk])
+        ctx = admin_context(request, credential.tenant)
+        if request.GET.get("error"):
+            reason = request.GET["error"][:100] + (": " + request.GET.get("error_description", "")[:300]).rstrip(": ")
+            oauth.record(ctx, credential, f"connect failed: {reason}")
+            messages.error(request, f"The provider did not authorize the connection: {reason}")
+            return HttpResponseRedirect(change_url)
+        try:
+            auth.for_credential(credential).complete(pending, request.GET.get("code", ""), ctx=ctx)
+        except (oauth.ConnectFailed, auth.CredentialUnavailable) as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Connected: the credential now holds a token from the provider.")
+        return HttpResponseRedirect(change_url)
+
+    def _callback_failed(self, request, message: str):
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Connect", "error": message}
+        return TemplateResponse(request, "integrations/oauth2_callback_failed.html", context, status=400)
+
+
+_STATUS_LABELS = {
+    oauth.CONNECTED: "Connected",
+    oauth.RECONNECT_NEEDED: "Reconnect needed",
+    "not_connected": "Not connected",
+}
+
+
+def _type_of(credential: Credential):
+    try:
+        return auth.get_type(credential.type)
+    except KeyError:
+        return None
+
+
+def oauth2_redirect_uri(request) -> str:
+    """The one redirect URI every authorization-code credential uses (register it at the provider)."""
+    return request.build_absolute_uri(reverse("admin:integrations_credential_oauth2_callback"))
 
 
 class EndpointInline(TenantScopedInline, admin.StackedInline):

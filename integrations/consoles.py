@@ -26,9 +26,7 @@ def run_connection_test(connection: Connection, *, ctx: TenantContext | None = N
         outcome["auth"] = _auth_check(connection)
         prepared = prepare_request(probe, {})
     except (auth.CredentialUnavailable, templating.TemplateError, PrepareError) as exc:
-        outcome["error"] = (
-            f"credential could not be obtained: {exc}" if isinstance(exc, auth.CredentialUnavailable) else str(exc)
-        )
+        outcome["error"] = exc.result_error() if isinstance(exc, auth.CredentialUnavailable) else str(exc)
     else:
         outcome["request"] = prepared.redacted()
         outcome.update(_probe(probe, prepared))
@@ -42,7 +40,7 @@ def _auth_check(connection: Connection) -> dict | None:
     checked = authenticator.test() if authenticator else None
     if checked is not None and not checked.ok:
         raise auth.CredentialUnavailable(checked.message or "the credential test failed")
-    return {"ok": True, "message": checked.message} if checked else None
+    return {"ok": True, "message": checked.message, **checked.details} if checked else None
 
 
 def _probe(probe: Endpoint, prepared) -> dict[str, Any]:

@@ -145,7 +145,7 @@ def execute(
     except PrepareError as exc:
         result.error = str(exc)
     except CredentialUnavailable as exc:
-        result.error = f"credential could not be obtained: {exc}"
+        result.error = exc.result_error()
     else:
         result.warnings.extend(f"missing variable: {name}" for name in result.request.missing)
         try:
@@ -211,7 +211,7 @@ def _send_with_retries(endpoint: Endpoint, result: ExecutionResult, started: flo
         if failure is not None and failure.refused:
             result.status, result.error = CallStatus.FAILURE, str(failure)
             return None
-        if response is not None and response.status_code == 401 and not reauthenticated and prepared.authenticator:
+        if response is not None and not reauthenticated and _credentials_rejected(prepared, response):
             reauthenticated = True
             if _reauthenticate(prepared, response, result):
                 continue
@@ -228,13 +228,18 @@ def _send_with_retries(endpoint: Endpoint, result: ExecutionResult, started: flo
     return response
 
 
+def _credentials_rejected(prepared: PreparedRequest, response: Any) -> bool:
+    """A 401, or the credential type's own sign of an expired token (e.g. a body condition)."""
+    return prepared.authenticator is not None and prepared.authenticator.token_rejected(response)
+
+
 def _reauthenticate(prepared: PreparedRequest, response: Any, result: ExecutionResult) -> bool:
     try:
         if prepared.authenticator.on_unauthorized(response):
             prepared.authenticate()
             return True
     except CredentialUnavailable as exc:
-        result.status, result.error = CallStatus.FAILURE, f"credential could not be obtained: {exc}"
+        result.status, result.error = CallStatus.FAILURE, exc.result_error()
     return False
 
 

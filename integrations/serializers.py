@@ -6,9 +6,10 @@ and a blank value in a write keeps the stored one.
 
 from __future__ import annotations
 
+from django.urls import reverse
 from rest_framework import serializers
 
-from integrations import auth, validation
+from integrations import auth, credential_state, oauth, validation
 from integrations.models import CONNECTION_FIELDS, ENDPOINT_FIELDS, Connection, Credential, Endpoint, default_retry
 from integrations.secrets import masked, merge_secret_map
 from tenants.api import StrictModelSerializer, StrictSerializer
@@ -47,11 +48,33 @@ class TenantUniqueMixin:
 class CredentialSerializer(TenantUniqueMixin, StrictModelSerializer):
     type = serializers.ChoiceField(choices=[])
     secrets = SecretMapField(required=False, help_text="Write-only map of secret values; reads back masked")
+    authorization = serializers.SerializerMethodField(
+        help_text="oauth2_authorization_code only: status (connected, reconnect_needed, not_connected), "
+        "detail, and the redirect_uri to register at the provider"
+    )
 
     class Meta:
         model = Credential
-        fields = ["id", "name", "type", "config", "secrets", "description", "created_at", "updated_at"]
+        fields = ["id", "name", "type", "config", "secrets", "description", "authorization", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
+
+    def get_authorization(self, obj) -> dict | None:
+        if not getattr(auth.get_type(obj.type), "connectable", False):
+            return None
+        status, detail = oauth.connection_status(obj)
+        request = self.context.get("request")
+        path = reverse("admin:integrations_credential_oauth2_callback")
+        return {
+            "status": status,
+            "detail": detail,
+            "redirect_uri": request.build_absolute_uri(path) if request else path,
+        }
+
+    def update(self, instance, validated_data):
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        credential_state.save_settings(instance)
+        return instance
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -73,11 +96,6 @@ class CredentialSerializer(TenantUniqueMixin, StrictModelSerializer):
             raise serializers.ValidationError(exc.errors) from None
         attrs["type"] = kind
         return attrs
-
-    def update(self, instance, validated_data):
-        if validated_data.get("type", instance.type) != instance.type:
-            instance.state = {}  # runtime state (e.g. tokens) belongs to the old type
-        return super().update(instance, validated_data)
 
 
 class RetrySerializer(StrictSerializer):

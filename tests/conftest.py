@@ -10,7 +10,12 @@ from tenants.models import Membership, Role, Tenant
 from tenants.services import create_api_key, unique_slug
 from tests.support.api import bearer_client
 
-pytest_plugins = ["tests.support.worker", "tests.support.browser", "tests.support.http_servers"]
+pytest_plugins = [
+    "tests.support.worker",
+    "tests.support.browser",
+    "tests.support.http_servers",
+    "tests.support.oauth_server",
+]
 
 
 @pytest.fixture

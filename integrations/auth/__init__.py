@@ -10,12 +10,25 @@ from typing import TYPE_CHECKING
 
 from django.utils.module_loading import import_string
 
-from integrations.auth.base import AuthTarget, CredentialInvalid, CredentialType, CredentialUnavailable
+from integrations.auth.base import (
+    AuthorizationNeeded,
+    AuthTarget,
+    CredentialInvalid,
+    CredentialType,
+    CredentialUnavailable,
+)
 
 if TYPE_CHECKING:
     from integrations.models import Credential
 
-__all__ = ["CREDENTIAL_TYPES", "AuthTarget", "CredentialInvalid", "CredentialType", "CredentialUnavailable"]
+__all__ = [
+    "CREDENTIAL_TYPES",
+    "AuthTarget",
+    "AuthorizationNeeded",
+    "CredentialInvalid",
+    "CredentialType",
+    "CredentialUnavailable",
+]
 
 CREDENTIAL_TYPES: dict[str, str] = {
     "none": "integrations.auth.none.NoAuth",
@@ -23,6 +36,9 @@ CREDENTIAL_TYPES: dict[str, str] = {
     "bearer": "integrations.auth.bearer.BearerAuth",
     "basic": "integrations.auth.basic.BasicAuth",
     "query_params": "integrations.auth.query_params.QueryParamsAuth",
+    "oauth2_client_credentials": "integrations.auth.oauth2_client_credentials.ClientCredentialsAuth",
+    "oauth2_authorization_code": "integrations.auth.oauth2_authorization_code.AuthorizationCodeAuth",
+    "challenge_response": "integrations.auth.challenge_response.ChallengeResponseAuth",
 }
 
 

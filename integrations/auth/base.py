@@ -6,8 +6,10 @@ through this interface:
 
 - `apply(request)` before every attempt: add headers / query parameters (may fetch a token first and
   raise `CredentialUnavailable`, which the executor reports as a `failure`);
-- `on_unauthorized(response)` after a 401: return True to have the executor retry once (e.g. a
-  refreshed OAuth token); the default is False;
+- `token_rejected(response)`: whether an answer means "your credentials were refused" (a 401, and
+  for token types also a configured body condition such as `error.code == 'TOKEN_EXPIRED'`);
+- `on_unauthorized(response)` after such an answer: return True to have the executor retry once
+  (e.g. a refreshed OAuth token); the default is False;
 - `test()` for the test console: check the credential works on its own (e.g. fetch a token); None
   means there is nothing to check beyond reaching the base URL;
 - `redacted_headers()` / `redacted_query()`: names this type fills with secrets, always redacted.
@@ -33,6 +35,22 @@ HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 class CredentialUnavailable(Exception):
     """The credential could not be obtained (missing secret, token endpoint down...). No secret in the message."""
 
+    def result_error(self) -> str:
+        """The `error` of the `failure` result this makes."""
+        return f"credential could not be obtained: {self}"
+
+
+class AuthorizationNeeded(CredentialUnavailable):
+    """An OAuth2 authorization-code credential has no usable grant: an admin must connect it again."""
+
+    MESSAGE = "OAuth2 authorization needed: reconnect the credential in the admin"
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason or self.MESSAGE)
+
+    def result_error(self) -> str:
+        return self.MESSAGE
+
 
 class CredentialInvalid(Exception):
     """Config or secrets do not fit the type: `errors` is {"config"|"secrets": {field: [message]}}."""
@@ -44,9 +62,9 @@ class CredentialInvalid(Exception):
 
 @dataclass(frozen=True)
 class Field:
-    """One config or secret field of a type. `kind`: string, map (name → value), header (a header name)
-    or url (http/https, checked against the outbound policy's literal-address rules); `choices` limits
-    a string."""
+    """One config or secret field of a type. `kind`: string, map (name → value), header (a header name),
+    url (http/https, checked against the outbound policy's literal-address rules), or json (any JSON
+    value; the type checks it in `check()`); `choices` limits a string."""
 
     name: str
     required: bool = False
@@ -66,8 +84,11 @@ class AuthTarget:
 
 @dataclass(frozen=True)
 class AuthTestResult:
+    """`details` is shown by the console (e.g. token type and expiry) and must never hold a secret."""
+
     ok: bool
     message: str = ""
+    details: dict = field(default_factory=dict)
 
 
 class CredentialType:
@@ -145,6 +166,10 @@ class CredentialType:
     def apply(self, request: AuthTarget) -> None:
         """Authenticate `request` (headers/query) before an attempt."""
 
+    def token_rejected(self, response: Any) -> bool:
+        """Whether `response` (an `integrations.http.HttpResponse`) says the credentials were refused."""
+        return response.status_code == 401
+
     def on_unauthorized(self, response: Any) -> bool:
         """A 401 arrived: return True when the executor should retry once (new credentials obtained)."""
         return False
@@ -163,6 +188,8 @@ class CredentialType:
 
 
 def _field_problem(f: Field, value: Any) -> str:
+    if f.kind == "json":
+        return ""
     if f.kind == "map":
         if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
             return "Expected an object of names to values."

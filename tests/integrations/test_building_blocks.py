@@ -154,7 +154,16 @@ def test_secret_maps():
 
 
 def test_the_registry_imports_lazily_and_lists_types():
-    assert [name for name, _ in auth.type_choices()] == ["none", "api_key", "bearer", "basic", "query_params"]
+    assert [name for name, _ in auth.type_choices()] == [
+        "none",
+        "api_key",
+        "bearer",
+        "basic",
+        "query_params",
+        "oauth2_client_credentials",
+        "oauth2_authorization_code",
+        "challenge_response",
+    ]
     assert auth.get_type("bearer").__name__ == "BearerAuth"
     with pytest.raises(KeyError):
         auth.get_type("nope")

@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.core.management import call_command
 from django.db import connection
 
-from tenants.encryption import reset_key_cache
+from tenants.fields import reset_encryption_keys as reset_key_cache
 from tenants.models import Tenant
 
 
@@ -46,7 +46,7 @@ def test_rotation_reencrypts_every_secret_with_the_new_first_key(tenant, fernet_
     out = StringIO()
     call_command("rotate_encryption_keys", stdout=out)
     # then both encrypted columns decrypt with the new key alone, and the old key can be dropped
-    assert "tenants.Tenant: 1 row(s) re-encrypted" in out.getvalue()
+    assert "tenants.Tenant: 1 rows, 2 values re-encrypted, 0 already current" in out.getvalue()
     for column, plaintext in (("webhook_secret", secret), ("llm_api_key", "sk-tenant-llm-key-1234")):
         assert Fernet(new_key).decrypt(raw_column(tenant, column)).decode() == plaintext
         with pytest.raises(InvalidToken):
