@@ -104,15 +104,18 @@ def prepare(
     variables: dict | None = None,
     conversation: Any = None,
     row: dict | None = None,
+    dry_run: bool = False,
 ) -> PreparedRequest:
-    """Validate `params` and render the request without sending it (dry runs). `.redacted()` shows it.
+    """Validate `params` and render the request without sending it. `.redacted()` shows it.
 
+    `dry_run=True` (rule dry runs, previews) also keeps authentication offline: no OAuth token is
+    fetched and no challenge step runs, so nothing at all leaves the process.
     Raises `ParameterError`, `templating.TemplateError`, `PrepareError` or `CredentialUnavailable`.
     """
     if variables is None and conversation is not None and not isinstance(conversation, dict):
         variables = getattr(conversation, "variables", None)
     values = validate_arguments(endpoint, params)
-    return prepare_request(endpoint, values, variables=variables, conversation=conversation, row=row)
+    return prepare_request(endpoint, values, variables=variables, conversation=conversation, row=row, dry_run=dry_run)
 
 
 def execute(

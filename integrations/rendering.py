@@ -57,12 +57,15 @@ class PreparedRequest:
     secret_header_names: set = field(default_factory=set)
     header_secrets: list = field(default_factory=list)
 
-    def authenticate(self) -> None:
-        """(Re)apply the credential to the rendered request, e.g. after it obtained a new token."""
+    def authenticate(self, *, dry_run: bool = False) -> None:
+        """(Re)apply the credential to the rendered request, e.g. after it obtained a new token.
+
+        `dry_run`: for display only — no token is fetched and no step runs (nothing is sent).
+        """
         target = auth.AuthTarget(headers=dict(self.base_headers), query=dict(self.base_query))
         names, query_names, values = set(self.secret_header_names), set(), list(self.header_secrets)
         if self.authenticator is not None:
-            self.authenticator.apply(target)
+            (self.authenticator.apply_dry_run if dry_run else self.authenticator.apply)(target)
             names |= self.authenticator.redacted_headers()
             query_names = self.authenticator.redacted_query()
             values += self.authenticator.secret_values()
@@ -270,9 +273,10 @@ def prepare_request(
     variables: dict | None = None,
     conversation: Any = None,
     row: dict | None = None,
+    dry_run: bool = False,
 ) -> PreparedRequest:
     """Render the request of `endpoint` for validated `params`; raises TemplateError, PrepareError or
-    CredentialUnavailable (each a `failure`)."""
+    CredentialUnavailable (each a `failure`). `dry_run`: authenticate without any network I/O."""
     context = build_context(endpoint, params, variables, conversation, row)
     missing: list[str] = []
     url, query = build_url(endpoint, context, params, missing)
@@ -297,5 +301,5 @@ def prepare_request(
         secret_header_names=secret_header_names,
         header_secrets=header_secrets,
     )
-    prepared.authenticate()
+    prepared.authenticate(dry_run=dry_run)
     return prepared

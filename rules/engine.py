@@ -316,7 +316,9 @@ class _Evaluation:
     def _prepare(self, endpoint, params: dict, variables: dict, trace: dict) -> None:
         trace.update(status="would_run", would_map=sorted((endpoint.response_mapping or {}).keys()))
         try:
-            prepared = executor.prepare(endpoint, params=params, variables=variables, conversation=self.conversation)
+            prepared = executor.prepare(
+                endpoint, params=params, variables=variables, conversation=self.conversation, dry_run=True
+            )
         except Exception as exc:  # the dry run reports what a real run would refuse
             trace.update(status="failure", error=str(exc))
             return

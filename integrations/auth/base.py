@@ -166,6 +166,14 @@ class CredentialType:
     def apply(self, request: AuthTarget) -> None:
         """Authenticate `request` (headers/query) before an attempt."""
 
+    def apply_dry_run(self, request: AuthTarget) -> None:
+        """Authenticate `request` for display only, with no network I/O (a dry run sends nothing).
+
+        Types whose secrets are static apply them as usual (the display redacts them); types that
+        fetch tokens override this to show placeholders instead.
+        """
+        self.apply(request)
+
     def token_rejected(self, response: Any) -> bool:
         """Whether `response` (an `integrations.http.HttpResponse`) says the credentials were refused."""
         return response.status_code == 401

@@ -26,6 +26,7 @@ from typing import Any
 from integrations import http, mapping, templating, token_cache
 from integrations.auth.base import HEADER_NAME, AuthTarget, AuthTestResult, CredentialUnavailable, Field
 from integrations.auth.tokens import EXPIRED_TOKEN_CONDITION, TokenAuth
+from tenants.secrets import MASK
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 BODY_TYPES = ("none", "json", "form", "text")
@@ -116,6 +117,11 @@ class ChallengeResponseAuth(TokenAuth):
         request.headers.update(headers)
         request.query.update(query)
         self._seen.extend(v for v in [*headers.values(), *query.values()] if v)
+
+    def apply_dry_run(self, request: AuthTarget) -> None:
+        # The steps are not run for a dry run; the final header/query names show masked values.
+        request.headers.update(dict.fromkeys(self.config.get("header") or {}, MASK))
+        request.query.update(dict.fromkeys(self.config.get("query") or {}, MASK))
 
     def token_secrets(self, token: token_cache.Token) -> list[str]:
         return [str(v) for v in token.values.values() if isinstance(v, (str, int, float)) and len(str(v)) >= 4]

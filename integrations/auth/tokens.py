@@ -17,7 +17,7 @@ from jmespath.exceptions import JMESPathError
 
 from integrations import token_cache
 from integrations.auth.base import AuthTarget, AuthTestResult, CredentialType, Field
-from tenants.secrets import mask
+from tenants.secrets import MASK, mask
 
 EXPIRED_TOKEN_CONDITION = Field(
     "expired_token_condition",
@@ -72,6 +72,10 @@ class TokenAuth(CredentialType):
 
     def apply(self, request: AuthTarget) -> None:
         self.place(self.token(), request)
+
+    def apply_dry_run(self, request: AuthTarget) -> None:
+        # No token is fetched for a dry run: the request shows where it would go, masked.
+        request.headers["Authorization"] = f"Bearer {MASK}"
 
     def token_rejected(self, response: Any) -> bool:
         if response.status_code == 401:

@@ -299,3 +299,44 @@ def test_the_connection_test_reports_a_refused_token_request(cc_credential, api,
     assert outcome["ok"] is False
     assert outcome["error"].startswith("credential could not be obtained: token request refused (HTTP 401)")
     assert "wrong-secret-value-123" not in str(outcome)
+
+
+def test_a_dry_run_fetches_no_token_and_shows_the_header_masked(cc_credential, api, oauth_provider):
+    from integrations.executor import prepare
+
+    endpoint = api(cc_credential())
+
+    prepared = prepare(endpoint, dry_run=True)
+
+    assert prepared.headers["Authorization"] == "Bearer ••••"
+    assert prepared.redacted()["headers"]["Authorization"] == "••••"
+    assert oauth_provider.token_count("client_credentials") == 0
+    assert oauth_provider.http.count("/api/orders") == 0
+
+
+def test_a_rule_dry_run_over_an_oauth_endpoint_sends_nothing_at_all(cc_credential, api, oauth_provider, clients):
+    # given a rule whose CALL_API uses an endpoint behind an OAuth2 client-credentials credential
+    endpoint = api(cc_credential())
+    rule = clients["admin"].post(
+        "/api/v1/rules",
+        {
+            "name": "Orders",
+            "priority": 1,
+            "trigger": {"type": "always"},
+            "actions": [
+                {"type": "CALL_API", "endpoint": str(endpoint.id), "params": {}},
+                {"type": "REPLY_TEXT", "template": "ok"},
+            ],
+        },
+        format="json",
+    )
+    assert rule.status_code == 201, rule.json()
+
+    # when the rule is dry-run
+    response = clients["member"].post("/api/v1/rules/dry-run", {"message": "where is my order"}, format="json")
+
+    # then the rendered request is shown and neither the token endpoint nor the API was contacted
+    assert response.status_code == 200, response.json()
+    assert "'Authorization': '••••'" in str(response.json())
+    assert oauth_provider.token_count("client_credentials") == 0
+    assert oauth_provider.http.count("/api/orders") == 0
