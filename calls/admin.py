@@ -12,27 +12,8 @@ from calls.dialers import DialerConfigError, UnknownDialer, dialer_names, get_di
 from calls.models import Agent, Call, CallEvent, SipTrunk, WebhookAttempt, WebhookDelivery
 from calls.representations import is_stalled
 from calls.serializers import clean_input_schema
-from tenants import audit
-from tenants.admin import TenantScopedAdmin, TenantScopedInline, admin_context
-from tenants.models import AuditAction, Role
-
-
-class AuditedAdminMixin:
-    """Admin writes leave the same audit trail as API writes (SPEC §2)."""
-
-    def save_model(self, request, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
-        action = AuditAction.CHANGED if change else AuditAction.CREATED
-        audit.record_event(admin_context(request, obj.tenant), action, obj)
-
-    def delete_model(self, request, obj) -> None:
-        audit.record_event(admin_context(request, obj.tenant), AuditAction.DELETED, obj)
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset) -> None:
-        for obj in queryset:
-            audit.record_event(admin_context(request, obj.tenant), AuditAction.DELETED, obj)
-        super().delete_queryset(request, queryset)
+from tenants.admin import TenantScopedAdmin, TenantScopedInline
+from tenants.models import Role
 
 
 class ReadOnlyMixin:
@@ -67,7 +48,7 @@ class AgentForm(forms.ModelForm):
 
 
 @admin.register(Agent)
-class AgentAdmin(AuditedAdminMixin, TenantScopedAdmin):
+class AgentAdmin(TenantScopedAdmin):
     form = AgentForm
     list_display = ["name", "agent_code", "status", "language", "voice", "updated_at"]
     list_filter = ["status"]
@@ -99,7 +80,7 @@ class SipTrunkForm(forms.ModelForm):
 
 
 @admin.register(SipTrunk)
-class SipTrunkAdmin(AuditedAdminMixin, TenantScopedAdmin):
+class SipTrunkAdmin(TenantScopedAdmin):
     form = SipTrunkForm
     list_display = ["name", "trunk_phone", "status", "dialer", "max_cps", "max_channels", "channels_in_use"]
     list_filter = ["status", "dialer"]

@@ -22,7 +22,8 @@ def clean_input_schema(value) -> dict:
     unknown = sorted(set(value) - {"fields", "sample_context"})
     if unknown:
         raise serializers.ValidationError(f"unknown key(s) in input_schema: {', '.join(unknown)}")
-    fields = value.get("fields") or []
+    fields = value.get("fields")
+    fields = [] if fields is None else fields
     if not isinstance(fields, list) or not all(isinstance(f, str) and f.strip() for f in fields):
         raise serializers.ValidationError("input_schema.fields must be a list of non-empty names")
     fields = [f.strip() for f in fields]
@@ -30,7 +31,8 @@ def clean_input_schema(value) -> dict:
         raise serializers.ValidationError(f"input_schema.fields holds at most {MAX_SCHEMA_FIELDS} names of ≤ 100 chars")
     if len(set(fields)) != len(fields):
         raise serializers.ValidationError("input_schema.fields must not repeat a name")
-    sample = value.get("sample_context") or {}
+    sample = value.get("sample_context")
+    sample = {} if sample is None else sample
     if not isinstance(sample, dict):
         raise serializers.ValidationError("input_schema.sample_context must be an object")
     return {"fields": fields, "sample_context": sample}

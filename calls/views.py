@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, time
 
+from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -20,7 +21,7 @@ from calls.serializers import AgentSerializer, SipTrunkSerializer
 from tenants import scoping
 from tenants.api import Pagination, error_body
 from tenants.models import Role
-from tenants.viewsets import TenantModelViewSet
+from tenants.viewsets import TenantGenericViewSet, TenantModelViewSet
 
 
 class InUse(exceptions.APIException):
@@ -28,22 +29,35 @@ class InUse(exceptions.APIException):
     default_detail = "This object is used by calls; set its status to inactive instead of deleting it."
 
 
-class ProtectedDeleteMixin:
+class CallsConfigViewSet(TenantModelViewSet):
+    """TenantModelViewSet whose writes go through TenantGenericViewSet's scoped, audited hooks.
+
+    (DRF's mixins come first in TenantModelViewSet's bases, so their plain perform_* would win and the
+    tenant would not be set on create.) Deleting an object that calls refer to answers 409.
+    """
+
+    def perform_create(self, serializer) -> None:
+        TenantGenericViewSet.perform_create(self, serializer)
+
+    def perform_update(self, serializer) -> None:
+        TenantGenericViewSet.perform_update(self, serializer)
+
     def perform_destroy(self, instance) -> None:
         try:
-            super().perform_destroy(instance)
+            with transaction.atomic():
+                TenantGenericViewSet.perform_destroy(self, instance)
         except ProtectedError:
             raise InUse() from None
 
 
-class AgentViewSet(ProtectedDeleteMixin, TenantModelViewSet):
+class AgentViewSet(CallsConfigViewSet):
     """AI agents of the tenant (admin to write, viewer to read)."""
 
     queryset = Agent.objects.all()
     serializer_class = AgentSerializer
 
 
-class SipTrunkViewSet(ProtectedDeleteMixin, TenantModelViewSet):
+class SipTrunkViewSet(CallsConfigViewSet):
     """SIP trunks of the tenant: caller id, capacity limits and dialer back end (admin to write)."""
 
     queryset = SipTrunk.objects.all()
