@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 from datetime import timedelta
 from unittest import mock
@@ -230,7 +231,7 @@ def test_default_schedule_is_eight_attempts_over_about_a_day(settings):
     schedule = settings.CALLS_WEBHOOK_RETRY_SCHEDULE
     assert len(schedule) + 1 == 8
     assert 22 * 3600 < sum(schedule) < 25 * 3600
-    assert all(a < b for a, b in zip(schedule, schedule[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(schedule))
     for attempt, base in enumerate(schedule, start=1):
         assert base * 0.8 <= webhooks.retry_delay(attempt) <= base * 1.2
     assert webhooks.retry_delay(len(schedule) + 1) is None
