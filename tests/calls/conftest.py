@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+
 import pytest
+from django.utils import timezone
 
 from calls.models import Agent, SipTrunk
 from tenants.models import Role
@@ -95,3 +101,16 @@ def call_body(agent, trunk, **overrides) -> dict:
     }
     body.update(overrides)
     return {k: v for k, v in body.items() if v is not ...}
+
+
+def verify_like_a_receiver(secret: str, request) -> dict:
+    """What a customer's endpoint does, written from SPEC §10 and the Standard Webhooks spec."""
+    body = request.body
+    expected_hex = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    assert request.header("X-Switchboard-Signature") == expected_hex
+    msg_id, timestamp = request.header("webhook-id"), request.header("webhook-timestamp")
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    assert request.header("webhook-signature") == "v1," + base64.b64encode(digest).decode()
+    assert abs(int(timestamp) - timezone.now().timestamp()) < 60
+    return json.loads(body)

@@ -3,11 +3,7 @@ retries, timeouts, SSRF, bounded redeliveries, the sweep and redelivery."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import itertools
-import json
 from datetime import timedelta
 from unittest import mock
 
@@ -17,20 +13,7 @@ from django.utils import timezone
 from calls import services, webhooks
 from calls.models import AttemptOutcome, Call, CallStatus, DeliveryStatus, WebhookAttempt, WebhookDelivery
 from calls.services import record_call_event
-from tests.calls.conftest import call_body
-
-
-def verify_like_a_receiver(secret: str, request) -> dict:
-    """What a customer's endpoint does, written from SPEC §10 and the Standard Webhooks spec."""
-    body = request.body
-    expected_hex = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    assert request.header("X-Switchboard-Signature") == expected_hex
-    msg_id, timestamp = request.header("webhook-id"), request.header("webhook-timestamp")
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    assert request.header("webhook-signature") == "v1," + base64.b64encode(digest).decode()
-    assert abs(int(timestamp) - timezone.now().timestamp()) < 60
-    return json.loads(body)
+from tests.calls.conftest import call_body, verify_like_a_receiver
 
 
 @pytest.fixture
