@@ -36,7 +36,7 @@ def claim(
     gives the claim up (its changes to `obj` are still saved).
     """
     with transaction.atomic():
-        obj = queryset.select_for_update().filter(pk=pk).first()
+        obj = queryset.select_for_update(of=("self",)).filter(pk=pk).first()
         if obj is None:
             return None
         now = timezone.now()

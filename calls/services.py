@@ -312,7 +312,7 @@ def record_call_event(
         raise ValueError(f"unknown call status {status!r}")
     call_id = call.pk if isinstance(call, Call) else call
     with transaction.atomic():
-        locked = Call.objects.select_for_update().select_related("agent", "sip_trunk").get(pk=call_id)
+        locked = Call.objects.select_for_update(of=("self",)).select_related("agent", "sip_trunk").get(pk=call_id)
         now = timezone.now()
         occurred_at = occurred_at or now
         reason = _ignore_reason(locked.status, status)

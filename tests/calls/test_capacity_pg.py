@@ -180,3 +180,37 @@ def test_max_cps_holds_under_concurrency(
     started = list(Call.objects.filter(sip_trunk=trunk).exclude(started_at=None))
     assert len(started) == len(accepted) >= 3
     assert max_starts_in_one_second(started) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_status_events_and_claims_never_wait_for_the_trunk_lock(tenant, agent, trunk):
+    """A dialer event locks only its call row: were it to lock the joined agent and trunk rows too, it
+    would queue behind (and deadlock with) admissions holding the trunk lock."""
+    from django.db import connections, transaction
+
+    from calls import services
+    from calls.models import SipTrunk
+
+    call = services.trigger_call(tenant, call_body(agent, trunk)).call
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_trunk() -> None:
+        with transaction.atomic():
+            SipTrunk.objects.select_for_update().get(pk=trunk.pk)
+            locked.set()
+            release.wait(10)
+        connections.close_all()
+
+    holder = threading.Thread(target=hold_the_trunk)
+    holder.start()
+    try:
+        assert locked.wait(5)
+        started = time.monotonic()
+        services.advance_call(call.pk)  # claims the call, places it: Ringing
+        services.record_call_event(call, CallStatus.ANSWERED, "carrier")
+        assert time.monotonic() - started < 2
+    finally:
+        release.set()
+        holder.join()
+    call.refresh_from_db()
+    assert call.status == CallStatus.ANSWERED
