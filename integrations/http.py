@@ -18,6 +18,7 @@ Error messages never contain URLs, credentials or header values, only host names
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import ipaddress
 import json as jsonlib
@@ -25,6 +26,7 @@ import math
 import socket
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,7 +41,10 @@ from requests.structures import CaseInsensitiveDict
 from requests_hardened import Config, Manager
 from requests_hardened.ip_filter import InvalidIPAddress
 from requests_hardened.ip_filter_adapter import IPFilterAdapter
-from urllib3.exceptions import NameResolutionError, ReadTimeoutError
+from urllib3.exceptions import InsecureRequestWarning, NameResolutionError, ReadTimeoutError
+
+# `verify_tls=False` is an explicit per-call choice (a connection setting); no warning per request.
+warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
 __all__ = [
     "ConnectionFailed",
@@ -259,8 +264,8 @@ class _Target:
 def _parse(url: str) -> _Target:
     if not isinstance(url, str) or not url:
         raise InvalidURL("URL is empty")
-    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
-        raise InvalidURL("URL contains spaces or control characters")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise InvalidURL("URL contains control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -275,6 +280,8 @@ def _parse(url: str) -> _Target:
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise InvalidURL("URL has no host")
+    if " " in parts.netloc:
+        raise InvalidURL("URL host contains spaces")
     return _Target(scheme, host, port or (443 if scheme == "https" else 80))
 
 
@@ -314,10 +321,14 @@ def check_url(url: str, *, resolve: bool = True) -> None:
 class _GuardedAdapter(IPFilterAdapter):
     """requests-hardened's adapter plus our deny list on the address the connection is pinned to.
 
-    Destinations the settings trust by name (or all, with OUTBOUND_ALLOW_PRIVATE_NETWORKS) use the
-    plain adapter. When requests-hardened refuses an address an OUTBOUND_ALLOWED_HOSTS network
-    allows, the adapter pins the connection itself, to the first of freshly resolved addresses
-    after checking all of them.
+    - Hosts the settings trust (by name, or all with OUTBOUND_ALLOW_PRIVATE_NETWORKS): the plain
+      requests adapter, no pinning.
+    - No OUTBOUND_ALLOWED_HOSTS networks (production's usual case): requests-hardened resolves,
+      checks the first address and pins the connection to it; we then check that very address
+      against our deny list too (it misses e.g. IPv4-compatible IPv6).
+    - Networks allowed by CIDR: requests-hardened would refuse an allowed private address (and log
+      a warning on every call), so we pin ourselves, the same way, to the first address of a
+      resolution whose every address passed the policy.
     """
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
@@ -325,13 +336,13 @@ class _GuardedAdapter(IPFilterAdapter):
         host = (urlsplit(request.url).hostname or "").rstrip(".")
         if policy.trusts_host(host):
             return HTTPAdapter.build_connection_pool_key_attributes(self, request, verify, cert)
+        if policy.networks:
+            return self._pinned_by_us(policy, host, request, verify, cert)
         try:
             host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
         except InvalidIPAddress as exc:
             ip = ipaddress.ip_address(str(exc.args[0]))
-            label = policy.refused_as(ip)
-            if label is None:  # refused by requests-hardened, allowed by an OUTBOUND_ALLOWED_HOSTS network
-                return self._pinned_by_us(policy, host, request, verify, cert)
+            label = policy.refused_as(ip) or "not a public address"
             raise DestinationNotAllowed(_reason(host, ip, label, literal=_is_literal(host))) from None
         ip = ipaddress.ip_address(host_params["host"].strip("[]"))
         label = policy.refused_as(ip)
@@ -339,15 +350,16 @@ class _GuardedAdapter(IPFilterAdapter):
             raise DestinationNotAllowed(_reason(host, ip, label, literal=_is_literal(host)))
         return host_params, pool_kwargs
 
-    def _pinned_by_us(self, policy, host, request, verify, cert):
+    def _pinned_by_us(self, policy: _Policy, host: str, request, verify, cert):
         host_params, pool_kwargs = HTTPAdapter.build_connection_pool_key_attributes(self, request, verify, cert)
         port = host_params["port"] or (443 if self._is_https_proto else 80)
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
+            addresses = _resolve(host, port)
+        except ConnectionFailed:
             raise requests.ConnectionError("could not resolve host") from None
-        addresses = tuple(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos)
         _check_addresses(policy, host, addresses, literal=_is_literal(host))
+        # What requests-hardened does after its check: keep the name for Host, SNI and the
+        # certificate, connect to the address.
         request.headers = CaseInsensitiveDict(request.headers or {})
         bracketed = f"[{host}]" if ":" in host else host
         request.headers["Host"] = f"{bracketed}:{host_params['port']}" if host_params["port"] else bracketed
@@ -475,7 +487,7 @@ def send(
     read_timeout: float = 5.0,
     deadline: float | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    verify_tls: bool = True,
+    verify_tls: bool | str = True,
     follow_redirects: bool = False,
     max_redirects: int = 5,
     pool_key: str | None = None,
@@ -483,9 +495,10 @@ def send(
     """Send one HTTP request under the SSRF policy and return the whole (size-limited) response.
 
     `deadline` (seconds) bounds this whole call: connecting, every redirect hop and the body
-    download. Non-2xx answers are returned, not raised. Raises an `OutboundError` subclass.
+    download. `verify_tls` may also be the path of a CA bundle to trust. Non-2xx answers are
+    returned, not raised. Raises an `OutboundError` subclass.
     """
-    if not (connect_timeout > 0 and read_timeout > 0):
+    if not all(isinstance(t, int | float) and t > 0 for t in (connect_timeout, read_timeout)):
         raise ValueError("connect_timeout and read_timeout must be positive")
     started = time.monotonic()
     ends = started + deadline if deadline is not None else math.inf
@@ -506,6 +519,7 @@ def send(
             raise RequestTimeout("deadline exceeded")
         timeout = (min(connect_timeout, remaining), min(read_timeout, remaining))
         response = _transmit(session, prepared, target, timeout, verify_tls)
+        url = prepared.url
         location = response.headers.get("location")
         if not (follow_redirects and response.status_code in _REDIRECT_CODES and location):
             content = _read_body(response, max_bytes, ends)
@@ -517,7 +531,7 @@ def send(
                 elapsed_ms=(time.monotonic() - started) * 1000,
                 redirects=hops,
             )
-        response.close()
+        _drain(response, ends)
         hops.append(RedirectHop(response.status_code, url))
         if len(hops) > max_redirects:
             raise TooManyRedirects(f"more than {max_redirects} redirects")
@@ -544,7 +558,7 @@ def _redirected_method(status: int, method: str, data, json, files):
     return method, data, json, files
 
 
-def _transmit(session, prepared, target: _Target, timeout, verify_tls: bool) -> requests.Response:
+def _transmit(session, prepared, target: _Target, timeout, verify_tls: bool | str) -> requests.Response:
     try:
         return session.send(prepared, stream=True, timeout=timeout, verify=verify_tls, allow_redirects=False)
     except InvalidIPAddress as exc:  # raised by requests-hardened outside our adapter's reach
@@ -618,6 +632,12 @@ def _read_body(response: requests.Response, max_bytes: int, ends: float) -> byte
         response.close()
         raise ConnectionFailed(f"{host} sent a malformed response") from None
     return b"".join(chunks)
+
+
+def _drain(response: requests.Response, ends: float) -> None:
+    """Read a redirect's (small) body so its connection can be reused; give up quietly if big."""
+    with contextlib.suppress(OutboundError):
+        _read_body(response, _CHUNK, ends)
 
 
 def _tighten_read_timeout(response: requests.Response, remaining: float) -> None:

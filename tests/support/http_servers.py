@@ -33,6 +33,10 @@ Every request is recorded before it is answered: ``server.requests`` (a copy), `
 ``server.last``, ``server.client_ports()`` (one port per TCP connection: keep-alive checks),
 ``server.clear()``. All of it is thread-safe.
 
+Other helpers: ``blackhole_port()`` (a loopback port where connecting hangs: connect timeouts),
+``self_signed_certificate()``, and the ``fresh_http_pools`` fixture (closes integrations.http's
+pooled sessions and resolution cache before and after a test).
+
 HTTPS: ``HttpServer(tls=True)`` serves a self-signed certificate for ``localhost``/``127.0.0.1``
 made with ``cryptography`` (``server.cert_path`` is its PEM, to trust it explicitly).
 """
@@ -92,6 +96,9 @@ class RecordedRequest:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and the
+    # client's delayed ACK add ~40 ms to every keep-alive response.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format, *args):  # tests stay quiet
@@ -144,6 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
+        closing = headers.get("Connection", "").lower() == "close"
         if body is None or isinstance(body, bytes):
             data = body or b""
             if "content-length" not in names:
@@ -151,21 +159,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
-        elif headers.get("Connection", "").lower() == "close":
+        elif closing:
             self.end_headers()
-            for piece in body:
+            for piece in body if self.command != "HEAD" else ():
                 self.wfile.write(piece)
                 self.wfile.flush()
-            self.close_connection = True
         else:
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            for piece in body:
-                if piece:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                    self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
-        if headers.get("Connection", "").lower() == "close":
+            if self.command != "HEAD":
+                for piece in body:
+                    if piece:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                        self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+        if closing:
             self.close_connection = True
         self.wfile.flush()
 
@@ -180,8 +188,12 @@ class _Server(ThreadingHTTPServer):
         pass  # clients that hang up (timeouts, size limits) are part of the tests
 
     def process_request(self, request, client_address):
-        self.owner._track(request)
+        self.owner._track(request, open_=True)
         super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        self.owner._track(request, open_=False)
+        super().shutdown_request(request)
 
 
 class _Server6(_Server):
@@ -286,9 +298,13 @@ class HttpServer:
         with self._lock:
             self._requests.append(request)
 
-    def _track(self, sock: socket.socket) -> None:
+    def _track(self, sock: socket.socket, *, open_: bool) -> None:
+        """Remember open client sockets so stop() can wake handlers blocked on keep-alive reads."""
         with self._lock:
-            self._sockets.add(sock)
+            if open_:
+                self._sockets.add(sock)
+            else:
+                self._sockets.discard(sock)
 
     def _bump(self, key: str) -> int:
         with self._lock:
@@ -355,6 +371,32 @@ def self_signed_certificate(names: tuple[str, ...] = ("localhost", "127.0.0.1"))
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+@contextlib.contextmanager
+def blackhole_port() -> Iterator[int]:
+    """A loopback port whose listen queue is full: connecting to it hangs until the client times out.
+
+    For connect-timeout tests without sending a packet anywhere but 127.0.0.1.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(8):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        time.sleep(0.05)
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
 
 
 # --- built-in routes -----------------------------------------------------------------------------
@@ -451,6 +493,16 @@ def http_server() -> Iterator[HttpServer]:
     """A fresh HTTP server on 127.0.0.1 for one test."""
     with HttpServer() as server:
         yield server
+
+
+@pytest.fixture
+def fresh_http_pools() -> Iterator[None]:
+    """Start and end a test with no pooled sessions or cached resolutions in integrations.http."""
+    from integrations import http
+
+    http.close_pools()
+    yield
+    http.close_pools()
 
 
 @pytest.fixture
