@@ -193,7 +193,7 @@ def callback_latency(port: int, key: str, body: dict, calls: int, rate: float) -
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
     worker = start(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency=2", "--loglevel=WARNING", "-Q", QUEUE,
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency=4", "--loglevel=WARNING", "-Q", QUEUE,
          "--without-heartbeat", "--without-gossip", "--without-mingle"],
         "bench-calls-worker.log",
     )  # fmt: skip
@@ -236,7 +236,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each rate measurement")
     parser.add_argument("--clients", type=int, default=16, help="concurrent client threads")
     parser.add_argument("--calls", type=int, default=1000, help="calls for the callback latency")
-    parser.add_argument("--rate", type=float, default=50.0, help="calls per second placed for the latency run")
+    parser.add_argument("--rate", type=float, default=10.0, help="calls per second placed for the latency run")
     args = parser.parse_args()
     (ROOT / ".local").mkdir(exist_ok=True)
     create_database()

@@ -3,7 +3,11 @@ retries, timeouts, SSRF, bounded redeliveries, the sweep and redelivery."""
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
+import shutil
+import subprocess
 from datetime import timedelta
 from unittest import mock
 
@@ -218,3 +222,30 @@ def test_default_schedule_is_eight_attempts_over_about_a_day(settings):
     for attempt, base in enumerate(schedule, start=1):
         assert base * 0.8 <= webhooks.retry_delay(attempt) <= base * 1.2
     assert webhooks.retry_delay(len(schedule) + 1) is None
+
+
+NODE_VERIFY = r"""
+const crypto = require("crypto");
+const [secret, bodyB64, headersJson] = process.argv.slice(1);
+const rawBody = Buffer.from(bodyB64, "base64");
+const headers = JSON.parse(headersJson);
+const hex = crypto.createHmac("sha256", secret).update(rawBody).digest("hex");
+const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
+const signed = Buffer.concat([Buffer.from(`${headers["webhook-id"]}.${headers["webhook-timestamp"]}.`), rawBody]);
+const expected = "v1," + crypto.createHmac("sha256", key).update(signed).digest("base64");
+console.log(JSON.stringify([hex === headers["x-switchboard-signature"], expected === headers["webhook-signature"]]));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_signatures_verify_with_the_node_crypto_recipe(http_server, finished_call, tenant):
+    call = finished_call(http_server.url("/hook"), status=CallStatus.DECLINE)
+    webhooks.attempt_delivery(WebhookDelivery.objects.get(call=call).pk)
+    request = http_server.last
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    body = base64.b64encode(request.body).decode()
+    result = subprocess.run(
+        ["node", "-e", NODE_VERIFY, tenant.webhook_secret, body, json.dumps(headers)],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert json.loads(result.stdout) == [True, True]
