@@ -90,8 +90,8 @@ TERMINAL_STATUSES = (
 class Call(TenantOwned):
     """One outbound call. `status` only moves forward (see services.record_call_event)."""
 
-    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="calls")
-    sip_trunk = models.ForeignKey(SipTrunk, on_delete=models.PROTECT, related_name="calls")
+    agent = models.ForeignKey(Agent, on_delete=models.RESTRICT, related_name="calls")
+    sip_trunk = models.ForeignKey(SipTrunk, on_delete=models.RESTRICT, related_name="calls")
     phone_number = models.CharField(max_length=20)
     metadata = models.JSONField(default=dict, blank=True)
     callback_url = models.URLField(max_length=2000, blank=True)

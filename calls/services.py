@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 import phonenumbers
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
@@ -381,13 +383,22 @@ def _refresh_from(target: Call, source: Call) -> None:
 def schedule_dialer_step(call: Call, due_at: datetime | None, state: dict) -> None:
     """Keep the back end's `state` and wake it (`advance(call)`) at `due_at` (None: nothing more to do).
 
-    A step due within CALLS_MAX_COUNTDOWN_SECONDS is also sent to the broker with a countdown; any
-    other (or a lost message) is picked up by the dialer sweep.
+    Also ends the current step (releases its lease, marks the call placed). A step due within
+    CALLS_MAX_COUNTDOWN_SECONDS is sent to the broker with a countdown; any other (or a lost message)
+    is picked up by the dialer sweep.
     """
-    Call.objects.filter(pk=call.pk).update(dialer_state=state, dialer_due_at=due_at)
-    call.dialer_state, call.dialer_due_at = state, due_at
+    now = timezone.now()
+    Call.objects.filter(pk=call.pk).update(
+        dialer_state=state,
+        dialer_due_at=due_at,
+        dialer_lease_until=None,
+        dialer_claims=0,
+        placed_at=Coalesce(F("placed_at"), Value(now)),
+    )
+    call.dialer_state, call.dialer_due_at, call.dialer_lease_until, call.dialer_claims = state, due_at, None, 0
+    call.placed_at = call.placed_at or now
     if due_at is not None:
-        delay = max(0.0, (due_at - timezone.now()).total_seconds())
+        delay = max(0.0, (due_at - now).total_seconds())
         if delay <= settings.CALLS_MAX_COUNTDOWN_SECONDS:
             enqueue_on_commit("calls.advance_call", call.pk, countdown=delay)
 
@@ -424,10 +435,8 @@ def advance_call(call_id: uuid.UUID | str) -> None:
         logger.exception("dialer step failed", extra={"call_id": str(call.pk)})
         record_call_event(call, CallStatus.TRIGGER_FAILED, "system", detail={"error": str(exc)[:500]})
         return
-    done: dict[str, Any] = {"dialer_lease_until": None, "dialer_claims": 0}
-    if first_step:
-        done["placed_at"] = timezone.now()
-    Call.objects.filter(pk=call.pk).update(**done)
+    if call.dialer_lease_until is not None:  # the back end scheduled nothing: end the step here
+        schedule_dialer_step(call, None, call.dialer_state)
 
 
 # --- sweeps ----------------------------------------------------------------------------------------

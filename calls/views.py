@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, time
 
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -46,7 +46,7 @@ class CallsConfigViewSet(TenantModelViewSet):
         try:
             with transaction.atomic():
                 TenantGenericViewSet.perform_destroy(self, instance)
-        except ProtectedError:
+        except (ProtectedError, RestrictedError):
             raise InUse() from None
 
 

@@ -146,8 +146,9 @@ def max_attempts() -> int:
 def _start_attempt(delivery: WebhookDelivery) -> bool:
     """Inside the claim: close attempts a killed worker left open, give up if that keeps happening,
     else record the new attempt as `sending` (committed before anything is sent)."""
-    lost = WebhookAttempt.objects.filter(delivery=delivery, outcome=AttemptOutcome.SENDING)
-    lost.update(outcome=AttemptOutcome.INTERRUPTED, error="the worker was lost during this attempt")
+    if delivery.claims > 1:  # the previous claim never finished: its attempt is still "sending"
+        lost = WebhookAttempt.objects.filter(delivery=delivery, outcome=AttemptOutcome.SENDING)
+        lost.update(outcome=AttemptOutcome.INTERRUPTED, error="the worker was lost during this attempt")
     if delivery.claims > settings.TASK_MAX_DELIVERIES:
         delivery.status = DeliveryStatus.FAILED
         delivery.last_error = f"gave up: the delivery task was interrupted {delivery.claims - 1} times"
@@ -201,19 +202,18 @@ def attempt_delivery(delivery_id) -> WebhookAttempt | None:
         error = str(exc) or type(exc).__name__
         # A refused destination will not become allowed by waiting: no retries.
         permanent = isinstance(exc, (http.DestinationNotAllowed, http.InvalidURL))
-    duration_ms = int((time.monotonic() - started) * 1000)
-    return _finish_attempt(delivery.pk, attempt.pk, status_code, excerpt, error[:500], duration_ms, permanent)
+    attempt.outcome = AttemptOutcome.FAILURE if error else AttemptOutcome.SUCCESS
+    attempt.status_code, attempt.response_excerpt, attempt.error = status_code, excerpt, error[:500]
+    attempt.duration_ms = int((time.monotonic() - started) * 1000)
+    return _finish_attempt(delivery.pk, attempt, permanent)
 
 
-def _finish_attempt(delivery_id, attempt_id, status_code, excerpt, error, duration_ms, permanent) -> WebhookAttempt:
+def _finish_attempt(delivery_id, attempt: WebhookAttempt, permanent: bool) -> WebhookAttempt:
     now = timezone.now()
+    error, status_code = attempt.error, attempt.status_code
     with transaction.atomic():
         delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
-        attempt = WebhookAttempt.objects.get(pk=attempt_id)
-        attempt.outcome = AttemptOutcome.FAILURE if error else AttemptOutcome.SUCCESS
-        attempt.status_code, attempt.response_excerpt, attempt.error = status_code, excerpt, error
-        attempt.duration_ms = duration_ms
-        attempt.save()
+        attempt.save(update_fields=["outcome", "status_code", "response_excerpt", "error", "duration_ms"])
         delivery.last_status_code, delivery.last_error = status_code, error
         delivery.lease_until, delivery.claims = None, 0
         if delivery.status == DeliveryStatus.PENDING:

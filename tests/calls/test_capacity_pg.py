@@ -89,7 +89,10 @@ def quiet_queue():
 
 def _fire(job: tuple) -> list[tuple[int, dict, str | None]]:
     """One client process: THREADS threads, each sending PER_THREAD POSTs, all starting at `start_at`."""
-    urls, key, body, start_at, spread = job
+    urls, key, body, start_at, spread, idempotency_key = job
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
     results: list = []
     lock = threading.Lock()
 
@@ -101,7 +104,7 @@ def _fire(job: tuple) -> list[tuple[int, dict, str | None]]:
             request = urllib.request.Request(
                 urls[(thread_no + n) % len(urls)] + "/integration/v1/calls",
                 data=json.dumps(body).encode(),
-                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+                headers=headers,
                 method="POST",
             )
             try:
@@ -120,9 +123,9 @@ def _fire(job: tuple) -> list[tuple[int, dict, str | None]]:
     return results
 
 
-def storm(urls: list[str], key: str, body: dict, spread: float = 0.0) -> list[tuple[int, dict, str | None]]:
+def storm(urls: list[str], key: str, body: dict, spread: float = 0.0, idempotency_key: str = "") -> list[tuple]:
     start_at = time.time() + 0.5
-    jobs = [(urls, key, body, start_at, spread)] * PROCESSES
+    jobs = [(urls, key, body, start_at, spread, idempotency_key)] * PROCESSES
     with multiprocessing.get_context("fork").Pool(PROCESSES) as pool:
         return list(itertools.chain.from_iterable(pool.map(_fire, jobs)))
 
@@ -180,6 +183,17 @@ def test_max_cps_holds_under_concurrency(
     started = list(Call.objects.filter(sip_trunk=trunk).exclude(started_at=None))
     assert len(started) == len(accepted) >= 3
     assert max_starts_in_one_second(started) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_retries_with_one_idempotency_key_place_one_call(
+    live_server, gunicorn_url, quiet_queue, tenant, api_client_for, agent, trunk
+):
+    key = api_client_for(tenant, "member").raw_key
+    results = storm([live_server.url, gunicorn_url], key, call_body(agent, trunk), idempotency_key="same-order")
+    assert {status for status, _, _ in results} == {201}
+    assert len({body["call_id"] for _, body, _ in results}) == 1
+    assert Call.objects.filter(tenant=tenant).count() == 1
 
 
 @pytest.mark.django_db(transaction=True)

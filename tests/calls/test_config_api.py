@@ -128,3 +128,13 @@ def test_unknown_fields_are_rejected(clients):
     response = clients["admin"].post("/api/v1/sip-trunks", {**TRUNK, "tools": []}, format="json")
     assert response.status_code == 400
     assert response.json()["details"] == {"tools": ["Unknown field."]}
+
+
+def test_deleting_a_tenant_deletes_its_calls(tenant, agent, trunk):
+    from calls import services
+    from tests.calls.conftest import call_body
+
+    call = services.trigger_call(tenant, call_body(agent, trunk, callback_url="http://127.0.0.1:9/h")).call
+    services.record_call_event(call, "Completed", "carrier")
+    tenant.delete()
+    assert not Agent.objects.exists() and not SipTrunk.objects.exists()

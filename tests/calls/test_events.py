@@ -203,3 +203,25 @@ def test_sweep_stalled_flags_answered_calls_idle_for_ten_minutes(make_call):
     record_call_event(idle, CallStatus.COMPLETED, "carrier")
     idle.refresh_from_db()
     assert idle.stalled_at is None
+
+
+def test_a_back_end_that_schedules_nothing_releases_the_step(make_call):
+    """A carrier back end that only waits for the carrier's webhooks: the step ends, nothing stays due."""
+    call = make_call()
+    with mock.patch("calls.dialers.simulated.SimulatedDialer.place", return_value=None):
+        services.advance_call(call.pk)
+    call.refresh_from_db()
+    assert call.status == CallStatus.INITIATING and call.placed_at is not None
+    assert call.dialer_lease_until is None and call.dialer_due_at is None and call.dialer_claims == 0
+
+
+def test_periodic_jobs_are_scheduled(settings):
+    from config.celery import app
+
+    schedule = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert schedule["calls.sweep_dialer"] <= 5 and schedule["calls.sweep_webhooks"] <= 10
+    assert schedule["calls.sweep_stalled"] <= 60
+    app.loader.import_default_modules()
+    for name in ("calls.advance_call", "calls.deliver_webhook", *schedule):
+        assert name in app.tasks
+    assert app.tasks["calls.deliver_webhook"].acks_late and app.tasks["calls.deliver_webhook"].reject_on_worker_lost
