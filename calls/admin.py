@@ -131,6 +131,43 @@ class CallAdmin(ReadOnlyMixin, TenantScopedAdmin):
     date_hierarchy = "created_at"
     inlines = [CallEventInline, CallDeliveryInline]
     list_select_related = ["agent", "sip_trunk"]
+    fieldsets = [
+        (None, {"fields": ["id", "tenant", "agent", "sip_trunk", "phone_number", "status", "rejection_reason"]}),
+        (
+            "Request and outcome",
+            {"fields": ["metadata", "callback_url", "call_outcome", "transcript_url", "recording_url"]},
+        ),
+        (
+            "Timing",
+            {
+                "fields": [
+                    "created_at",
+                    "started_at",
+                    "start_timestamp",
+                    "end_timestamp",
+                    "duration",
+                    "last_updated",
+                    "stalled_at",
+                ]
+            },
+        ),
+        (
+            "Dialer and idempotency",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "placed_at",
+                    "provider_call_id",
+                    "dialer_state",
+                    "dialer_due_at",
+                    "dialer_lease_until",
+                    "dialer_claims",
+                    "idempotency_key",
+                    "request_fingerprint",
+                ],
+            },
+        ),
+    ]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Call._meta.fields]

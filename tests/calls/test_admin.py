@@ -130,3 +130,10 @@ def test_demo_load_is_idempotent_and_can_place_a_call(tenant):
         },
     )
     assert result.accepted
+
+
+def test_call_page_shows_every_field():
+    from django.contrib import admin
+
+    shown = {f for _, options in admin.site._registry[Call].fieldsets for f in options["fields"]}
+    assert shown == {f.name for f in Call._meta.fields}
