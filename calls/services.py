@@ -231,9 +231,9 @@ def _admit(tenant: Tenant, request: CallRequest, key: str | None, fingerprint: s
         refusal = capacity_refusal(trunk, now)
         if refusal is not None:
             message, retry_after = refusal
-            call = Call.objects.create(status=CallStatus.REJECTED_CAPACITY, rejection_reason=message, **fields)
+            call = Call(status=CallStatus.REJECTED_CAPACITY, rejection_reason=message, **fields)
             _apply_terminal(call, now, duration=0)
-            call.save()
+            call.save(force_insert=True)
             _write_event(call, call.status, "capacity", now, detail={"retry_after": retry_after})
             _notify(call)
             return TriggerResult(call=call, accepted=False, message=message, retry_after=retry_after)
