@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Value
+from django.db.models import Count, F, Min, Q, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -251,15 +251,18 @@ def capacity_refusal(trunk: SipTrunk, now: datetime) -> tuple[str, int] | None:
     Run under the trunk's lock. Live calls are those not yet terminal; a start counts for max_cps
     during the one second after it (a sliding window, so no one-second window ever holds more).
     """
-    live = Call.objects.filter(sip_trunk=trunk, status__in=LIVE_STATUSES)
-    if live.count() >= trunk.max_channels:
-        oldest = live.order_by("started_at").values_list("started_at", flat=True).first() or now
+    window_start = now - timedelta(seconds=1)
+    is_live, is_recent = Q(status__in=LIVE_STATUSES), Q(started_at__gt=window_start)
+    counts = Call.objects.filter(is_live | is_recent, sip_trunk=trunk).aggregate(
+        live=Count("pk", filter=is_live), recent=Count("pk", filter=is_recent)
+    )
+    if counts["live"] >= trunk.max_channels:
+        oldest = Call.objects.filter(is_live, sip_trunk=trunk).aggregate(oldest=Min("started_at"))["oldest"] or now
         expected = timedelta(seconds=get_dialer(trunk.dialer).expected_duration(trunk.dialer_config))
         return MAX_CHANNELS_MESSAGE, _whole_seconds(oldest + expected - now)
-    window = Call.objects.filter(sip_trunk=trunk, started_at__gt=now - timedelta(seconds=1))
-    starts = list(window.order_by("started_at").values_list("started_at", flat=True)[: trunk.max_cps])
-    if len(starts) >= trunk.max_cps:
-        return MAX_CPS_MESSAGE, _whole_seconds(starts[0] + timedelta(seconds=1) - now)
+    if counts["recent"] >= trunk.max_cps:
+        oldest = Call.objects.filter(is_recent, sip_trunk=trunk).aggregate(oldest=Min("started_at"))["oldest"]
+        return MAX_CPS_MESSAGE, _whole_seconds(oldest + timedelta(seconds=1) - now)
     return None
 
 
