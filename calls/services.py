@@ -276,6 +276,21 @@ def live_channels(trunk: SipTrunk) -> int:
 
 # --- status events ---------------------------------------------------------------------------------
 
+# What a status report may change on a call (saved without rewriting metadata or dialer state).
+STATUS_FIELDS = [
+    "status",
+    "last_updated",
+    "stalled_at",
+    "provider_call_id",
+    "start_timestamp",
+    "end_timestamp",
+    "duration",
+    "call_outcome",
+    "transcript_url",
+    "recording_url",
+    "dialer_due_at",
+    "dialer_lease_until",
+]
 _RANK = {CallStatus.INITIATING: 0, CallStatus.RINGING: 1, CallStatus.ANSWERED: 2}
 
 
@@ -335,7 +350,7 @@ def record_call_event(
             locked.transcript_url = transcript_url or locked.transcript_url
             locked.recording_url = recording_url or locked.recording_url
             _apply_terminal(locked, occurred_at, duration=duration)
-        locked.save()
+        locked.save(update_fields=STATUS_FIELDS)
         event = _write_event(locked, status, source, occurred_at, detail=detail)
         if status in TERMINAL_STATUSES:
             _notify(locked)
