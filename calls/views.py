@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, time
-
 from django.db import transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
@@ -89,26 +85,18 @@ class SipTrunkListView(IntegrationView):
         return Response({"sip_trunks": [representations.sip_trunk(t) for t in trunks]})
 
 
-def _moment(value: str, *, end_of_day: bool) -> datetime | None:
-    moment = parse_datetime(value)
-    if moment is None:
-        day = parse_date(value)
-        if day is None:
-            return None
-        moment = datetime.combine(day, time.max if end_of_day else time.min)
-    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
-
-
 class CallListCreateView(IntegrationView):
     method_roles = {"POST": Role.MEMBER}
 
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, many=True, enum=CallStatus.values),
+            OpenApiParameter("agent", str, description="Agent id or agent_code"),
             OpenApiParameter("agent_id", str),
             OpenApiParameter("sip_trunk_id", str),
             OpenApiParameter("created_after", str, description="ISO 8601 date or date-time (inclusive)"),
             OpenApiParameter("created_before", str, description="ISO 8601 date or date-time (inclusive)"),
+            OpenApiParameter("date", str, description="One UTC day, YYYY-MM-DD"),
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int),
         ],
@@ -117,9 +105,9 @@ class CallListCreateView(IntegrationView):
     )
     def get(self, request):
         try:
-            calls = self._filtered(request.query_params)
-        except ValueError as exc:
-            return Response(error_body(str(exc)), status=status.HTTP_400_BAD_REQUEST)
+            calls = services.filter_calls(self.tenant, request.query_params)
+        except services.CallRequestError as exc:
+            return Response(error_body(exc.message), status=exc.status)
         paginator = Pagination()
         page = paginator.paginate_queryset(calls, request, view=self)
         now = timezone.now()
@@ -131,28 +119,6 @@ class CallListCreateView(IntegrationView):
                 "previous": paginator.get_previous_link(),
             }
         )
-
-    def _filtered(self, params):
-        calls = scoping.for_tenant(Call, self.tenant).order_by("-created_at", "pk")
-        statuses = [s for value in params.getlist("status") for s in value.split(",") if s]
-        bad = [s for s in statuses if s not in CallStatus.values]
-        if bad:
-            raise ValueError(f"status must be one of: {', '.join(CallStatus.values)}")
-        if statuses:
-            calls = calls.filter(status__in=statuses)
-        for param, field in (("agent_id", "agent"), ("sip_trunk_id", "sip_trunk")):
-            if params.get(param):
-                try:
-                    calls = calls.filter(**{field: uuid.UUID(params[param])})
-                except ValueError:
-                    raise ValueError(f"{param} must be a UUID") from None
-        for param, lookup, end in (("created_after", "gte", False), ("created_before", "lte", True)):
-            if params.get(param):
-                moment = _moment(params[param], end_of_day=end)
-                if moment is None:
-                    raise ValueError(f"{param} must be an ISO 8601 date or date-time")
-                calls = calls.filter(**{f"created_at__{lookup}": moment})
-        return calls
 
     @extend_schema(
         request=OpenApiTypes.OBJECT,

@@ -400,8 +400,9 @@ def test_list_calls_filters_and_paginates(viewer, member, agent, trunk, tenant, 
     assert everything["count"] == 4 and len(everything["calls"]) == 4
     assert set(everything["calls"][0]) >= {"id", "call_status", "agent_id", "sip_trunk_id", "created_at"}
 
-    by_agent = viewer.get(f"/integration/v1/calls?agent_id={other_agent.pk}").json()
-    assert [c["id"] for c in by_agent["calls"]] == [other_id]
+    for query in (f"agent_id={other_agent.pk}", f"agent={other_agent.pk}", "agent=other"):
+        by_agent = viewer.get(f"/integration/v1/calls?{query}").json()
+        assert [c["id"] for c in by_agent["calls"]] == [other_id], query
     done = viewer.get("/integration/v1/calls", {"status": "Completed"}).json()
     assert [c["id"] for c in done["calls"]] == [ids[0]]
     live = viewer.get("/integration/v1/calls", {"status": "Initiating,Ringing"}).json()
@@ -411,6 +412,8 @@ def test_list_calls_filters_and_paginates(viewer, member, agent, trunk, tenant, 
     assert recent["count"] == 3
     old = viewer.get("/integration/v1/calls", {"created_before": since}).json()
     assert [c["id"] for c in old["calls"]] == [ids[0]]
+    three_days_ago = (timezone.now() - timedelta(days=3)).date().isoformat()
+    assert [c["id"] for c in viewer.get("/integration/v1/calls", {"date": three_days_ago}).json()["calls"]] == [ids[0]]
     page = viewer.get("/integration/v1/calls", {"page_size": 2}).json()
     assert len(page["calls"]) == 2 and page["next"] and page["previous"] is None
     assert other_client.get("/integration/v1/calls").json()["count"] == 0
@@ -422,6 +425,8 @@ def test_list_calls_filters_and_paginates(viewer, member, agent, trunk, tenant, 
         ({"status": "Done"}, "status must be one of: "),
         ({"agent_id": "x"}, "agent_id must be a UUID"),
         ({"created_after": "yesterday"}, "created_after must be an ISO 8601 date or date-time"),
+        ({"date": "2026-13-01"}, "date must be an ISO 8601 date (YYYY-MM-DD)"),
+        ({"sip_trunk_id": "x"}, "sip_trunk_id must be a UUID"),
     ],
 )
 def test_list_calls_rejects_bad_filters(viewer, params, message):
