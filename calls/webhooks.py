@@ -213,6 +213,14 @@ def attempt_delivery(delivery_id) -> WebhookAttempt | None:
         error = str(exc) or type(exc).__name__
         # A refused destination will not become allowed by waiting: no retries.
         permanent = isinstance(exc, (http.DestinationNotAllowed, http.InvalidURL))
+    except Exception as exc:  # a bug must not leave the attempt open: record it and retry on schedule
+        logger.exception("callback attempt crashed", extra={"delivery_id": str(delivery.pk)})
+        error = f"internal error: {type(exc).__name__}"
+    if error:
+        logger.info(
+            "callback attempt failed",
+            extra={"delivery_id": str(delivery.pk), "attempt": attempt.number, "error": error},
+        )
     attempt.outcome = AttemptOutcome.FAILURE if error else AttemptOutcome.SUCCESS
     attempt.status_code, attempt.response_excerpt, attempt.error = status_code, excerpt, error[:500]
     attempt.duration_ms = int((time.monotonic() - started) * 1000)
