@@ -495,15 +495,12 @@ def advance_call(call_id: uuid.UUID | str) -> None:
     )
     if call is None:
         return
-    if call.dialer_claims > settings.TASK_MAX_DELIVERIES:
-        record_call_event(
-            call,
-            CallStatus.TRIGGER_FAILED if call.placed_at is None else CallStatus.SIP_CALL_FAILED,
-            "system",
-            detail={"reason": f"the dialer step was interrupted {call.dialer_claims - 1} times"},
-        )
-        return
     first_step = call.placed_at is None
+    failed = CallStatus.TRIGGER_FAILED if first_step else CallStatus.SIP_CALL_FAILED
+    if call.dialer_claims > settings.TASK_MAX_DELIVERIES:
+        reason = f"the dialer step was interrupted {call.dialer_claims - 1} times"
+        record_call_event(call, failed, "system", detail={"reason": reason})
+        return
     try:
         dialer = get_dialer(call.sip_trunk.dialer)
         if first_step:
@@ -512,7 +509,7 @@ def advance_call(call_id: uuid.UUID | str) -> None:
             dialer.advance(call)
     except Exception as exc:
         logger.exception("dialer step failed", extra={"call_id": str(call.pk)})
-        record_call_event(call, CallStatus.TRIGGER_FAILED, "system", detail={"error": str(exc)[:500]})
+        record_call_event(call, failed, "system", detail={"error": str(exc)[:500]})
         return
     if call.dialer_lease_until is not None:  # the back end scheduled nothing: end the step here
         schedule_dialer_step(call, None, call.dialer_state)

@@ -225,3 +225,15 @@ def test_periodic_jobs_are_scheduled(settings):
     for name in ("calls.advance_call", "calls.deliver_webhook", *schedule):
         assert name in app.tasks
     assert app.tasks["calls.deliver_webhook"].acks_late and app.tasks["calls.deliver_webhook"].reject_on_worker_lost
+
+
+def test_a_failing_step_after_placement_is_a_sip_failure(make_call, trunk):
+    trunk.dialer_config = {"ring_seconds": 0, "talk_seconds": 30}
+    trunk.save()
+    call = make_call()
+    services.advance_call(call.pk)  # placed: Ringing, Answered; Completed due in 30 s
+    Call.objects.filter(pk=call.pk).update(dialer_due_at=timezone.now())
+    with mock.patch("calls.dialers.simulated.SimulatedDialer.advance", side_effect=RuntimeError("carrier lost")):
+        services.advance_call(call.pk)
+    call.refresh_from_db()
+    assert call.status == CallStatus.SIP_CALL_FAILED
