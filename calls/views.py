@@ -17,7 +17,7 @@ from calls.serializers import AgentSerializer, SipTrunkSerializer
 from tenants import scoping
 from tenants.api import Pagination, error_body
 from tenants.models import Role
-from tenants.viewsets import TenantGenericViewSet, TenantModelViewSet
+from tenants.viewsets import TenantModelViewSet
 
 
 class InUse(exceptions.APIException):
@@ -26,22 +26,12 @@ class InUse(exceptions.APIException):
 
 
 class CallsConfigViewSet(TenantModelViewSet):
-    """TenantModelViewSet whose writes go through TenantGenericViewSet's scoped, audited hooks.
-
-    (DRF's mixins come first in TenantModelViewSet's bases, so their plain perform_* would win and the
-    tenant would not be set on create.) Deleting an object that calls refer to answers 409.
-    """
-
-    def perform_create(self, serializer) -> None:
-        TenantGenericViewSet.perform_create(self, serializer)
-
-    def perform_update(self, serializer) -> None:
-        TenantGenericViewSet.perform_update(self, serializer)
+    """Agents and trunks: deleting one that calls refer to answers 409 (set it inactive instead)."""
 
     def perform_destroy(self, instance) -> None:
         try:
             with transaction.atomic():
-                TenantGenericViewSet.perform_destroy(self, instance)
+                super().perform_destroy(instance)
         except (ProtectedError, RestrictedError):
             raise InUse() from None
 

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "tenants",
     "integrations",
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "tenants.middleware.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -153,6 +155,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024
 
 # HTTPS and cookies: enforced whenever DEBUG is off (behind a proxy that sets X-Forwarded-Proto).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many reverse proxies in front of the app append to X-Forwarded-For (the client IP recorded in audit
+# events is the address the outermost of them saw); 0 trusts no header and uses the socket's address.
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = not DEBUG
@@ -186,6 +191,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["tenants.schema.drop_optional_trailing_slash"],
+    # The docs page works offline: Swagger UI and Redoc come from drf-spectacular-sidecar's static files.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
 }
 
 # Celery: an embedded SQLite broker by default (no server); Redis or RabbitMQ in production.
@@ -226,7 +237,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own console handler would print every request warning a second time through root.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }
 
 # Periodic jobs: django-celery-beat's DatabaseScheduler copies these into its tables at start-up, where
@@ -234,6 +249,18 @@ LOGGING = {
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "tenants.heartbeat", "schedule": 60.0},
 }
+CELERY_BEAT_SCHEDULE["purge-api-call-logs"] = {"task": "integrations.purge_api_call_logs", "schedule": 3600.0}
+
+# Rules, AI provider and chat widget (rules app).
+LLM_CONNECT_TIMEOUT = float(env_str("LLM_CONNECT_TIMEOUT", "3"))
+LLM_READ_TIMEOUT = float(env_str("LLM_READ_TIMEOUT", "20"))
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 1)
+MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 2000)
+WIDGET_VARIABLES_MAX_BYTES = env_int("WIDGET_VARIABLES_MAX_BYTES", 8192)
+# Fixed-window limits in the shared cache: "<count>/<seconds>".
+WIDGET_RATE_SESSION_MESSAGES = env_str("WIDGET_RATE_SESSION_MESSAGES", "20/60")
+WIDGET_RATE_IP_MESSAGES = env_str("WIDGET_RATE_IP_MESSAGES", "120/60")
+WIDGET_RATE_IP_SESSIONS = env_str("WIDGET_RATE_IP_SESSIONS", "20/60")
 
 # Outbound calls (calls/): callback delivery, sweeps and capacity estimates (see docs/calls.md).
 # Callback retries: the delay after each failed attempt (8 attempts over about 24 h), each ±20 % jitter.

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import JsonResponse
 from django.urls import include, path
-from django.views.defaults import page_not_found, server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from tenants.api import is_api_path, json_error
 from tenants.views import healthz
 
 api_v1 = [
@@ -16,6 +13,7 @@ api_v1 = [
     path("", include("calls.urls")),
 ]
 
+# Errors on API paths (unknown route, 500) are JSON: see tenants.middleware.ApiErrorMiddleware.
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
@@ -24,16 +22,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", healthz, name="healthz"),
+    path("", include("rules.site_urls")),
 ]
-
-
-def handler404(request, exception=None) -> JsonResponse:
-    if is_api_path(request.path):
-        return json_error("Not found.", 404)
-    return page_not_found(request, exception)
-
-
-def handler500(request) -> JsonResponse:
-    if is_api_path(request.path):
-        return json_error("Internal server error", 500)
-    return server_error(request)

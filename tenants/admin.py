@@ -7,16 +7,20 @@ and the tenant field live in one place.
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 
-from tenants import scoping, services
-from tenants.models import ApiKey, AuditEvent, Membership, Role, Tenant, role_at_least
+from tenants import audit, scoping, services
+from tenants.auth import client_ip
+from tenants.models import ApiKey, AuditAction, AuditEvent, Membership, Role, Tenant, role_at_least
 from tenants.scoping import TenantContext
 
 
 def admin_context(request, tenant: Tenant | None) -> TenantContext:
+    """Who is acting in the admin, for audit events and service calls."""
     role = scoping.role_for_user(request.user, tenant) if tenant else None
-    return TenantContext(tenant=tenant, role=role, user=request.user, ip_address=request.META.get("REMOTE_ADDR"))
+    return TenantContext(tenant=tenant, role=role, user=request.user, ip_address=client_ip(request))
 
 
 class TenantScopedMixin:
@@ -26,7 +30,9 @@ class TenantScopedMixin:
     edit_role = Role.ADMIN
 
     def get_queryset(self, request):
-        return scoping.for_user(super().get_queryset(request), request.user)
+        # Only tenants where the user may view this kind of object (an owner-only list stays owner-only
+        # even for a user who is a mere viewer of another tenant).
+        return scoping.for_user(super().get_queryset(request), request.user, min_role=self.view_role)
 
     def _has_role(self, request, role: str, obj=None) -> bool:
         user = request.user
@@ -90,22 +96,40 @@ class TenantScopedAdmin(TenantScopedMixin, admin.ModelAdmin):
             exclude.append("tenant")
         return exclude
 
+    audited = True
+
     def get_list_filter(self, request):
         filters = list(super().get_list_filter(request))
         if request.user.is_superuser or len(scoping.tenant_ids_for_user(request.user)) > 1:
-            filters.insert(0, "tenant")
+            # Related-only: the filter lists the tenants of the visible objects, never every tenant's name.
+            filters.insert(0, ("tenant", admin.RelatedOnlyFieldListFilter))
         return filters
 
     def save_model(self, request, obj, form, change) -> None:
         if not change and getattr(obj, "tenant_id", None) is None:
             obj.tenant = self.editable_tenants(request).first()
         super().save_model(request, obj, form, change)
+        self.audit(request, AuditAction.CHANGED if change else AuditAction.CREATED, obj)
+
+    def delete_model(self, request, obj) -> None:
+        self.audit(request, AuditAction.DELETED, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset:
+            self.audit(request, AuditAction.DELETED, obj)
+        super().delete_queryset(request, queryset)
+
+    def audit(self, request, action: str, obj) -> None:
+        if self.audited:
+            audit.record_event(admin_context(request, obj.tenant), action, obj)
 
     def save_formset(self, request, form, formset, change) -> None:
         instances = formset.save(commit=False)
         for instance in instances:
-            if getattr(instance, "tenant_id", None) is None and hasattr(instance, "tenant"):
-                instance.tenant = form.instance.tenant
+            # `hasattr(instance, "tenant")` would be False here: an unset FK raises on access.
+            if hasattr(instance, "tenant_id") and instance.tenant_id is None:
+                instance.tenant_id = form.instance.tenant_id
             instance.save()
         for obj in formset.deleted_objects:
             obj.delete()
@@ -145,6 +169,11 @@ class TenantAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser
 
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        action = AuditAction.CHANGED if change else AuditAction.CREATED
+        audit.record_event(admin_context(request, obj), action, obj, tenant=obj)
+
 
 @admin.register(Membership)
 class MembershipAdmin(TenantScopedAdmin):
@@ -152,14 +181,32 @@ class MembershipAdmin(TenantScopedAdmin):
     list_filter = ["role"]
     edit_role = Role.OWNER
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # An owner picks among the people of their own tenants: the list of every account on the
+        # platform is not theirs to see. A superuser (or bootstrap_tenant) brings in new accounts.
+        if db_field.name == "user" and not request.user.is_superuser:
+            tenant_ids = scoping.tenant_ids_for_user(request.user)
+            kwargs["queryset"] = get_user_model().objects.filter(memberships__tenant__in=tenant_ids).distinct()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantScopedAdmin):
     list_display = ["name", "prefix", "role", "created_at", "last_used_at", "expires_at", "revoked_at"]
     list_filter = ["role"]
     search_fields = ["name", "prefix"]
-    fields = ["tenant", "name", "role", "expires_at", "revoked_at"]
-    readonly_fields = ["revoked_at"]
+    fields = [
+        "tenant",
+        "name",
+        "role",
+        "expires_at",
+        "prefix",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    readonly_fields = ["prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
     view_role = Role.OWNER
     edit_role = Role.OWNER
     actions = ["revoke_keys"]
@@ -173,9 +220,15 @@ class ApiKeyAdmin(TenantScopedAdmin):
             fields.remove("tenant")
         return fields
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Keys are revoked, not deleted, so the audit trail keeps pointing at them.
+        return request.user.is_superuser
+
     def add_view(self, request, form_url="", extra_context=None):
         if request.method != "POST":
             return super().add_view(request, form_url, extra_context)
+        if not self.has_add_permission(request):
+            raise PermissionDenied
         form_class = self.get_form(request)
         form = form_class(request.POST)
         if not form.is_valid():
@@ -221,7 +274,8 @@ class AuditEventAdmin(TenantScopedAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+        # Read-only for tenants; a superuser may delete (needed to delete a whole tenant).
+        return request.user.is_superuser
 
 
 admin.site.site_header = "Switchboard"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from datetime import timedelta
 
@@ -36,6 +37,14 @@ class ApiKeyPrincipal:
 
 
 def client_ip(request) -> str | None:
+    """The client's address: the socket's, or behind NUM_PROXIES proxies the one the outermost saw."""
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if settings.NUM_PROXIES and forwarded:
+        candidate = forwarded[-min(settings.NUM_PROXIES, len(forwarded))]
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            pass  # a forged or garbled header: fall back to the socket's address
     return request.META.get("REMOTE_ADDR")
 
 

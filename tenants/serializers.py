@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from tenants.api import StrictModelSerializer
@@ -13,6 +14,11 @@ class ApiKeySerializer(StrictModelSerializer):
         read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at", "is_active"]
 
     is_active = serializers.BooleanField(read_only=True)
+
+    def validate_expires_at(self, value):
+        if value is not None and value <= timezone.now():
+            raise serializers.ValidationError("Must be in the future.")
+        return value
 
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from django.urls import path
-from tenants.routers import Router
 
 from tenants import views
+from tenants.routers import Router
 
 router = Router()
 router.register("api-keys", views.ApiKeyViewSet, basename="api-key")

@@ -14,11 +14,11 @@ from tenants.viewsets import TenantGenericViewSet
 
 
 class ApiKeyViewSet(
+    TenantGenericViewSet,
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
-    TenantGenericViewSet,
 ):
     """API keys of the tenant (owner only). The create response alone carries the raw key; DELETE revokes."""
 

@@ -7,6 +7,8 @@ from rest_framework import mixins, viewsets
 from tenants import audit, scoping
 from tenants.models import AuditAction, Role
 
+TENANT_WRITE_METHODS = ("perform_create", "perform_update", "perform_destroy")
+
 
 class TenantGenericViewSet(viewsets.GenericViewSet):
     """One tenant's objects: scoped queryset, tenant set on create, audited writes.
@@ -19,6 +21,17 @@ class TenantGenericViewSet(viewsets.GenericViewSet):
     action_roles: dict[str, str] = {}
     audited = True
     lookup_value_regex = "[^/]+"
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        # DRF's mixins define perform_create/update/destroy too; listed before this class they would
+        # silently win (objects saved without a tenant, writes unaudited). Refuse that at import time.
+        super().__init_subclass__(**kwargs)
+        for name in TENANT_WRITE_METHODS:
+            owner = next(klass for klass in cls.__mro__ if name in vars(klass))
+            if not issubclass(owner, TenantGenericViewSet):
+                raise TypeError(
+                    f"{cls.__name__}.{name} resolves to {owner.__name__}: list TenantGenericViewSet before DRF's mixins"
+                )
 
     @property
     def tenant_context(self) -> scoping.TenantContext:
@@ -55,11 +68,11 @@ class TenantGenericViewSet(viewsets.GenericViewSet):
 
 
 class TenantModelViewSet(
+    TenantGenericViewSet,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
     mixins.ListModelMixin,
-    TenantGenericViewSet,
 ):
     """Full CRUD over one tenant's objects."""

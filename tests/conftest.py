@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from tenants.models import Membership, Role, Tenant
 from tenants.services import create_api_key, unique_slug
+from tests.support.api import bearer_client
 
 pytest_plugins = ["tests.support.worker", "tests.support.browser", "tests.support.http_servers"]
 
@@ -36,10 +37,7 @@ def api_client_for(db):
 
     def make(tenant: Tenant, role: str = Role.OWNER) -> APIClient:
         _, raw_key = create_api_key(tenant, name=f"{role} test key", role=role)
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-        client.raw_key = raw_key
-        return client
+        return bearer_client(raw_key)
 
     return make
 

@@ -1,0 +1,316 @@
+"""The executor: the one way an endpoint is called, by the test console, rules, tools and tasks alike.
+
+`execute()` validates the parameters, renders the request (`integrations.rendering`), authenticates it
+(`integrations.auth`), sends it through the SSRF-safe client (`integrations.http`) with the
+connection's retry policy, maps the response, writes an ApiCallLog row and returns an
+`ExecutionResult` whose `to_dict()` is SPEC §4's result shape. It never raises for a call that went
+wrong: that is what the result's status says.
+
+Statuses: `success` (2xx), `error` (another status arrived), `exception` (sent, no usable response),
+`failure` (refused before sending: bad parameters or template, credential unavailable, destination
+not allowed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from integrations import calllog, http, response_cache, templating
+from integrations.auth import CredentialUnavailable
+from integrations.mapping import apply_mapping
+from integrations.models import CallStatus, Trigger
+from integrations.parameters import ParameterError, validate_arguments
+from integrations.rendering import PreparedRequest, PrepareError, prepare_request
+
+if TYPE_CHECKING:
+    from integrations.models import Endpoint
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+TRIGGERS = frozenset(Trigger.values)
+
+
+@dataclass
+class ExecutionResult:
+    """The outcome of one execution. `to_dict()` is the public shape; the rest is for callers that need more.
+
+    `say` is the endpoint's response template rendered (for tools and rules), `warnings` lists missing
+    template variables and unresolved mapping paths, `request` is the rendered request (`.redacted()`
+    to show it).
+    """
+
+    status: str
+    status_code: int | None = None
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    duration_ms: int = 0
+    attempts: int = 0
+    mapped: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    include_raw: bool = False
+    raw_text: str = ""
+    response_size: int = 0
+    cached: bool = False
+    say: str = ""
+    warnings: list[str] = field(default_factory=list)
+    request: PreparedRequest | None = None
+    log_id: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == CallStatus.SUCCESS
+
+    @property
+    def timestamp(self) -> str:
+        return self.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def to_dict(self) -> dict[str, Any]:
+        """SPEC §4's result: `raw` only with include_raw, `error` only when not success; secrets scrubbed."""
+        scrub = self.request.redactor.data if self.request else _same
+        result: dict[str, Any] = {
+            "status": self.status,
+            "status_code": self.status_code,
+            "body": scrub(self.body),
+            "headers": scrub(self.headers),
+            "timestamp": self.timestamp,
+            "duration_ms": self.duration_ms,
+            "attempts": self.attempts,
+            "mapped": scrub(self.mapped),
+        }
+        if self.include_raw:
+            result["raw"] = scrub(self.raw_text)
+        if self.status != CallStatus.SUCCESS:
+            result["error"] = scrub(self.error or "")
+        return result
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def prepare(
+    endpoint: Endpoint,
+    *,
+    params: dict | None = None,
+    variables: dict | None = None,
+    conversation: Any = None,
+    row: dict | None = None,
+) -> PreparedRequest:
+    """Validate `params` and render the request without sending it (dry runs). `.redacted()` shows it.
+
+    Raises `ParameterError`, `templating.TemplateError`, `PrepareError` or `CredentialUnavailable`.
+    """
+    if variables is None and conversation is not None and not isinstance(conversation, dict):
+        variables = getattr(conversation, "variables", None)
+    values = validate_arguments(endpoint, params)
+    return prepare_request(endpoint, values, variables=variables, conversation=conversation, row=row)
+
+
+def execute(
+    endpoint: Endpoint,
+    *,
+    params: dict | None = None,
+    variables: dict | None = None,
+    trigger: str = Trigger.API,
+    conversation: Any = None,
+    actor: Any = None,
+    row: dict | None = None,
+    log: bool = True,
+) -> ExecutionResult:
+    """Call `endpoint` for real and return the result (never raises for a failed call).
+
+    `variables` are the session variables (default: the conversation's), `params` the call's
+    arguments, `trigger` one of test/rule/tool/api (recorded in the ApiCallLog), `row` a dataset row.
+    """
+    if trigger not in TRIGGERS:
+        raise ValueError(f"unknown trigger {trigger!r}")
+    started = time.monotonic()
+    result = ExecutionResult(status=CallStatus.FAILURE, include_raw=endpoint.include_raw)
+    try:
+        result.request = prepare(endpoint, params=params, variables=variables, conversation=conversation, row=row)
+    except ParameterError as exc:
+        result.error = str(exc)
+    except templating.TemplateError as exc:
+        result.error = f"invalid template: {exc}"
+    except PrepareError as exc:
+        result.error = str(exc)
+    except CredentialUnavailable as exc:
+        result.error = f"credential could not be obtained: {exc}"
+    else:
+        result.warnings.extend(f"missing variable: {name}" for name in result.request.missing)
+        _send(endpoint, result, started)
+    result.duration_ms = int((time.monotonic() - started) * 1000)
+    if log:
+        result.log_id = calllog.record(endpoint, result, trigger)
+    if result.status != CallStatus.SUCCESS:
+        redactor = result.request.redactor if result.request else None
+        logger.info(
+            "endpoint call %s: %s",
+            result.status,
+            redactor.text(result.error or "") if redactor else result.error,
+            extra={"endpoint_id": str(endpoint.pk), "tenant_id": str(endpoint.tenant_id), "trigger": trigger},
+        )
+    return result
+
+
+def _send(endpoint: Endpoint, result: ExecutionResult, started: float) -> None:
+    prepared = result.request
+    cache_key = response_cache.key_for(endpoint, prepared)
+    if cache_key:
+        hit = response_cache.get(cache_key)
+        if hit is not None:
+            result.cached = True
+            _finish(endpoint, result, *hit)
+            return
+    response = _send_with_retries(endpoint, result, started)
+    if response is not None:
+        _finish(endpoint, result, response.status_code, response.headers, response.content)
+        if cache_key and result.status == CallStatus.SUCCESS:
+            response_cache.put(cache_key, response, endpoint.cache_ttl)
+
+
+def _send_with_retries(endpoint: Endpoint, result: ExecutionResult, started: float) -> Any:
+    connection = endpoint.connection
+    policy = connection.retry_policy
+    deadline = started + connection.total_deadline
+    prepared = result.request
+    reauthenticated = False
+    retries_left = policy["max_retries"]
+    while True:
+        result.attempts += 1
+        response, failure = send_once(endpoint, prepared, deadline)
+        if failure is not None and failure.refused:
+            result.status, result.error = CallStatus.FAILURE, str(failure)
+            return None
+        if response is not None and response.status_code == 401 and not reauthenticated and prepared.authenticator:
+            reauthenticated = True
+            if _reauthenticate(prepared, response, result):
+                continue
+            if result.status == CallStatus.FAILURE and result.error:
+                return None
+        delay = _retry_delay(endpoint, policy, response, failure, retries_left, result.attempts)
+        if delay is None or time.monotonic() + delay >= deadline:
+            break
+        retries_left -= 1
+        time.sleep(delay)
+    if failure is not None:
+        result.status, result.error = CallStatus.EXCEPTION, str(failure)
+        return None
+    return response
+
+
+def _reauthenticate(prepared: PreparedRequest, response: Any, result: ExecutionResult) -> bool:
+    try:
+        if prepared.authenticator.on_unauthorized(response):
+            prepared.authenticate()
+            return True
+    except CredentialUnavailable as exc:
+        result.status, result.error = CallStatus.FAILURE, f"credential could not be obtained: {exc}"
+    return False
+
+
+def send_once(endpoint: Endpoint, prepared: PreparedRequest, deadline: float) -> tuple[Any, Exception | None]:
+    """One attempt with the endpoint's (else the connection's) settings: (response, None) or (None, error).
+
+    `deadline` is a `time.monotonic()` instant.
+    """
+    connection = endpoint.connection
+    follow = endpoint.follow_redirects if endpoint.follow_redirects is not None else connection.follow_redirects
+    try:
+        response = http.send(
+            prepared.method,
+            prepared.url,
+            headers=prepared.headers,
+            data=prepared.data,
+            files=prepared.files,
+            connect_timeout=endpoint.connect_timeout or connection.connect_timeout,
+            read_timeout=endpoint.read_timeout or connection.read_timeout,
+            deadline=max(deadline - time.monotonic(), 0.001),
+            max_bytes=connection.max_response_bytes,
+            verify_tls=connection.verify_tls,
+            follow_redirects=follow,
+            pool_key=str(connection.pk),
+        )
+    except http.OutboundError as exc:
+        return None, exc
+    return response, None
+
+
+def _retry_delay(
+    endpoint: Endpoint, policy: dict, response: Any, failure: Exception | None, retries_left: int, attempt: int
+) -> float | None:
+    """Seconds to wait before the next attempt, or None when this outcome is final."""
+    if retries_left <= 0:
+        return None
+    if failure is not None:
+        retryable = policy["retry_on_connection_errors"] and (
+            isinstance(failure, http.ConnectionFailed)
+            or (isinstance(failure, http.RequestTimeout) and endpoint.method in IDEMPOTENT_METHODS)
+        )
+        if not retryable:
+            return None
+    elif response.status_code not in policy["retry_statuses"]:
+        return None
+    backoff = policy["base_delay"] * (2 ** (attempt - 1))
+    delay = random.uniform(backoff / 2, backoff)  # "equal jitter": never less than half the backoff
+    if response is not None:
+        after = http.parse_retry_after(response.headers.get("retry-after"))
+        if after is not None:
+            delay = after
+    return min(delay, policy["max_delay"])
+
+
+def _finish(endpoint: Endpoint, result: ExecutionResult, status_code: int, headers: Any, content: bytes) -> None:
+    result.status_code = status_code
+    result.headers = {name.lower(): value for name, value in headers.items()}
+    result.response_size = len(content)
+    result.raw_text = _decode(content, result.headers.get("content-type", ""))
+    result.body = _parse_body(result.headers.get("content-type", ""), result.raw_text)
+    if 200 <= status_code < 300:
+        result.status = CallStatus.SUCCESS
+    else:
+        result.status, result.error = CallStatus.ERROR, f"HTTP {status_code}"
+    if endpoint.response_mapping:
+        result.mapped, unresolved = apply_mapping(endpoint.response_mapping, result.body, status_code, result.headers)
+        result.warnings.extend(f"unmapped path: {path}" for path in unresolved)
+    if endpoint.response_template:
+        context = {**result.request.context, **result.mapped}
+        context.update(response=result.body, status_code=status_code, headers=result.headers, mapped=result.mapped)
+        try:
+            rendered = templating.render(endpoint.response_template, context)
+        except templating.TemplateError as exc:  # e.g. a render limit hit by a huge response
+            result.warnings.append(f"response template: {exc}")
+        else:
+            result.say = rendered.value
+            result.warnings.extend(f"missing variable: {name}" for name in rendered.missing)
+
+
+def _decode(content: bytes, content_type: str) -> str:
+    charset = "utf-8"
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip("\"'")
+    try:
+        return content.decode(charset, errors="replace")
+    except LookupError:
+        return content.decode("utf-8", errors="replace")
+
+
+def _parse_body(content_type: str, text: str) -> Any:
+    if not text:
+        return text
+    if "json" in content_type or text[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text

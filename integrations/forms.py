@@ -1,0 +1,161 @@
+"""Admin forms: secret maps are write-only (shown masked, a blank value keeps the stored one), and the
+same save-time checks as the REST API (`integrations.validation`, the credential type's `clean`)."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+
+from integrations import auth, validation
+from integrations.models import CONNECTION_FIELDS, ENDPOINT_FIELDS, Connection, Credential, Endpoint
+from integrations.secrets import masked, merge_secret_map
+from tenants.scoping import for_tenant
+
+
+class SecretMapFormMixin:
+    """`secret_maps = {"field": partial_keys}`: each becomes an empty JSON textarea whose help shows the
+    stored values masked; what is typed is merged into the stored map."""
+
+    secret_maps: dict[str, bool] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.secret_maps:
+            stored = getattr(self.instance, name, None) or {}
+            shown = json.dumps(masked(stored), ensure_ascii=False) if stored else "nothing stored"
+            self.fields[name] = forms.CharField(
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 3, "placeholder": '{"name": "value"}', "autocomplete": "off"}),
+                help_text=f"Write-only JSON object. Stored: {shown}. Leave a value blank to keep it.",
+            )
+            self.initial[name] = ""
+
+    def clean_secret_map(self, name: str, stored: dict | None = None) -> dict:
+        raw = (self.cleaned_data.get(name) or "").strip()
+        try:
+            value = json.loads(raw) if raw else {}
+        except ValueError:
+            raise forms.ValidationError("Enter a JSON object.") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Enter a JSON object.")
+        stored = (getattr(self.instance, name, None) or {}) if stored is None else stored
+        if not raw and not self.secret_maps[name]:
+            return dict(stored)
+        return merge_secret_map(stored, value, partial_keys=self.secret_maps[name])
+
+    def merge_secret_maps(self, data: dict, stored: dict | None = None) -> bool:
+        """Put each merged secret map into `data`; False (with the form error added) when one is not JSON."""
+        for name in self.secret_maps:
+            try:
+                data[name] = self.clean_secret_map(name, (stored or {}).get(name))
+            except forms.ValidationError as exc:
+                self.add_error(name, exc)
+                return False
+        return True
+
+    def save(self, commit=True):
+        for name in self.secret_maps:
+            setattr(self.instance, name, self.cleaned_data[name])
+        return super().save(commit)
+
+    def _add_errors(self, errors: dict) -> None:
+        for field, messages in errors.items():
+            for message in messages if isinstance(messages, list) else [messages]:
+                self.add_error(field if field in self.fields else None, f"{field}: {message}")
+
+
+class CredentialForm(SecretMapFormMixin, forms.ModelForm):
+    secret_maps = {"secrets": True}
+    type = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = Credential
+        fields = ["tenant", "name", "type", "config", "secrets", "description"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["type"].choices = auth.type_choices()
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("type")
+        if not kind:
+            return data
+        cls = auth.get_type(kind)
+        known = {f.name for f in cls.secret_fields}
+        stored = {k: v for k, v in (self.instance.secrets or {}).items() if k in known}
+        if not self.merge_secret_maps(data, {"secrets": stored}):
+            return data
+        try:
+            data["config"], data["secrets"] = cls.clean(data.get("config") or {}, data["secrets"])
+        except auth.CredentialInvalid as exc:
+            for section, problems in exc.errors.items():
+                for field, messages in problems.items():
+                    self.add_error(section, f"{field}: {' '.join(messages)}")
+        return data
+
+
+class ConnectionForm(SecretMapFormMixin, forms.ModelForm):
+    secret_maps = {"default_headers": False}
+    base_url = forms.URLField(max_length=2000, assume_scheme="https")
+
+    class Meta:
+        model = Connection
+        fields = ["tenant", *CONNECTION_FIELDS]
+
+    def clean(self):
+        data = super().clean()
+        if not self.merge_secret_maps(data):
+            return data
+        if not data.get("retry"):
+            data["retry"] = self.instance.retry_policy
+        self._add_errors(validation.connection_errors(data))
+        return data
+
+
+class EndpointForm(SecretMapFormMixin, forms.ModelForm):
+    secret_maps = {"headers": False}
+    tenant_fallback = None  # set by the admin: the tenant a new parent connection will get
+
+    class Meta:
+        model = Endpoint
+        fields = ["tenant", *ENDPOINT_FIELDS]
+
+    def clean(self):
+        data = super().clean()
+        if not self.merge_secret_maps(data):
+            return data
+        self._add_errors(validation.endpoint_errors(data))
+        self._check_tool_name(data)
+        return data
+
+    def _check_tool_name(self, data: dict) -> None:
+        connection = data.get("connection") or getattr(self.instance, "connection", None)
+        tenant = getattr(connection, "tenant", None) if connection and connection.tenant_id else self.tenant_fallback
+        if tenant is None or not data.get("tool_name"):
+            return
+        clash = for_tenant(Endpoint, tenant).filter(tool_name=data["tool_name"]).exclude(pk=self.instance.pk)
+        if clash.exists():
+            self.add_error("tool_name", "An endpoint with this tool name already exists.")
+
+
+class EndpointTestForm(forms.Form):
+    params = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="JSON object")
+    variables = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="JSON object")
+
+    def _json(self, name: str) -> dict:
+        raw = (self.cleaned_data.get(name) or "").strip()
+        try:
+            value = json.loads(raw) if raw else {}
+        except ValueError:
+            raise forms.ValidationError("Enter a JSON object.") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Enter a JSON object.")
+        return value
+
+    def clean_params(self) -> dict:
+        return self._json("params")
+
+    def clean_variables(self) -> dict:
+        return self._json("variables")

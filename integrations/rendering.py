@@ -1,0 +1,289 @@
+"""Turning an endpoint, its parameters and the template context into a request that can be sent.
+
+Everything here is pure: nothing is sent. Each value is rendered for where it lands (see
+`integrations.templating`): path segments percent-encoded, query values and form fields URL-encoded,
+JSON bodies JSON-encoded (lone-expression leaves keep their type), headers refused on CR/LF.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from integrations import auth, templating
+from integrations.models import BodyType
+from integrations.redaction import HARMLESS_HEADERS, Redactor
+
+if TYPE_CHECKING:
+    from integrations.auth.base import CredentialType
+    from integrations.models import Endpoint
+
+SAFE_TENANT_FIELDS = ("id", "name", "slug")
+DEFAULT_CONTENT_TYPES = {
+    BodyType.JSON: "application/json",
+    BodyType.TEXT: "text/plain; charset=utf-8",
+    BodyType.RAW: "application/octet-stream",
+    BodyType.FORM: "application/x-www-form-urlencoded",
+}
+
+
+class PrepareError(Exception):
+    """The request cannot be built (bad template, bad body, header injection): the call is a `failure`."""
+
+
+@dataclass
+class PreparedRequest:
+    """A rendered request. `redacted()` is the only view of it that may be shown or stored."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    data: bytes | dict | None = None
+    files: dict | None = None
+    display_body: Any = None
+    missing: list[str] = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+    context: dict = field(default_factory=dict)
+    redactor: Redactor = field(default_factory=Redactor)
+    authenticator: CredentialType | None = None
+    base_url: str = ""
+    base_query: dict = field(default_factory=dict)
+    base_headers: dict = field(default_factory=dict)
+    header_secrets: list = field(default_factory=list)
+
+    def authenticate(self) -> None:
+        """(Re)apply the credential to the rendered request, e.g. after it obtained a new token."""
+        target = auth.AuthTarget(headers=dict(self.base_headers), query=dict(self.base_query))
+        if self.authenticator is None:
+            self.redactor = Redactor(values=self.header_secrets)
+        else:
+            self.authenticator.apply(target)
+            self.redactor = Redactor(
+                header_names=self.authenticator.redacted_headers(),
+                query_names=self.authenticator.redacted_query(),
+                values=[*self.header_secrets, *self.authenticator.secret_values()],
+            )
+        self.headers = target.headers
+        self.url = self.base_url + ("?" + urlencode(target.query) if target.query else "")
+
+    def redacted(self) -> dict:
+        """method, URL, headers and body with every secret removed."""
+        return {
+            "method": self.method,
+            "url": self.redactor.url(self.url),
+            "headers": self.redactor.headers(self.headers),
+            "body": self.redactor.data(self.display_body),
+        }
+
+
+def tenant_context(tenant: Any) -> dict:
+    return {name: str(getattr(tenant, name, "") or "") for name in SAFE_TENANT_FIELDS}
+
+
+def conversation_context(conversation: Any) -> dict:
+    if conversation is None:
+        return {}
+    if isinstance(conversation, dict):
+        return conversation
+    if hasattr(conversation, "template_context"):
+        return conversation.template_context()
+    return {
+        "id": str(conversation.pk),
+        "channel": getattr(conversation, "channel", ""),
+        "variables": dict(getattr(conversation, "variables", None) or {}),
+    }
+
+
+def build_context(
+    endpoint: Endpoint, params: dict, variables: dict | None, conversation: Any, row: dict | None
+) -> dict:
+    """SPEC §4's context: session variables at the top, overridden by params; params/row/conversation/tenant."""
+    context = dict(variables or {})
+    context.update(params)
+    context["params"] = params
+    context["row"] = row or {}
+    context["conversation"] = conversation_context(conversation)
+    context["tenant"] = tenant_context(endpoint.tenant)
+    return context
+
+
+def _render(template: str, context: dict, missing: list[str]) -> str:
+    if "{" not in template and "\\" not in template:
+        return template
+    rendered = templating.render(template, context)
+    missing.extend(rendered.missing)
+    return rendered.value
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return "" if value is None else str(value)
+
+
+def _mentioned(templates: Any, name: str) -> bool:
+    pattern = re.compile(r"\{\{?[^}]*\b(?:params\.)?" + re.escape(name) + r"\b")
+    return any(isinstance(t, str) and pattern.search(t) for t in templates)
+
+
+def build_url(endpoint: Endpoint, context: dict, params: dict, missing: list[str]) -> tuple[str, dict[str, str]]:
+    """(URL without the query, query parameters) from the base URL, the path and the query templates."""
+    base = _render(endpoint.connection.base_url, context, missing)
+    path = ""
+    if endpoint.path:
+        rendered = templating.render_path(endpoint.path, context) if "{" in endpoint.path else None
+        if rendered is not None:
+            missing.extend(rendered.missing)
+            path = rendered.value
+        else:
+            path = endpoint.path
+    parts = urlsplit(base)
+    if path:
+        parts = parts._replace(path=parts.path.rstrip("/") + "/" + path.lstrip("/"))
+    query = dict(_parse_query(parts.query))
+    for name, template in (endpoint.query or {}).items():
+        value = _render(template, context, missing)
+        if value != "":
+            query[name] = value
+    query_templates = [endpoint.path, *(endpoint.query or {}).values()]
+    for param in endpoint.parameters or []:
+        name = param["name"]
+        wanted = param.get("location") == "query" and params.get(name) is not None and name not in query
+        if wanted and not _mentioned(query_templates, name):
+            query[name] = _scalar(params[name])
+    return urlunsplit(parts._replace(query="")), query
+
+
+def _parse_query(query: str) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    return parse_qsl(query, keep_blank_values=True) if query else []
+
+
+def build_headers(endpoint: Endpoint, context: dict, params: dict, missing: list[str]) -> tuple[dict, list[str]]:
+    """(headers, values to treat as secret): the connection's defaults overridden by the endpoint's."""
+    merged: dict[str, tuple[str, str]] = {}
+    for name, template in {**(endpoint.connection.default_headers or {})}.items():
+        merged[name.lower()] = (name, template)
+    for name, template in (endpoint.headers or {}).items():
+        merged[name.lower()] = (name, template)
+    headers: dict[str, str] = {}
+    secret_values: list[str] = []
+    for lower, (name, template) in merged.items():
+        rendered = templating.render_header(template, context) if "{" in template else None
+        value = template if rendered is None else rendered.value
+        if rendered is not None:
+            missing.extend(rendered.missing)
+        elif "\r" in value or "\n" in value:
+            raise templating.TemplateError(f"header {name} would contain a line break")
+        headers[name] = value
+        if lower not in HARMLESS_HEADERS:
+            secret_values.append(value)
+    templates = [t for _, t in merged.values()]
+    for param in endpoint.parameters or []:
+        name = param["name"]
+        wanted = param.get("location") == "header" and params.get(name) is not None and name.lower() not in merged
+        if wanted and not _mentioned(templates, name):
+            value = _scalar(params[name])
+            if "\r" in value or "\n" in value:
+                raise templating.TemplateError(f"header {name} would contain a line break")
+            headers[name] = value
+    return headers, secret_values
+
+
+def _body_params(endpoint: Endpoint, params: dict) -> dict:
+    return {
+        p["name"]: params[p["name"]]
+        for p in endpoint.parameters or []
+        if p.get("location") == "body" and p["name"] in params
+    }
+
+
+def build_body(endpoint: Endpoint, context: dict, params: dict, missing: list[str]) -> tuple[Any, Any, Any]:
+    """(data, files, display body) for the endpoint's body type."""
+    kind, template = endpoint.body_type, endpoint.body_template or ""
+    if kind == BodyType.NONE:
+        return None, None, None
+    if kind == BodyType.JSON:
+        if template.strip():
+            rendered = templating.render_json(template, context)
+            missing.extend(rendered.missing)
+            value = rendered.value
+        else:
+            value = _body_params(endpoint, params)
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode(), None, value
+    if kind in (BodyType.TEXT, BodyType.RAW):
+        text = _render(template, context, missing)
+        return text.encode(), None, text
+    spec = json.loads(template) if template.strip() else {}
+    if kind == BodyType.FORM:
+        fields = {name: _render(t, context, missing) for name, t in spec.items()} if spec else {}
+        if not spec:
+            fields = {name: _scalar(v) for name, v in _body_params(endpoint, params).items()}
+        encoded = urlencode(fields)
+        return encoded.encode(), None, encoded
+    return _multipart(spec, context, missing)
+
+
+def _multipart(spec: dict, context: dict, missing: list[str]) -> tuple[dict, dict, dict]:
+    fields = {name: _render(t, context, missing) for name, t in (spec.get("fields") or {}).items()}
+    files: dict[str, tuple[str, bytes, str]] = {}
+    shown: dict[str, dict] = {}
+    for name, file in (spec.get("files") or {}).items():
+        content = _render(file.get("content", ""), context, missing)
+        if file.get("encoding") == "base64":
+            try:
+                raw = base64.b64decode(content, validate=True)
+            except (binascii.Error, ValueError):
+                raise PrepareError(f"multipart file {name}: content is not valid base64") from None
+        else:
+            raw = content.encode()
+        filename = file.get("filename") or name
+        content_type = file.get("content_type") or "application/octet-stream"
+        files[name] = (filename, raw, content_type)
+        shown[name] = {"filename": filename, "content_type": content_type, "size": len(raw)}
+    return fields, files, {"fields": fields, "files": shown}
+
+
+def prepare_request(
+    endpoint: Endpoint,
+    params: dict,
+    *,
+    variables: dict | None = None,
+    conversation: Any = None,
+    row: dict | None = None,
+) -> PreparedRequest:
+    """Render the request of `endpoint` for validated `params`; raises TemplateError, PrepareError or
+    CredentialUnavailable (each a `failure`)."""
+    context = build_context(endpoint, params, variables, conversation, row)
+    missing: list[str] = []
+    url, query = build_url(endpoint, context, params, missing)
+    headers, header_secrets = build_headers(endpoint, context, params, missing)
+    data, files, display_body = build_body(endpoint, context, params, missing)
+    if endpoint.body_type in DEFAULT_CONTENT_TYPES and not any(h.lower() == "content-type" for h in headers):
+        headers["Content-Type"] = DEFAULT_CONTENT_TYPES[endpoint.body_type]
+    prepared = PreparedRequest(
+        method=endpoint.method,
+        url=url,
+        headers=headers,
+        data=data,
+        files=files,
+        display_body=display_body,
+        missing=list(dict.fromkeys(missing)),
+        params=params,
+        context=context,
+        authenticator=auth.for_credential(endpoint.connection.credential),
+        base_url=url,
+        base_query=query,
+        base_headers=headers,
+        header_secrets=header_secrets,
+    )
+    prepared.authenticate()
+    return prepared

@@ -1,0 +1,140 @@
+"""REST shapes of credentials, connections and endpoints: thin adapters over `validation` and `auth`.
+
+Secret maps (`secrets`, `default_headers`, endpoint `headers`) are write-only: they read back masked,
+and a blank value in a write keeps the stored one.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from integrations import auth, validation
+from integrations.models import CONNECTION_FIELDS, ENDPOINT_FIELDS, Connection, Credential, Endpoint, default_retry
+from integrations.secrets import masked, merge_secret_map
+from tenants.api import StrictModelSerializer, StrictSerializer
+from tenants.scoping import for_tenant
+
+
+class SecretMapField(serializers.JSONField):
+    """A map of secrets: any JSON object in, masked values out."""
+
+    def to_internal_value(self, data):
+        data = super().to_internal_value(data)
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Expected an object.")
+        return data
+
+    def to_representation(self, value):
+        return masked(value)
+
+
+class TenantScopedPrimaryKeyField(serializers.PrimaryKeyRelatedField):
+    """An id of the request's tenant: another tenant's id is 'does not exist', exactly like a missing one."""
+
+    def get_queryset(self):
+        return for_tenant(super().get_queryset(), self.context.get("tenant"))
+
+
+class TenantUniqueMixin:
+    def _check_unique(self, field: str, value, message: str) -> None:
+        queryset = for_tenant(self.Meta.model, self.context.get("tenant")).filter(**{field: value})
+        if self.instance is not None:
+            queryset = queryset.exclude(pk=self.instance.pk)
+        if queryset.exists():
+            raise serializers.ValidationError({field: [message]})
+
+
+class CredentialSerializer(TenantUniqueMixin, StrictModelSerializer):
+    type = serializers.ChoiceField(choices=[])
+    secrets = SecretMapField(required=False, help_text="Write-only map of secret values; reads back masked")
+
+    class Meta:
+        model = Credential
+        fields = ["id", "name", "type", "config", "secrets", "description", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["type"].choices = auth.type_choices()
+
+    def validate(self, attrs):
+        instance = self.instance
+        if "name" in attrs:
+            self._check_unique("name", attrs["name"], "A credential with this name already exists.")
+        kind = attrs.get("type", instance.type if instance else "none")
+        cls = auth.get_type(kind)
+        config = attrs.get("config", instance.config if instance and instance.type == kind else {})
+        known = {f.name for f in cls.secret_fields}
+        old = {k: v for k, v in ((instance.secrets or {}) if instance else {}).items() if k in known}
+        secrets = merge_secret_map(old, attrs.get("secrets", {}), partial_keys=True)
+        try:
+            attrs["config"], attrs["secrets"] = cls.clean({} if config is None else config, secrets)
+        except auth.CredentialInvalid as exc:
+            raise serializers.ValidationError(exc.errors) from None
+        attrs["type"] = kind
+        return attrs
+
+
+class RetrySerializer(StrictSerializer):
+    max_retries = serializers.IntegerField(min_value=0, max_value=10, required=False)
+    base_delay = serializers.FloatField(min_value=0, max_value=300, required=False)
+    max_delay = serializers.FloatField(min_value=0, max_value=300, required=False)
+    retry_statuses = serializers.ListField(child=serializers.IntegerField(min_value=100, max_value=599), required=False)
+    retry_on_connection_errors = serializers.BooleanField(required=False)
+
+    def to_representation(self, instance):
+        return {**default_retry(), **(instance or {})}
+
+
+class ConnectionSerializer(TenantUniqueMixin, StrictModelSerializer):
+    credential = TenantScopedPrimaryKeyField(queryset=Credential.objects.all(), required=False, allow_null=True)
+    default_headers = SecretMapField(required=False, help_text="Write-only map of header templates; reads back masked")
+    retry = RetrySerializer(required=False)
+
+    class Meta:
+        model = Connection
+        fields = ["id", *CONNECTION_FIELDS, "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate(self, attrs):
+        instance = self.instance
+        if "default_headers" in attrs:
+            old = instance.default_headers if instance else {}
+            attrs["default_headers"] = merge_secret_map(old, attrs["default_headers"], partial_keys=False)
+        if "retry" in attrs:
+            attrs["retry"] = {**(instance.retry_policy if instance else default_retry()), **attrs["retry"]}
+        errors = validation.connection_errors(attrs)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class EndpointSerializer(TenantUniqueMixin, StrictModelSerializer):
+    connection = TenantScopedPrimaryKeyField(queryset=Connection.objects.all())
+    headers = SecretMapField(required=False, help_text="Write-only map of header templates; reads back masked")
+
+    class Meta:
+        model = Endpoint
+        fields = ["id", *ENDPOINT_FIELDS, "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate(self, attrs):
+        instance = self.instance
+        if "tool_name" in attrs:
+            self._check_unique("tool_name", attrs["tool_name"], "An endpoint with this tool name already exists.")
+        if "headers" in attrs:
+            old = instance.headers if instance else {}
+            attrs["headers"] = merge_secret_map(old, attrs["headers"], partial_keys=False)
+        current = {f: getattr(instance, f) for f in self.Meta.fields if instance and hasattr(instance, f)}
+        data = {**current, **attrs}
+        errors = validation.endpoint_errors(data)
+        if errors:
+            raise serializers.ValidationError(errors)
+        if "parameters" in attrs:
+            attrs["parameters"] = data["parameters"]
+        return attrs
+
+
+class EndpointTestSerializer(StrictSerializer):
+    params = serializers.DictField(required=False, default=dict)
+    variables = serializers.DictField(required=False, default=dict)

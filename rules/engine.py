@@ -1,0 +1,451 @@
+"""The rule engine: `evaluate_message(conversation, text)` picks the rules that match and runs their actions.
+
+Evaluation order. Active rules are tried by priority (lowest first; ties by creation). A `regex` rule
+matches when its RE2 pattern is found in the message (named groups become variables for that rule's
+actions); an `always` rule always matches; an `ai` rule matches when the AI provider says its
+condition holds. The first rule that matches runs its actions and evaluation stops, unless that rule
+has `continue_matching`, in which case the rules after it are tried too.
+
+AI rules: one provider call per message, whatever the number of AI rules. The call is made lazily,
+the first time the walk *reaches* an AI rule, and judges the conditions of all the tenant's active AI
+rules at once; later AI rules reuse those verdicts. So a message answered by an earlier regex rule
+never costs an AI call, priority order is respected exactly, and no message costs more than one.
+Without a provider (or when it fails) AI rules are skipped with the reason recorded, and `REPLY_AI`
+falls back to the rule's `fallback_text`.
+
+Actions run in order: `CALL_API` (through `integrations.executor`; the response mapping is merged into
+the session variables; on a non-success result the action's `on_error` decides: `continue` carries
+on, `retry` runs the call again up to the connection's `max_retries` and then acts as `fail`, `fail`
+stops the rule's actions and replies with its fallback text if it has one, `branch` runs the action's
+branch actions instead of the rest of the list), `SET_VARIABLE`, `REPLY_TEXT` (Handlebars, with the
+`{name}` shorthand) and `REPLY_AI`.
+
+Template context: the session variables, then the rule's regex groups, then the built-ins
+`message` (the visitor's text), `conversation` (`id`, `channel`, `visitor_id`, `identity_verified`, `variables`)
+and `api` (the last CALL_API result of this rule: `status`, `status_code`, `error`, `body`).
+
+State. Live evaluation saves the visitor message first, evaluates against a snapshot of the
+variables, then writes back only the variables it changed, under `select_for_update` in one short
+transaction, together with the assistant (and tool) messages. Two messages to one conversation at
+once therefore never lose each other's updates, and no lock is held while APIs or the AI are called.
+`dry_run=True` runs the same walk but sends nothing and saves nothing (see `rules.dry_run`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations import executor, templating
+from rules import ai
+from rules.models import ActionType, Conversation, Message, MessageRole, OnError, Rule, RuleAction, TriggerType
+from rules.ruleset import CompiledRule, ruleset_for
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FALLBACK_TEXT = "Sorry, I can't help with that right now."
+MAX_RETRY_DELAY = 2.0
+MAX_BRANCH_DEPTH = 3
+
+
+@dataclass
+class RuleTrace:
+    rule: CompiledRule
+    outcome: str  # matched | no_match | skipped | not_reached
+    reason: str = ""
+    match: dict | None = None
+
+    def to_dict(self) -> dict:
+        data = {
+            "id": str(self.rule.id),
+            "name": self.rule.name,
+            "priority": self.rule.priority,
+            "trigger": self.rule.trigger,
+            "outcome": self.outcome,
+            "reason": self.reason,
+        }
+        if self.match is not None:
+            data["match"] = self.match
+        return data
+
+
+@dataclass
+class Reply:
+    text: str | None
+    rule: CompiledRule
+    kind: str  # text | ai | fallback
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass
+class EngineResult:
+    """What one message did (or, in a dry run, would do)."""
+
+    dry_run: bool
+    rules: list[RuleTrace] = field(default_factory=list)
+    actions: list[dict] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
+    variables: dict = field(default_factory=dict)
+    changed: dict = field(default_factory=dict)
+    ai: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+
+    @property
+    def matched(self) -> list[CompiledRule]:
+        return [trace.rule for trace in self.rules if trace.outcome == "matched"]
+
+    @property
+    def reply(self) -> str | None:
+        texts = [reply.text for reply in self.replies if reply.text]
+        return "\n\n".join(texts) if texts else None
+
+    def to_dict(self) -> dict:
+        matched = self.matched
+        return {
+            "dry_run": self.dry_run,
+            "matched_rule": _rule_ref(matched[0]) if matched else None,
+            "matched_rules": [_rule_ref(rule) for rule in matched],
+            "rules": [trace.to_dict() for trace in self.rules],
+            "actions": self.actions,
+            "replies": [{"rule": _rule_ref(r.rule), "kind": r.kind, "text": r.text, **r.detail} for r in self.replies],
+            "reply": self.reply,
+            "variables": self.variables,
+            "changed_variables": self.changed,
+            "ai": self.ai,
+            "warnings": self.warnings,
+        }
+
+
+def _rule_ref(rule: CompiledRule) -> dict:
+    return {"id": str(rule.id), "name": rule.name}
+
+
+class _Stop(Exception):
+    """Ends the current rule's action list (`fail`, or after a `branch`)."""
+
+
+class _Evaluation:
+    def __init__(self, conversation: Conversation, text: str, *, dry_run: bool) -> None:
+        self.conversation = conversation
+        self.tenant = conversation.tenant
+        self.text = text
+        self.dry_run = dry_run
+        self.variables = dict(conversation.variables or {})
+        self.result = EngineResult(dry_run=dry_run)
+        self.provider = ai.provider_for(self.tenant)
+        self.verdicts: set[str] | None = None
+        self.ai_error: str | None = None
+        self.result.ai = {"configured": self.provider is not None, "called": False}
+        self.tool_messages: list[dict] = []
+
+    # ---- matching -------------------------------------------------------------------------------
+    def run(self) -> EngineResult:
+        ruleset = ruleset_for(self.tenant)
+        candidates = ruleset.regex_candidates(self.text)
+        # A dry run reports on every rule; a live run visits only the rules that could match.
+        rules = ruleset.rules if self.dry_run else ruleset.to_visit(candidates)
+        stopped = False
+        for rule in rules:
+            if stopped and not self.dry_run:
+                break
+            if stopped:
+                self.result.rules.append(RuleTrace(rule, "not_reached", "an earlier rule matched"))
+                continue
+            trace = self._judge(rule, ruleset, candidates)
+            self.result.rules.append(trace)
+            if trace.outcome == "matched":
+                groups = (trace.match or {}).get("groups") or {}
+                self._run_rule(rule, groups)
+                stopped = not rule.continue_matching
+        self.result.variables = self.variables
+        return self.result
+
+    def _judge(self, rule: CompiledRule, ruleset, candidates: set[int] | None) -> RuleTrace:
+        if rule.trigger_type == TriggerType.ALWAYS:
+            return RuleTrace(rule, "matched", "always matches")
+        if rule.trigger_type == TriggerType.REGEX:
+            return self._judge_regex(rule, candidates)
+        return self._judge_ai(rule, ruleset)
+
+    def _judge_regex(self, rule: CompiledRule, candidates: set[int] | None) -> RuleTrace:
+        if rule.regex is None:
+            return RuleTrace(rule, "skipped", "the pattern does not compile")
+        if candidates is not None and rule.set_index not in candidates:
+            return RuleTrace(rule, "no_match", "the pattern does not match")
+        found = rule.regex.search(self.text)
+        if found is None:
+            return RuleTrace(rule, "no_match", "the pattern does not match")
+        groups = {name: value for name, value in found.groupdict().items() if value is not None}
+        start, end = found.span()
+        match = {"span": [start, end], "text": found.group(0), "groups": groups}
+        return RuleTrace(rule, "matched", f"the pattern matched characters {start}-{end}", match)
+
+    def _judge_ai(self, rule: CompiledRule, ruleset) -> RuleTrace:
+        if self.provider is None:
+            return RuleTrace(rule, "skipped", "no AI provider is configured")
+        if self.verdicts is None and self.ai_error is None:
+            self._classify(ruleset.ai_rules)
+        if self.ai_error is not None:
+            return RuleTrace(rule, "skipped", f"the AI provider failed: {self.ai_error}")
+        holds = str(rule.id) in self.verdicts
+        verdict = {"ai_verdict": holds}
+        if holds:
+            return RuleTrace(rule, "matched", "the AI judged the condition true", verdict)
+        return RuleTrace(rule, "no_match", "the AI judged the condition false", verdict)
+
+    def _classify(self, ai_rules: list[CompiledRule]) -> None:
+        conditions = [ai.Condition(id=str(rule.id), text=rule.condition) for rule in ai_rules]
+        self.result.ai.update(called=True, conditions=len(conditions))
+        try:
+            self.verdicts = set(self.provider.classify(self.text, conditions))
+        except ai.AIError as exc:
+            self.ai_error = str(exc)
+            self.result.ai["error"] = self.ai_error
+            return
+        self.result.ai["matched"] = sorted(self.verdicts)
+
+    # ---- actions --------------------------------------------------------------------------------
+    def _run_rule(self, rule: CompiledRule, groups: dict) -> None:
+        actions = _action_tree(rule.id)
+        state = {"groups": groups, "api": None}
+        with contextlib.suppress(_Stop):
+            self._run_actions(rule, actions, state, depth=0)
+
+    def _run_actions(self, rule: CompiledRule, actions: list[RuleAction], state: dict, *, depth: int) -> None:
+        for action in actions:
+            handler = {
+                ActionType.CALL_API: self._call_api,
+                ActionType.SET_VARIABLE: self._set_variable,
+                ActionType.REPLY_TEXT: self._reply_text,
+                ActionType.REPLY_AI: self._reply_ai,
+            }[action.type]
+            handler(rule, action, state, depth)
+
+    def context(self, state: dict) -> dict:
+        return {
+            **self.variables,
+            **state["groups"],
+            "message": self.text,
+            "conversation": {**self.conversation.template_context(), "variables": self.variables},
+            "api": state["api"],
+        }
+
+    def _render(self, template: str, state: dict, trace: dict) -> str:
+        rendered = templating.render(template or "", self.context(state))
+        if rendered.missing:
+            trace["missing_variables"] = list(rendered.missing)
+        return rendered.value
+
+    def _set(self, name: str, value: Any) -> None:
+        self.variables[name] = value
+        self.result.changed[name] = value
+
+    def _set_variable(self, rule, action, state, depth) -> None:
+        trace = self._trace(rule, action)
+        value = self._render(action.value, state, trace)
+        self._set(action.variable, value)
+        trace.update(name=action.variable, value=value)
+
+    def _reply_text(self, rule, action, state, depth) -> None:
+        trace = self._trace(rule, action)
+        text = self._render(action.template, state, trace)
+        trace["text"] = text
+        self.result.replies.append(Reply(text, rule, "text"))
+
+    def _reply_ai(self, rule, action, state, depth) -> None:
+        trace = self._trace(rule, action, instructions=action.instructions)
+        if self.provider is None:
+            trace.update(status="fallback", reason="no AI provider is configured")
+            self._fallback(rule, "no AI provider is configured")
+            return
+        if self.dry_run:
+            trace.update(status="would_run", reason="the AI writes the reply (not called in a dry run)")
+            self.result.replies.append(Reply(None, rule, "ai", {"instructions": action.instructions}))
+            return
+        try:
+            text = self.provider.reply(self.conversation, action.instructions, variables=self.variables)
+        except ai.AIError as exc:
+            trace.update(status="fallback", reason=str(exc))
+            self._fallback(rule, str(exc))
+            return
+        self.result.replies.append(Reply(text, rule, "ai"))
+
+    def _fallback(self, rule: CompiledRule, reason: str) -> None:
+        text = rule.fallback_text or DEFAULT_FALLBACK_TEXT
+        self.result.replies.append(Reply(text, rule, "fallback", {"reason": reason}))
+
+    def _trace(self, rule: CompiledRule, action: RuleAction, **extra: Any) -> dict:
+        trace = {"rule": _rule_ref(rule), "type": action.type, "status": "ok", **extra}
+        self.result.actions.append(trace)
+        return trace
+
+    # ---- CALL_API -------------------------------------------------------------------------------
+    def _call_api(self, rule, action, state, depth) -> None:
+        endpoint = action.endpoint
+        trace = self._trace(rule, action, endpoint={"id": str(endpoint.id), "name": endpoint.name})
+        trace["on_error"] = action.on_error
+        params = {name: self._render_param(value, state, trace) for name, value in (action.params or {}).items()}
+        variables = {**self.variables, **state["groups"]}
+        trace["params"] = params
+        if self.dry_run:
+            self._prepare(endpoint, params, variables, trace)
+            return
+        result = self._execute(endpoint, params, variables, action, trace)
+        outcome = result.to_dict()
+        state["api"] = {k: outcome.get(k) for k in ("status", "status_code", "error", "body")}
+        for name, value in (result.mapped or {}).items():
+            self._set(name, value)
+        trace.update(status=outcome["status"], status_code=outcome.get("status_code"), mapped=result.mapped or {})
+        if outcome.get("error"):
+            trace["error"] = outcome["error"]
+        self.tool_messages.append({"rule": rule, "endpoint": endpoint, "result": outcome})
+        if outcome["status"] != "success":
+            self._on_error(rule, action, state, depth, trace)
+
+    def _render_param(self, value: Any, state: dict, trace: dict) -> Any:
+        return self._render(value, state, trace) if isinstance(value, str) else value
+
+    def _prepare(self, endpoint, params: dict, variables: dict, trace: dict) -> None:
+        trace.update(status="would_run", would_map=sorted((endpoint.response_mapping or {}).keys()))
+        try:
+            prepared = executor.prepare(endpoint, params=params, variables=variables, conversation=self.conversation)
+        except Exception as exc:  # the dry run reports what a real run would refuse
+            trace.update(status="failure", error=str(exc))
+            return
+        trace["request"] = prepared.redacted()
+
+    def _execute(self, endpoint, params: dict, variables: dict, action: RuleAction, trace: dict):
+        # The executor already retries retryable statuses per the connection's policy. `retry` extends
+        # that to any non-success (e.g. a 500), within the same budget: 1 + max_retries attempts in all.
+        policy = endpoint.connection.retry_policy
+        budget = 1 + (max(0, int(policy.get("max_retries", 0))) if action.on_error == OnError.RETRY else 0)
+        used = 0
+        while True:
+            result = executor.execute(
+                endpoint,
+                params=params,
+                variables=variables,
+                trigger="rule",
+                conversation=self.conversation,
+            )
+            used += max(1, result.attempts)
+            if result.ok or result.status == "failure" or used >= budget:
+                break
+            time.sleep(min(MAX_RETRY_DELAY, float(policy.get("base_delay", 0.5)) * 2 ** (used - 1)))
+        trace["attempts"] = used
+        return result
+
+    def _on_error(self, rule, action, state, depth, trace) -> None:
+        policy = action.on_error
+        if policy == OnError.CONTINUE:
+            return
+        if policy == OnError.BRANCH and depth < MAX_BRANCH_DEPTH:
+            trace["branch"] = True
+            self._run_actions(rule, list(action.branch_children), state, depth=depth + 1)
+            raise _Stop
+        # fail, and retry once its attempts are used up
+        trace["stopped"] = True
+        if rule.fallback_text:
+            self.result.replies.append(Reply(rule.fallback_text, rule, "fallback", {"reason": "an API call failed"}))
+        raise _Stop
+
+
+def _action_tree(rule_id) -> list[RuleAction]:
+    """The rule's top-level actions in order, each with `branch_children` (its branch actions)."""
+    rows = list(RuleAction.objects.filter(rule_id=rule_id).select_related("endpoint__connection"))
+    by_parent: dict[Any, list[RuleAction]] = {}
+    for row in rows:
+        by_parent.setdefault(row.parent_id, []).append(row)
+    for row in rows:
+        row.branch_children = sorted(by_parent.get(row.id, []), key=_position)
+    return sorted(by_parent.get(None, []), key=_position)
+
+
+def _position(action: RuleAction) -> tuple:
+    return (action.position, str(action.id))
+
+
+def evaluate_message(conversation: Conversation, text: str, *, dry_run: bool = False) -> EngineResult:
+    """Evaluate one visitor message against the tenant's rules.
+
+    Live: records the visitor message, runs the matching rules' actions, persists the variables they
+    changed and one assistant message per reply (each naming its rule). `dry_run=True`: the same walk
+    with requests only rendered (`integrations.executor.prepare`), nothing sent and nothing saved;
+    `conversation` may be an unsaved instance.
+    """
+    if dry_run:
+        return _Evaluation(conversation, text, dry_run=True).run()
+    visitor_message = Message.objects.create(
+        tenant=conversation.tenant, conversation=conversation, role=MessageRole.VISITOR, text=text
+    )
+    fresh = Conversation.objects.filter(pk=conversation.pk).values_list("variables", flat=True).first()
+    conversation.variables = fresh or {}
+    evaluation = _Evaluation(conversation, text, dry_run=False)
+    result = evaluation.run()
+    result.messages = _persist(conversation, visitor_message, evaluation)
+    return result
+
+
+def _persist(conversation: Conversation, visitor_message: Message, evaluation: _Evaluation) -> list[Message]:
+    result = evaluation.result
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().only("id", "variables").get(pk=conversation.pk)
+        merged = {**(locked.variables or {}), **result.changed}
+        Conversation.objects.filter(pk=conversation.pk).update(variables=merged, updated_at=timezone.now())
+        messages = _new_messages(conversation, visitor_message, evaluation)
+        _forget_deleted_rules(messages)
+        Message.objects.bulk_create(messages)
+    conversation.variables = merged
+    result.variables = merged
+    return [visitor_message, *messages]
+
+
+def _forget_deleted_rules(messages: list[Message]) -> None:
+    # A rule deleted while the message was evaluated must not break saving the reply it wrote.
+    rule_ids = {m.rule_id for m in messages if m.rule_id is not None}
+    if rule_ids:
+        existing = set(Rule.objects.filter(pk__in=rule_ids).values_list("pk", flat=True))
+        for message in messages:
+            if message.rule_id not in existing:
+                message.rule_id = None
+
+
+def _new_messages(conversation, visitor_message: Message, evaluation: _Evaluation) -> list[Message]:
+    # Spaced a microsecond apart after the visitor's message so they list in the order they were made.
+    at = max(timezone.now(), visitor_message.created_at + timedelta(microseconds=1))
+    messages = []
+    for call in evaluation.tool_messages:
+        outcome = call["result"]
+        messages.append(
+            Message(
+                tenant=conversation.tenant,
+                conversation=conversation,
+                role=MessageRole.TOOL,
+                text=f"{call['endpoint'].name}: {outcome['status']}",
+                rule_id=call["rule"].id,
+                data={k: outcome.get(k) for k in ("status", "status_code", "duration_ms", "mapped", "error")},
+            )
+        )
+    for reply in evaluation.result.replies:
+        if reply.text:
+            messages.append(
+                Message(
+                    tenant=conversation.tenant,
+                    conversation=conversation,
+                    role=MessageRole.ASSISTANT,
+                    text=reply.text,
+                    rule_id=reply.rule.id,
+                    data={"kind": reply.kind, **reply.detail} if reply.kind != "text" else None,
+                )
+            )
+    for offset, message in enumerate(messages):
+        message.created_at = at + timedelta(microseconds=offset)
+    return messages

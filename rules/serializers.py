@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from rules import definitions
+from rules.models import Conversation, Message, Rule, WidgetKey, normalize_origin
+from tenants.api import StrictModelSerializer, StrictSerializer
+
+
+def _django_errors(exc: DjangoValidationError) -> list[str]:
+    return exc.messages
+
+
+class RuleSerializer(StrictModelSerializer):
+    """A rule in SPEC §13's shape: `trigger` and `actions` are JSON, written and read whole."""
+
+    trigger = serializers.JSONField()
+    actions = serializers.JSONField(required=False)
+
+    class Meta:
+        model = Rule
+        fields = [
+            "id",
+            "name",
+            "priority",
+            "is_active",
+            "continue_matching",
+            "trigger",
+            "actions",
+            "fallback_text",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate_trigger(self, value):
+        try:
+            return definitions.parse_trigger(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(_django_errors(exc)) from None
+
+    def validate_actions(self, value):
+        try:
+            return definitions.parse_actions(value, self.context["tenant"])
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(_django_errors(exc)) from None
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["trigger"] = instance.trigger
+        data["actions"] = definitions.describe_actions(instance)
+        return data
+
+    def create(self, validated_data):
+        actions = validated_data.pop("actions", [])
+        validated_data.update(validated_data.pop("trigger"))
+        rule = Rule.objects.create(**validated_data)
+        definitions.replace_actions(rule, actions)
+        return rule
+
+    def update(self, instance, validated_data):
+        actions = validated_data.pop("actions", None)
+        validated_data.update(validated_data.pop("trigger", {}))
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        instance.save()
+        if actions is not None:
+            definitions.replace_actions(instance, actions)
+        return instance
+
+
+class DryRunSerializer(StrictSerializer):
+    message = serializers.CharField(max_length=settings.MESSAGE_MAX_CHARS, trim_whitespace=False)
+    variables = serializers.DictField(required=False, default=dict)
+    conversation = serializers.UUIDField(required=False, help_text="Use this conversation's variables and channel")
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    rule = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = ["id", "role", "text", "rule", "data", "created_at"]
+
+    def get_rule(self, message) -> dict | None:
+        if message.rule_id is None:
+            return None
+        name = message.rule.name if message.rule is not None else None
+        return {"id": str(message.rule_id), "name": name}
+
+
+def check_variables(value) -> dict:
+    if not isinstance(value, dict):
+        raise serializers.ValidationError("variables must be an object")
+    if len(json.dumps(value, default=str)) > settings.WIDGET_VARIABLES_MAX_BYTES:
+        raise serializers.ValidationError(f"variables must be at most {settings.WIDGET_VARIABLES_MAX_BYTES} bytes")
+    return value
+
+
+class ConversationSerializer(StrictModelSerializer):
+    variables = serializers.JSONField(required=False, validators=[check_variables])
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "channel", "visitor_id", "variables", "identity_verified", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate_channel(self, value):
+        if self.instance is not None and value != self.instance.channel:
+            raise serializers.ValidationError("channel cannot change")
+        return value
+
+
+class ConversationMessageSerializer(StrictSerializer):
+    text = serializers.CharField(max_length=settings.MESSAGE_MAX_CHARS, trim_whitespace=True)
+
+
+class WidgetKeySerializer(StrictModelSerializer):
+    """A publishable widget key; `key` goes into web pages, so it reads back in full."""
+
+    allowed_origins = serializers.ListField(child=serializers.CharField(), required=False, max_length=50)
+
+    class Meta:
+        model = WidgetKey
+        fields = ["id", "name", "key", "allowed_origins", "is_active", "created_at"]
+        read_only_fields = ["id", "key", "created_at"]
+
+    def validate_allowed_origins(self, value):
+        try:
+            return list(dict.fromkeys(normalize_origin(origin) for origin in value))
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None

@@ -1,0 +1,50 @@
+"""The error shape on every API path, whoever produced the error (DRF, Django, the WSGI layer)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from django.conf import settings
+
+from tenants.api import is_api_path, json_error
+
+# Django's own words where DRF has a matching message, so a 404 reads the same wherever it came from.
+MESSAGES = {404: "Not found.", 500: "Internal server error"}
+
+
+def _declared_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def _message(status: int) -> str:
+    if status in MESSAGES:
+        return MESSAGES[status]
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Request failed"
+
+
+class ApiErrorMiddleware:
+    """On /api/, /integration/ and /widget/: refuse a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE with
+    413 from its declared Content-Length, before routing, authentication or parsing (so also on views
+    that are not DRF's), and turn Django's HTML error pages (unknown route, CSRF failure, an unhandled
+    exception — DEBUG on or off) into `{"error": "..."}`. A body without Content-Length reads as empty.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not is_api_path(request.path_info):
+            return self.get_response(request)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and _declared_length(request) > limit:
+            return json_error(f"Request body too large (at most {limit} bytes)", 413)
+        response = self.get_response(request)
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
+            return json_error(_message(response.status_code), response.status_code)
+        return response

@@ -1,0 +1,183 @@
+"""The admin: write-only secrets, connections with endpoints inline, the test pages, the call log."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from integrations.executor import execute
+from integrations.models import ApiCallLog, Connection, Credential
+
+SECRET = "sk-live-0123456789abcdef"
+
+
+@pytest.fixture
+def staff(client, make_staff_user, tenant):
+    def login(role: str = "admin"):
+        user = make_staff_user(f"{role}-user", tenant, role=role)
+        client.force_login(user)
+        return client
+
+    return login
+
+
+def test_credential_form_never_shows_the_secret_and_blank_keeps_it(staff, make_credential):
+    client = staff("admin")
+    credential = make_credential("bearer", secrets={"token": SECRET}, name="Billing token")
+    url = f"/admin/integrations/credential/{credential.pk}/change/"
+
+    page = client.get(url)
+    response = client.post(
+        url, {"name": "Billing token 2", "type": "bearer", "config": "{}", "secrets": "", "description": ""}
+    )
+
+    assert page.status_code == 200
+    assert SECRET not in page.content.decode()
+    assert "••••cdef" in page.content.decode()
+    assert response.status_code == 302, response.content.decode()[:2000]
+    credential.refresh_from_db()
+    assert credential.name == "Billing token 2"
+    assert credential.secrets == {"token": SECRET}
+
+
+def test_credential_form_validates_the_type(staff):
+    client = staff("admin")
+
+    response = client.post(
+        "/admin/integrations/credential/add/",
+        {
+            "name": "K",
+            "type": "api_key",
+            "config": '{"placement": "body"}',
+            "secrets": '{"key": "k"}',
+            "description": "",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "placement: Must be one of: header, query." in response.content.decode()
+    assert not Credential.objects.exists()
+
+
+def test_connection_with_inline_endpoint(staff, tenant, http_server):
+    client = staff("admin")
+    data = {
+        "name": "Weather",
+        "base_url": http_server.base_url,
+        "credential": "",
+        "default_headers": json.dumps({"X-Key": SECRET}),
+        "connect_timeout": "3",
+        "read_timeout": "5",
+        "total_deadline": "30",
+        "retry": json.dumps({"max_retries": 1}),
+        "verify_tls": "on",
+        "max_response_bytes": "1000",
+        "description": "",
+        "endpoints-TOTAL_FORMS": "1",
+        "endpoints-INITIAL_FORMS": "0",
+        "endpoints-0-name": "Now",
+        "endpoints-0-tool_name": "weather_now",
+        "endpoints-0-description": "",
+        "endpoints-0-method": "GET",
+        "endpoints-0-path": "/echo/{city}",
+        "endpoints-0-query": "{}",
+        "endpoints-0-headers": "",
+        "endpoints-0-body_type": "none",
+        "endpoints-0-body_template": "",
+        "endpoints-0-parameters": json.dumps([{"name": "city", "location": "path", "required": True}]),
+        "endpoints-0-response_mapping": "{}",
+        "endpoints-0-response_template": "",
+        "endpoints-0-follow_redirects": "unknown",
+        "endpoints-0-error_policy": "continue",
+        "endpoints-0-burden": "conversational",
+        "endpoints-0-cache_ttl": "0",
+    }
+
+    response = client.post("/admin/integrations/connection/add/", data)
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    connection = Connection.objects.get()
+    assert connection.tenant == tenant
+    assert connection.default_headers == {"X-Key": SECRET}
+    endpoint = connection.endpoints.get()
+    assert endpoint.tenant == tenant and endpoint.parameters[0]["type"] == "string"
+    page = client.get(f"/admin/integrations/connection/{connection.pk}/change/").content.decode()
+    assert SECRET not in page and "Weather" in page
+
+
+def test_endpoint_test_page(staff, make_credential, make_connection, make_endpoint, http_server):
+    client = staff("member")
+    credential = make_credential("bearer", secrets={"token": SECRET})
+    endpoint = make_endpoint(make_connection(credential=credential), query={"city": "{city}"})
+    url = f"/admin/integrations/endpoint/{endpoint.pk}/test/"
+
+    form = client.get(url)
+    result = client.post(url, {"params": '{"city": "Lima"}', "variables": "{}"})
+
+    assert form.status_code == 200 and 'name="params"' in form.content.decode()
+    html = result.content.decode()
+    assert result.status_code == 200
+    assert "success — HTTP 200" in html
+    assert "city=Lima" in html
+    assert SECRET not in html
+    assert http_server.last.query == {"city": "Lima"}
+
+
+def test_connection_test_page(staff, make_connection, http_server):
+    client = staff("member")
+    http_server.route("GET", "/", lambda request: (200, {}, "hi"))
+    connection = make_connection()
+
+    html = client.post(f"/admin/integrations/connection/{connection.pk}/test/").content.decode()
+
+    assert "OK —" in html
+
+
+def test_test_pages_are_scoped(staff, make_connection, make_endpoint, other_tenant, http_server):
+    client = staff("member")
+    foreign = make_endpoint(make_connection(owner=other_tenant))
+
+    assert client.get(f"/admin/integrations/endpoint/{foreign.pk}/test/").status_code == 404
+    assert client.post(f"/admin/integrations/connection/{foreign.connection.pk}/test/").status_code == 404
+    assert client.get("/admin/integrations/endpoint/not-a-uuid/test/").status_code == 404
+    assert http_server.count() == 0
+
+
+def test_viewer_cannot_run_tests(staff, make_endpoint, http_server):
+    client = staff("viewer")
+    endpoint = make_endpoint()
+
+    assert client.post(f"/admin/integrations/endpoint/{endpoint.pk}/test/", {"params": "{}"}).status_code == 404
+    assert http_server.count() == 0
+
+
+def test_api_call_log_list_and_filters(staff, make_endpoint, http_server):
+    client = staff("viewer")
+    endpoint = make_endpoint()
+    execute(endpoint, trigger="rule")
+    execute(make_endpoint(path="/status/500", tool_name="broken", name="Broken"), trigger="tool")
+
+    listing = client.get("/admin/integrations/apicalllog/")
+    errors_only = client.get("/admin/integrations/apicalllog/?status__exact=error")
+
+    assert listing.status_code == 200
+    assert "Echo" in listing.content.decode() and "Broken" in listing.content.decode()
+    assert "Broken" in errors_only.content.decode() and ">Echo<" not in errors_only.content.decode()
+    assert client.get("/admin/integrations/apicalllog/?trigger__exact=rule").status_code == 200
+    assert client.get("/admin/integrations/apicalllog/add/").status_code == 403
+
+
+def test_api_call_logs_and_filters_are_scoped_to_the_tenant(staff, other_tenant, make_connection, make_endpoint):
+    foreign = make_endpoint(make_connection(owner=other_tenant, name="Foreign API"), name="Foreign call")
+    execute(foreign)
+    execute(make_endpoint(name="Own call"))
+    client = staff("admin")
+
+    logs = client.get("/admin/integrations/apicalllog/").content.decode()
+    endpoints = client.get("/admin/integrations/endpoint/").content.decode()
+
+    assert "Own call" in logs and "Foreign call" not in logs
+    assert "Foreign API" not in endpoints and "Foreign call" not in endpoints
+    foreign_log = ApiCallLog.objects.get(endpoint=foreign)
+    assert client.get(f"/admin/integrations/apicalllog/{foreign_log.pk}/change/").status_code == 302

@@ -1,0 +1,47 @@
+"""Celery: the app's delivery guarantees, a real worker round trip, and beat's schedule (SPEC §11)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.cache import cache
+
+from config.celery import app
+from tenants.tasks import HEARTBEAT_KEY, heartbeat
+from tests.support.worker import wait_for
+
+
+def test_tasks_are_acked_late_requeued_on_worker_loss_and_fetched_one_at_a_time():
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+    assert app.conf.worker_prefetch_multiplier == 1
+    assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+
+
+def test_heartbeat_runs_through_a_real_worker(celery_worker_process):
+    # given a real worker process on its own queue
+    nonce = uuid.uuid4().hex
+    # when the heartbeat task is sent through the broker
+    heartbeat.delay(nonce)
+    # then the worker runs it and stamps the shared cache
+    stamp = wait_for(lambda: cache.get(f"{HEARTBEAT_KEY}:{nonce}"), timeout=60)
+    assert cache.get(HEARTBEAT_KEY) == stamp
+    assert "Task tenants.heartbeat[" in celery_worker_process.log()
+
+
+def test_beat_copies_the_schedule_into_the_database(transactional_db):
+    # (transactional: the scheduler closes database connections as `celery beat` does)
+    # given django-celery-beat's scheduler (what `celery beat` runs)
+    from django_celery_beat.models import PeriodicTask
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    # when it starts
+    DatabaseScheduler(app=app)
+    # then the heartbeat is a periodic task the admin can see and tune
+    task = PeriodicTask.objects.get(name="worker-heartbeat")
+    assert (task.task, task.interval.every, task.interval.period, task.enabled) == (
+        "tenants.heartbeat",
+        60,
+        "seconds",
+        True,
+    )
