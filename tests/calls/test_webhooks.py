@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 from datetime import timedelta
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -224,37 +225,36 @@ def test_default_schedule_is_eight_attempts_over_about_a_day(settings):
     assert webhooks.retry_delay(len(schedule) + 1) is None
 
 
-NODE_VERIFY = r"""
-const crypto = require("crypto");
-const [secret, bodyB64, headersJson] = process.argv.slice(1);
-const rawBody = Buffer.from(bodyB64, "base64");
-const headers = JSON.parse(headersJson);
-const hex = crypto.createHmac("sha256", secret).update(rawBody).digest("hex");
-const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
-const signed = Buffer.concat([Buffer.from(`${headers["webhook-id"]}.${headers["webhook-timestamp"]}.`), rawBody]);
-const expected = "v1," + crypto.createHmac("sha256", key).update(signed).digest("base64");
-console.log(JSON.stringify([hex === headers["x-switchboard-signature"], expected === headers["webhook-signature"]]));
-"""
+def _doc_block(language: str, after: str) -> str:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "calls.md").read_text()
+    start = text.index(f"```{language}\n", text.index(after)) + len(language) + 4
+    return text[start : text.index("```", start)]
+
+
+def test_the_documented_python_recipe_verifies_a_real_callback(http_server, finished_call, tenant):
+    from requests.structures import CaseInsensitiveDict
+
+    call = finished_call(http_server.url("/hook"), status=CallStatus.SIP_CALL_FAILED)
+    webhooks.attempt_delivery(WebhookDelivery.objects.get(call=call).pk)
+    namespace: dict = {}
+    exec(_doc_block("python", "Verify in Python"), namespace)
+    headers = CaseInsensitiveDict(http_server.last.headers)
+    assert namespace["verify"](tenant.webhook_secret, http_server.last.body, headers) is True
+    assert namespace["verify"]("whsec_" + "A" * 44, http_server.last.body, headers) is False
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-def test_signatures_verify_with_the_node_crypto_recipe(http_server, finished_call, tenant):
-    call = finished_call(http_server.url("/hook"), status=CallStatus.DECLINE)
+def test_the_documented_node_recipe_verifies_a_real_callback(http_server, finished_call, tenant):
+    call = finished_call(http_server.url("/hook"))
     webhooks.attempt_delivery(WebhookDelivery.objects.get(call=call).pk)
-    request = http_server.last
-    headers = {name.lower(): value for name, value in request.headers.items()}
-    body = base64.b64encode(request.body).decode()
-    result = subprocess.run(
-        ["node", "-e", NODE_VERIFY, tenant.webhook_secret, body, json.dumps(headers)],
-        capture_output=True, text=True, timeout=30, check=True,
-    )  # fmt: skip
-    assert json.loads(result.stdout) == [True, True]
-
-
-def test_an_unexpected_error_is_a_recorded_failed_attempt(http_server, finished_call):
-    delivery = WebhookDelivery.objects.get(call=finished_call(http_server.url("/hook")))
-    with mock.patch("integrations.http.send", side_effect=KeyError("boom")):
-        attempt = webhooks.attempt_delivery(delivery.pk)
-    assert (attempt.outcome, attempt.error) == ("failure", "internal error: KeyError")
-    delivery.refresh_from_db()
-    assert delivery.status == "pending" and delivery.lease_until is None and delivery.next_attempt_at
+    script = _doc_block("js", "Verify in Node") + (
+        "const [secret, body, headers] = process.argv.slice(1);"
+        "console.log(JSON.stringify(verify(secret, Buffer.from(body, 'base64'), JSON.parse(headers))));"
+    )
+    headers = json.dumps({name.lower(): value for name, value in http_server.last.headers.items()})
+    body = base64.b64encode(http_server.last.body).decode()
+    for secret, expected in ((tenant.webhook_secret, "true"), ("whsec_" + "A" * 44, "false")):
+        result = subprocess.run(
+            ["node", "-e", script, secret, body, headers], capture_output=True, text=True, timeout=30, check=True
+        )
+        assert result.stdout.strip() == expected
