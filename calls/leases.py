@@ -4,8 +4,8 @@ A row carries a due time, a lease and a claim counter. A task claims the row in 
 transaction (row lock, due, not leased) before doing the work, so:
 - two copies of the same message (a countdown and a sweep, a broker redelivery) never run it twice;
 - a worker killed mid-work leaves the lease to expire, and the next claim sees the claim counter
-  grow — after `TASK_MAX_DELIVERIES` claims that never finished, the caller records a failure instead
-  of looping forever.
+  grow — once the work was redelivered `TASK_MAX_DELIVERIES` times without finishing, the next claim
+  records a failure instead of looping forever (`redeliveries_exhausted`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,16 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
 M = TypeVar("M", bound=models.Model)
+
+
+def redeliveries_exhausted(claims: int) -> bool:
+    """True on the claim after the first run and TASK_MAX_DELIVERIES redeliveries all died unfinished."""
+    return claims > settings.TASK_MAX_DELIVERIES + 1
 
 
 def claim(

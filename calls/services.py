@@ -497,7 +497,7 @@ def advance_call(call_id: uuid.UUID | str) -> None:
         return
     first_step = call.placed_at is None
     failed = CallStatus.TRIGGER_FAILED if first_step else CallStatus.SIP_CALL_FAILED
-    if call.dialer_claims > settings.TASK_MAX_DELIVERIES:
+    if leases.redeliveries_exhausted(call.dialer_claims):
         reason = f"the dialer step was interrupted {call.dialer_claims - 1} times"
         record_call_event(call, failed, "system", detail={"reason": reason})
         return

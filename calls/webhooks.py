@@ -159,7 +159,7 @@ def _start_attempt(delivery: WebhookDelivery) -> bool:
     if delivery.claims > 1:  # the previous claim never finished: its attempt is still "sending"
         lost = WebhookAttempt.objects.filter(delivery=delivery, outcome=AttemptOutcome.SENDING)
         lost.update(outcome=AttemptOutcome.INTERRUPTED, error="the worker was lost during this attempt")
-    if delivery.claims > settings.TASK_MAX_DELIVERIES:
+    if leases.redeliveries_exhausted(delivery.claims):
         delivery.status = DeliveryStatus.FAILED
         delivery.last_error = f"gave up: the delivery task was interrupted {delivery.claims - 1} times"
         delivery.next_attempt_at = None

@@ -159,15 +159,18 @@ def test_a_leased_step_is_not_run_twice(make_call):
 
 
 def test_redeliveries_are_bounded(make_call, settings):
-    """A step whose worker keeps dying is claimed TASK_MAX_DELIVERIES times, then the call fails."""
-    call = make_call()
-    Call.objects.filter(pk=call.pk).update(dialer_claims=settings.TASK_MAX_DELIVERIES)
-    services.advance_call(call.pk)
-    call.refresh_from_db()
-    assert call.status == CallStatus.TRIGGER_FAILED
-    assert call.events.last().detail == {
-        "reason": f"the dialer step was interrupted {settings.TASK_MAX_DELIVERIES} times"
-    }
+    """A step whose worker keeps dying runs once plus TASK_MAX_DELIVERIES redeliveries, then the call fails."""
+    last_allowed, too_many = make_call(), make_call()
+    Call.objects.filter(pk=last_allowed.pk).update(dialer_claims=settings.TASK_MAX_DELIVERIES)
+    Call.objects.filter(pk=too_many.pk).update(dialer_claims=settings.TASK_MAX_DELIVERIES + 1)
+    services.advance_call(last_allowed.pk)
+    services.advance_call(too_many.pk)
+    last_allowed.refresh_from_db()
+    too_many.refresh_from_db()
+    assert last_allowed.status == CallStatus.RINGING  # the last allowed redelivery still runs the step
+    assert too_many.status == CallStatus.TRIGGER_FAILED
+    interrupted = settings.TASK_MAX_DELIVERIES + 1
+    assert too_many.events.last().detail == {"reason": f"the dialer step was interrupted {interrupted} times"}
 
 
 def test_a_failing_dialer_fails_the_call(make_call):

@@ -179,13 +179,18 @@ def test_an_attempt_left_open_by_a_lost_worker_is_marked_interrupted(http_server
 
 
 def test_redeliveries_of_a_worker_killing_task_are_bounded(http_server, finished_call, settings):
-    delivery = WebhookDelivery.objects.get(call=finished_call(http_server.url("/hook")))
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(claims=settings.TASK_MAX_DELIVERIES)
-    assert webhooks.attempt_delivery(delivery.pk) is None
-    delivery.refresh_from_db()
-    assert delivery.status == DeliveryStatus.FAILED
-    assert delivery.last_error == f"gave up: the delivery task was interrupted {settings.TASK_MAX_DELIVERIES} times"
-    assert http_server.count() == 0
+    last_allowed, too_many = (
+        WebhookDelivery.objects.get(call=finished_call(http_server.url("/hook"))) for _ in range(2)
+    )
+    WebhookDelivery.objects.filter(pk=last_allowed.pk).update(claims=settings.TASK_MAX_DELIVERIES)
+    WebhookDelivery.objects.filter(pk=too_many.pk).update(claims=settings.TASK_MAX_DELIVERIES + 1)
+    assert webhooks.attempt_delivery(last_allowed.pk).outcome == "success"
+    assert webhooks.attempt_delivery(too_many.pk) is None
+    too_many.refresh_from_db()
+    assert too_many.status == DeliveryStatus.FAILED
+    interrupted = settings.TASK_MAX_DELIVERIES + 1
+    assert too_many.last_error == f"gave up: the delivery task was interrupted {interrupted} times"
+    assert http_server.count() == 1
 
 
 def test_sweep_enqueues_due_deliveries_not_in_flight(http_server, finished_call):
