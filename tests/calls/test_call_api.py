@@ -237,7 +237,7 @@ def test_max_channels_gives_429_and_records_the_rejection(member, agent, trunk):
         "status": "rejected",
     }
     # The oldest live call is expected to hold its channel for ring + talk = 30 s from its start.
-    assert 28 <= int(response["Retry-After"]) <= 30
+    assert 25 <= int(response["Retry-After"]) <= 30
     assert rejected.is_terminal and rejected.end_timestamp is not None and rejected.duration == 0
     assert rejected.started_at is None
     assert list(rejected.events.values_list("status", "source")) == [("Rejected — Capacity", "capacity")]
@@ -252,6 +252,7 @@ def test_max_cps_gives_429_with_retry_after(member, agent, trunk):
     trunk.save()
     assert post_call(member, call_body(agent, trunk)).status_code == 201
     assert post_call(member, call_body(agent, trunk)).status_code == 201
+    Call.objects.update(started_at=timezone.now())  # however slow the machine, both started just now
     response = post_call(member, call_body(agent, trunk))
     assert response.status_code == 429
     rejected = Call.objects.get(status=CallStatus.REJECTED_CAPACITY)

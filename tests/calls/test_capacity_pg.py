@@ -222,7 +222,7 @@ def test_status_events_and_claims_never_wait_for_the_trunk_lock(tenant, agent, t
         started = time.monotonic()
         services.advance_call(call.pk)  # claims the call, places it: Ringing
         services.record_call_event(call, CallStatus.ANSWERED, "carrier")
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 5  # the holder keeps the lock for 10 s
     finally:
         release.set()
         holder.join()

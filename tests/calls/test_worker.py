@@ -33,12 +33,13 @@ def test_call_completes_end_to_end_and_the_signed_callback_arrives(
     status = member.get(poll_url).json()
     assert status["call_status"] == "Completed" and status["is_terminal"] is True
     assert status["call_outcome"]["disposition"] == "completed"
-    assert status["start_timestamp"] and status["end_timestamp"] and status["duration"] == 0
+    call = Call.objects.get(pk=response.json()["call_id"])
+    assert status["start_timestamp"] and status["end_timestamp"]
+    assert status["duration"] == round((call.end_timestamp - call.start_timestamp).total_seconds())
 
     payload = verify_like_a_receiver(tenant.webhook_secret, http_server.last)
     assert payload["event"] == "call.completed" and payload["call_id"] == response.json()["call_id"]
     assert payload["occurred_at"] == status["end_timestamp"]
-    call = Call.objects.get(pk=payload["call_id"])
     assert [e.status for e in call.events.filter(ignored=False)] == ["Initiating", "Ringing", "Answered", "Completed"]
     delivery = wait_for(lambda: WebhookDelivery.objects.filter(call=call, status=DeliveryStatus.DELIVERED).first())
     assert delivery.attempts == 1 and http_server.last.header("webhook-id") == delivery.webhook_id
