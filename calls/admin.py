@@ -1,1 +1,217 @@
+"""Admin for outbound calls: agents and trunks (editable), calls and callback deliveries (read-only)."""
+
 from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from rest_framework import serializers
+
+from calls import services, webhooks
+from calls.dialers import DialerConfigError, UnknownDialer, dialer_names, get_dialer
+from calls.models import Agent, Call, CallEvent, SipTrunk, WebhookAttempt, WebhookDelivery
+from calls.representations import is_stalled
+from calls.serializers import clean_input_schema
+from tenants.admin import TenantScopedAdmin, TenantScopedInline
+from tenants.models import Role
+
+
+class ReadOnlyMixin:
+    """Records written by the system: viewable, never added, changed or deleted by hand."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyInline(ReadOnlyMixin, TenantScopedInline, admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+
+class AgentForm(forms.ModelForm):
+    class Meta:
+        model = Agent
+        exclude: list[str] = []
+
+    def clean_input_schema(self):
+        try:
+            return clean_input_schema(self.cleaned_data.get("input_schema"))
+        except serializers.ValidationError as exc:
+            raise ValidationError(exc.detail[0]) from None
+
+
+@admin.register(Agent)
+class AgentAdmin(TenantScopedAdmin):
+    form = AgentForm
+    list_display = ["name", "agent_code", "status", "language", "voice", "updated_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "agent_code"]
+
+
+class SipTrunkForm(forms.ModelForm):
+    dialer = forms.ChoiceField(choices=[(name, name) for name in dialer_names()])
+
+    class Meta:
+        model = SipTrunk
+        exclude: list[str] = []
+
+    def clean_trunk_phone(self):
+        normalised = services.normalise_e164(self.cleaned_data.get("trunk_phone"))
+        if normalised is None:
+            raise ValidationError("Enter the caller id in E.164 format, e.g. +14155552671.")
+        return normalised
+
+    def clean(self):
+        cleaned = super().clean()
+        dialer = cleaned.get("dialer")
+        if dialer:
+            try:
+                cleaned["dialer_config"] = get_dialer(dialer).validate_config(cleaned.get("dialer_config"))
+            except (DialerConfigError, UnknownDialer) as exc:
+                self.add_error("dialer_config", str(exc))
+        return cleaned
+
+
+@admin.register(SipTrunk)
+class SipTrunkAdmin(TenantScopedAdmin):
+    form = SipTrunkForm
+    list_display = ["name", "trunk_phone", "status", "dialer", "max_cps", "max_channels", "channels_in_use"]
+    list_filter = ["status", "dialer"]
+    search_fields = ["name", "trunk_phone"]
+    readonly_fields = ["channels_in_use"]
+
+    @admin.display(description="Live channels")
+    def channels_in_use(self, obj: SipTrunk) -> str:
+        if obj.pk is None:
+            return "—"
+        return f"{services.live_channels(obj)} / {obj.max_channels}"
+
+
+class CallEventInline(ReadOnlyInline):
+    model = CallEvent
+    fields = ["recorded_at", "occurred_at", "status", "source", "ignored", "ignored_reason", "detail"]
+    readonly_fields = fields
+    verbose_name_plural = "Event history"
+
+
+class CallDeliveryInline(ReadOnlyInline):
+    model = WebhookDelivery
+    fields = ["event", "url", "status", "attempts", "last_status_code", "next_attempt_at", "delivered_at"]
+    readonly_fields = fields
+    show_change_link = True
+
+
+class StalledFilter(admin.SimpleListFilter):
+    title = "stalled"
+    parameter_name = "stalled"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Stalled"), ("no", "Not stalled")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(stalled_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(stalled_at__isnull=True)
+        return queryset
+
+
+@admin.register(Call)
+class CallAdmin(ReadOnlyMixin, TenantScopedAdmin):
+    list_display = ["created_at", "phone_number", "status", "agent", "sip_trunk", "duration", "stalled"]
+    list_filter = ["status", StalledFilter, "sip_trunk", "agent"]
+    search_fields = ["phone_number", "id"]
+    date_hierarchy = "created_at"
+    inlines = [CallEventInline, CallDeliveryInline]
+    list_select_related = ["agent", "sip_trunk"]
+    fieldsets = [
+        (None, {"fields": ["id", "tenant", "agent", "sip_trunk", "phone_number", "status", "rejection_reason"]}),
+        (
+            "Request and outcome",
+            {"fields": ["metadata", "callback_url", "call_outcome", "transcript_url", "recording_url"]},
+        ),
+        (
+            "Timing",
+            {
+                "fields": [
+                    "created_at",
+                    "started_at",
+                    "start_timestamp",
+                    "end_timestamp",
+                    "duration",
+                    "last_updated",
+                    "stalled_at",
+                ]
+            },
+        ),
+        (
+            "Dialer and idempotency",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "placed_at",
+                    "provider_call_id",
+                    "dialer_state",
+                    "dialer_due_at",
+                    "dialer_lease_until",
+                    "dialer_claims",
+                    "idempotency_key",
+                    "request_fingerprint",
+                ],
+            },
+        ),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Call._meta.fields]
+
+    @admin.display(boolean=True, description="Stalled")
+    def stalled(self, obj: Call) -> bool:
+        return obj.stalled_at is not None or is_stalled(obj)
+
+
+class WebhookAttemptInline(ReadOnlyInline):
+    model = WebhookAttempt
+    fields = ["number", "outcome", "started_at", "duration_ms", "status_code", "error", "response_excerpt"]
+    readonly_fields = fields
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyMixin, TenantScopedAdmin):
+    list_display = [
+        "created_at",
+        "event",
+        "url",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "delivered_at",
+    ]
+    list_filter = ["status", "event"]
+    search_fields = ["url", "webhook_id", "call__id"]
+    inlines = [WebhookAttemptInline]
+    actions = ["redeliver"]
+    redeliver_role = Role.MEMBER
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in WebhookDelivery._meta.fields]
+
+    def has_redeliver_permission(self, request) -> bool:
+        return self._has_role(request, self.redeliver_role)
+
+    @admin.action(description="Redeliver selected notifications", permissions=["redeliver"])
+    def redeliver(self, request, queryset):
+        count = 0
+        for delivery in queryset.select_related("tenant"):
+            if self._has_role(request, self.redeliver_role, delivery):
+                webhooks.redeliver(delivery)
+                count += 1
+        self.message_user(request, f"Queued {count} notification(s) for redelivery.", messages.SUCCESS)

@@ -1,1 +1,222 @@
+"""Outbound AI calls: agents, SIP trunks, calls with their event history, and signed callbacks.
+
+Status values and field names here are part of the public call API (SPEC §9, §10).
+"""
+
 from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from tenants.models import TenantOwned
+
+
+class ActiveStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    INACTIVE = "inactive", "Inactive"
+
+
+def default_input_schema() -> dict:
+    return {"fields": [], "sample_context": {}}
+
+
+class Agent(TenantOwned):
+    """An AI persona that places calls; `input_schema.fields` are the metadata keys a call must carry."""
+
+    name = models.CharField(max_length=200)
+    agent_code = models.SlugField(max_length=100, help_text="Unique per tenant; how integrations name the agent")
+    status = models.CharField(max_length=10, choices=ActiveStatus.choices, default=ActiveStatus.ACTIVE)
+    prompt = models.TextField(blank=True, help_text="The agent's script or system prompt")
+    voice = models.CharField(max_length=100, blank=True)
+    language = models.CharField(max_length=35, blank=True, default="en-US")
+    input_schema = models.JSONField(default=default_input_schema, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "agent_code"], name="agent_unique_code")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.agent_code})"
+
+    @property
+    def required_fields(self) -> list[str]:
+        return list((self.input_schema or {}).get("fields") or [])
+
+
+class SipTrunk(TenantOwned):
+    """A carrier line: caller id, capacity limits, and the dialer back end that places its calls."""
+
+    name = models.CharField(max_length=200)
+    trunk_phone = models.CharField(max_length=20, help_text="Caller id in E.164, e.g. +14155552671")
+    max_cps = models.PositiveIntegerField(default=1, help_text="Most call starts in any one-second window")
+    max_channels = models.PositiveIntegerField(default=10, help_text="Most live calls at once")
+    status = models.CharField(max_length=10, choices=ActiveStatus.choices, default=ActiveStatus.ACTIVE)
+    dialer = models.CharField(max_length=50, default="simulated", help_text="Dialer back end (registry name)")
+    dialer_config = models.JSONField(default=dict, blank=True, help_text="Settings of the dialer back end")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "SIP trunk"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.trunk_phone})"
+
+
+class CallStatus(models.TextChoices):
+    INITIATING = "Initiating"
+    RINGING = "Ringing"
+    ANSWERED = "Answered"
+    COMPLETED = "Completed"
+    DECLINE = "Decline"
+    REJECTED_CAPACITY = "Rejected — Capacity"
+    TRIGGER_FAILED = "Trigger Failed"
+    SIP_CALL_FAILED = "SIP Call Failed"
+
+
+LIVE_STATUSES = (CallStatus.INITIATING, CallStatus.RINGING, CallStatus.ANSWERED)
+TERMINAL_STATUSES = (
+    CallStatus.COMPLETED,
+    CallStatus.DECLINE,
+    CallStatus.REJECTED_CAPACITY,
+    CallStatus.TRIGGER_FAILED,
+    CallStatus.SIP_CALL_FAILED,
+)
+
+
+class Call(TenantOwned):
+    """One outbound call. `status` only moves forward (see services.record_call_event)."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.RESTRICT, related_name="calls")
+    sip_trunk = models.ForeignKey(SipTrunk, on_delete=models.RESTRICT, related_name="calls")
+    phone_number = models.CharField(max_length=20)
+    metadata = models.JSONField(default=dict, blank=True)
+    callback_url = models.URLField(max_length=2000, blank=True)
+    status = models.CharField(max_length=30, choices=CallStatus.choices, default=CallStatus.INITIATING)
+    rejection_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # When the call took a channel (accepted calls only): what max_cps counts.
+    started_at = models.DateTimeField(null=True, blank=True)
+    start_timestamp = models.DateTimeField(null=True, blank=True, help_text="When the callee answered")
+    end_timestamp = models.DateTimeField(null=True, blank=True)
+    duration = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds of conversation")
+    call_outcome = models.JSONField(null=True, blank=True)
+    transcript_url = models.URLField(max_length=2000, blank=True)
+    recording_url = models.URLField(max_length=2000, blank=True)
+    last_updated = models.DateTimeField(default=timezone.now)
+    stalled_at = models.DateTimeField(null=True, blank=True, help_text="Flagged by the stalled-call sweep")
+    # Idempotency-Key of the request that created it (accepted calls only), released after 24 h.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+    # Dialer bookkeeping: the next due step (picked up by a task or the sweep), a lease so one worker
+    # runs it at a time, and how often the current step was claimed (bounds redeliveries).
+    placed_at = models.DateTimeField(null=True, blank=True)
+    provider_call_id = models.CharField(max_length=200, blank=True)
+    dialer_state = models.JSONField(default=dict, blank=True)
+    dialer_due_at = models.DateTimeField(null=True, blank=True)
+    dialer_lease_until = models.DateTimeField(null=True, blank=True)
+    dialer_claims = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "idempotency_key"], name="call_unique_idempotency_key"),
+        ]
+        indexes = [
+            models.Index(fields=["sip_trunk", "status"], name="call_trunk_status"),
+            models.Index(fields=["sip_trunk", "started_at"], name="call_trunk_started"),
+            models.Index(fields=["tenant", "-created_at"], name="call_tenant_created"),
+            models.Index(fields=["dialer_due_at"], name="call_dialer_due"),
+            models.Index(fields=["status", "last_updated"], name="call_status_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone_number} — {self.status}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class CallEvent(TenantOwned):
+    """Every status report about a call, applied or ignored, with its time and source."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=30, choices=CallStatus.choices)
+    source = models.CharField(max_length=50, help_text="Who reported it: api, capacity, simulated, sweep…")
+    occurred_at = models.DateTimeField(help_text="When it happened, as reported")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    ignored = models.BooleanField(default=False)
+    ignored_reason = models.CharField(max_length=200, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.status} from {self.source}{' (ignored)' if self.ignored else ''}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(TenantOwned):
+    """One notification to send (the outbox row), written with the terminal status it reports."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40)
+    url = models.URLField(max_length=2000)
+    # The exact body sent on every attempt (signatures cover these bytes).
+    payload = models.TextField()
+    webhook_id = models.CharField(max_length=64, unique=True, help_text="Stable across retries")
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0, help_text="Attempts since created or redelivered")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker is sending it until then")
+    claims = models.PositiveIntegerField(default=0, help_text="Claims since the last finished attempt")
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.url} ({self.status})"
+
+
+class AttemptOutcome(models.TextChoices):
+    SENDING = "sending", "Sending"
+    SUCCESS = "success", "Success"
+    FAILURE = "failure", "Failure"
+    INTERRUPTED = "interrupted", "Interrupted (worker lost)"
+
+
+class WebhookAttempt(TenantOwned):
+    """One try at sending a delivery, recorded before it is made and completed after."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_rows")
+    number = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=12, choices=AttemptOutcome.choices, default=AttemptOutcome.SENDING)
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    response_excerpt = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["number", "started_at"]
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="attempt_unique_number")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.outcome}"

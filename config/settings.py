@@ -261,3 +261,23 @@ WIDGET_VARIABLES_MAX_BYTES = env_int("WIDGET_VARIABLES_MAX_BYTES", 8192)
 WIDGET_RATE_SESSION_MESSAGES = env_str("WIDGET_RATE_SESSION_MESSAGES", "20/60")
 WIDGET_RATE_IP_MESSAGES = env_str("WIDGET_RATE_IP_MESSAGES", "120/60")
 WIDGET_RATE_IP_SESSIONS = env_str("WIDGET_RATE_IP_SESSIONS", "20/60")
+
+# Outbound calls (calls/): callback delivery, sweeps and capacity estimates (see docs/calls.md).
+# Callback retries: the delay after each failed attempt (8 attempts over about 24 h), each ±20 % jitter.
+CALLS_WEBHOOK_RETRY_SCHEDULE = [
+    float(s) for s in env_list("CALLS_WEBHOOK_RETRY_SCHEDULE", ["10", "60", "300", "1800", "7200", "21600", "54000"])
+]
+CALLS_WEBHOOK_JITTER = 0.2
+CALLS_WEBHOOK_TIMEOUT_SECONDS = float(env_str("CALLS_WEBHOOK_TIMEOUT_SECONDS", "30"))
+# A task holds a lease on its delivery/call for its timeout plus this margin; then others may take over.
+CALLS_LEASE_MARGIN_SECONDS = float(env_str("CALLS_LEASE_MARGIN_SECONDS", "15"))
+# The sweeps re-enqueue due work whose message was sent longer ago than this (lost or still queued).
+CALLS_REENQUEUE_AFTER_SECONDS = float(env_str("CALLS_REENQUEUE_AFTER_SECONDS", "60"))
+# Work due later than this is left to the sweeps instead of a broker countdown.
+CALLS_MAX_COUNTDOWN_SECONDS = 5.0
+CALLS_EXPECTED_CALL_SECONDS = env_int("CALLS_EXPECTED_CALL_SECONDS", 120)
+CALLS_STALLED_AFTER_SECONDS = 600
+CALLS_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+CELERY_BEAT_SCHEDULE["calls-dialer-sweep"] = {"task": "calls.sweep_dialer", "schedule": 2.0}
+CELERY_BEAT_SCHEDULE["calls-webhook-sweep"] = {"task": "calls.sweep_webhooks", "schedule": 5.0}
+CELERY_BEAT_SCHEDULE["calls-stalled-sweep"] = {"task": "calls.sweep_stalled", "schedule": 60.0}

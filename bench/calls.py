@@ -1,0 +1,283 @@
+"""Benchmark of outbound calls (run by hand; prints figures; loopback only, bounded loops).
+
+    .venv/bin/python bench/calls.py [--seconds 10] [--clients 16] [--calls 1000] [--rate 50]
+
+1. Sustained POST /integration/v1/calls rate on gunicorn (2 workers) over PostgreSQL, against a trunk
+   with large limits, next to the same server's rate on GET /healthz, and their ratio.
+2. Callback latency, terminal status → local receiver, p50/p99 over `--calls` calls placed through the
+   API and driven by a real Celery worker (simulated dialer with short delays, Redis broker).
+
+Uses its own database (swb_bench_calls, created and migrated here) and a private Redis queue.
+"""
+
+# ruff: noqa: E402 (the standard library is imported after the path fix below)
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/ holds a script named http.py: keep it from shadowing the standard library's http package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE = "swb_bench_calls"
+PG_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
+BROKER_URL = "redis://127.0.0.1:6379/5"
+QUEUE = f"bench-calls-{uuid.uuid4().hex[:8]}"
+
+ENV = {
+    **os.environ,
+    "DJANGO_SETTINGS_MODULE": "config.settings",
+    "DATABASE_URL": PG_URL,
+    "CELERY_BROKER_URL": BROKER_URL,
+    "CELERY_TASK_DEFAULT_QUEUE": QUEUE,
+    "SWITCHBOARD_LOCAL_SECRETS": "true",
+    "SECURE_SSL_REDIRECT": "false",
+    "OUTBOUND_ALLOW_PRIVATE_NETWORKS": "true",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def create_database() -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone():
+            conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    for command in (["migrate", "--noinput"], ["createcachetable"]):
+        subprocess.run(
+            [sys.executable, "manage.py", *command], cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL
+        )
+
+
+def setup_tenant() -> tuple[str, dict]:
+    os.environ.update(ENV)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from calls.models import Agent, SipTrunk
+    from tenants.models import Role
+    from tenants.services import bootstrap_tenant, create_api_key
+
+    tenant, _, _ = bootstrap_tenant(f"Bench {uuid.uuid4().hex[:6]}")
+    _, key = create_api_key(tenant, name="bench", role=Role.MEMBER)
+    agent = Agent.objects.create(tenant=tenant, name="Bench", agent_code="bench", input_schema={"fields": ["x"]})
+    trunk = SipTrunk.objects.create(
+        tenant=tenant,
+        name="Bench",
+        trunk_phone="+14155552671",
+        max_cps=1_000_000,
+        max_channels=1_000_000,
+        dialer_config={"ring_seconds": 0.1, "talk_seconds": 0.2, "outcome": "completed"},
+    )
+    body = {
+        "phone_number": "+14155552671",
+        "agent_id": str(agent.pk),
+        "sip_trunk_id": str(trunk.pk),
+        "metadata": {"x": 1},
+    }
+    return key, body
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(command: list[str], log_name: str) -> subprocess.Popen:
+    log = (ROOT / ".local" / log_name).open("wb")
+    return subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_until_up(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not come up")
+
+
+def request(port: int, method: str, path: str, key: str | None = None, body: dict | None = None) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response.status
+
+
+def _load(job: tuple) -> tuple[int, int]:
+    """One client process: `threads` threads sending requests until `ends` (wall clock)."""
+    port, method, path, key, body, threads, ends = job
+    counts = {"ok": 0, "bad": 0}
+    lock = threading.Lock()
+
+    def run() -> None:
+        while time.time() < ends:
+            status = request(port, method, path, key, body)
+            with lock:
+                counts["ok" if status in (200, 201) else "bad"] += 1
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return counts["ok"], counts["bad"]
+
+
+def sustained_rate(port: int, method: str, path: str, seconds: float, clients: int, key=None, body=None) -> float:
+    processes = 2
+    ends = time.time() + seconds
+    job = (port, method, path, key, body, max(1, clients // processes), ends)
+    started = time.monotonic()
+    from django.db import connections
+
+    connections.close_all()  # the forked clients must not share the parent's database socket
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        results = pool.map(_load, [job] * processes)
+    elapsed = time.monotonic() - started
+    ok, bad = sum(r[0] for r in results), sum(r[1] for r in results)
+    if bad:
+        print(f"  ({bad} non-2xx answers on {path})")
+    return ok / elapsed
+
+
+class Receiver(BaseHTTPRequestHandler):
+    arrivals: dict[str, float] = {}
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        arrived = time.time()
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.arrivals[json.loads(body)["call_id"]] = arrived
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def callback_latency(port: int, key: str, body: dict, calls: int, rate: float) -> list[float]:
+    from calls.models import Call
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    worker = start(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency=4", "--loglevel=WARNING", "-Q", QUEUE,
+         "--without-heartbeat", "--without-gossip", "--without-mingle"],
+        "bench-calls-worker.log",
+    )  # fmt: skip
+    ids: list[str] = []
+    try:
+        time.sleep(3)
+        started = time.monotonic()
+        for n in range(calls):
+            time.sleep(max(0.0, started + n / rate - time.monotonic()))
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request(
+                "POST",
+                "/integration/v1/calls",
+                body=json.dumps({**body, "callback_url": hook}),
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            )
+            response = conn.getresponse()
+            answer = json.loads(response.read())
+            if response.status != 201:
+                raise SystemExit(f"POST /calls answered {response.status}: {answer}")
+            ids.append(answer["call_id"])
+            conn.close()
+        deadline = time.monotonic() + 120
+        while len(Receiver.arrivals) < calls and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop(worker)
+        receiver.shutdown()
+    ended = dict(Call.objects.filter(pk__in=ids).values_list("pk", "end_timestamp"))
+    return [Receiver.arrivals[i] - ended[uuid.UUID(i)].timestamp() for i in ids if i in Receiver.arrivals]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each rate measurement")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent client threads")
+    parser.add_argument("--calls", type=int, default=1000, help="calls for the callback latency")
+    parser.add_argument("--rate", type=float, default=10.0, help="calls per second placed for the latency run")
+    args = parser.parse_args()
+    (ROOT / ".local").mkdir(exist_ok=True)
+    create_database()
+    key, body = setup_tenant()
+    port = free_port()
+    web = start(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+        "bench-calls-gunicorn.log",
+    )
+    try:
+        wait_until_up(port)
+        print(f"gunicorn 2 workers on PostgreSQL ({DATABASE}), {args.clients} client threads, {args.seconds:g} s each")
+        health = sustained_rate(port, "GET", "/healthz", args.seconds, args.clients)
+        print(f"  GET /healthz               {health:8.1f} req/s")
+        calls = sustained_rate(port, "POST", "/integration/v1/calls", args.seconds, args.clients, key, body)
+        print(f"  POST /integration/v1/calls {calls:8.1f} req/s  ({calls / health:.0%} of /healthz)")
+        import redis
+
+        from calls.models import Call
+
+        # The rate run's calls were never dialed (no worker): drop their queued steps and end them.
+        redis.Redis.from_url(BROKER_URL).delete(QUEUE)
+        Call.objects.filter(sip_trunk__name="Bench", status="Initiating", callback_url="").update(
+            status="Trigger Failed"
+        )
+        latencies = callback_latency(port, key, body, args.calls, args.rate)
+    finally:
+        stop(web)
+    if not latencies:
+        raise SystemExit("no callback arrived")
+    print(f"callback latency, terminal status → receiver, {len(latencies)}/{args.calls} calls at {args.rate:g}/s:")
+    print(
+        f"  p50 {percentile(latencies, 50) * 1000:7.1f} ms   p99 {percentile(latencies, 99) * 1000:7.1f} ms"
+        f"   max {max(latencies) * 1000:7.1f} ms   mean {statistics.mean(latencies) * 1000:7.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

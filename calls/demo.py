@@ -1,0 +1,45 @@
+"""Demo data for `make run`: an agent and a simulated trunk, so a call can be placed out of the box."""
+
+from __future__ import annotations
+
+from calls.models import ActiveStatus, Agent, SipTrunk
+from tenants.models import Tenant
+
+DEMO_AGENT_CODE = "payment-reminder"
+DEMO_TRUNK_NAME = "Demo trunk (simulated)"
+
+
+def load(tenant: Tenant) -> None:
+    """Create or refresh the demo agent and trunk of `tenant` (idempotent)."""
+    Agent.objects.update_or_create(
+        tenant=tenant,
+        agent_code=DEMO_AGENT_CODE,
+        defaults={
+            "name": "Payment reminder",
+            "status": ActiveStatus.ACTIVE,
+            "prompt": "You are a friendly assistant reminding {{customer_name}} that {{amount_due}} is due on "
+            "{{due_date}}. Offer to take the payment or to agree on a new date.",
+            "voice": "alloy",
+            "language": "en-US",
+            "input_schema": {
+                "fields": ["customer_name", "amount_due", "due_date"],
+                "sample_context": {"customer_name": "Ana Pérez", "amount_due": "120.50 USD", "due_date": "2026-07-01"},
+            },
+        },
+    )
+    SipTrunk.objects.update_or_create(
+        tenant=tenant,
+        name=DEMO_TRUNK_NAME,
+        defaults={
+            "trunk_phone": "+14155552671",
+            "max_cps": 2,
+            "max_channels": 5,
+            "status": ActiveStatus.ACTIVE,
+            "dialer": "simulated",
+            "dialer_config": {
+                "ring_seconds": 2,
+                "talk_seconds": 5,
+                "outcome": {"completed": 8, "declined": 1, "sip_failed": 1},
+            },
+        },
+    )

@@ -1,0 +1,116 @@
+"""Fixtures of the calls suite: an agent, trunks, and fast timings for workers started by tests."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+
+import pytest
+from django.utils import timezone
+
+from calls.models import Agent, SipTrunk
+from tenants.models import Role
+
+# Timings a test worker runs with (read from the environment by config/settings.py).
+FAST_ENV = {
+    "CALLS_WEBHOOK_RETRY_SCHEDULE": "0.2,0.2,0.2,0.2",
+    "CALLS_WEBHOOK_TIMEOUT_SECONDS": "1",
+    "CALLS_LEASE_MARGIN_SECONDS": "0.5",
+    "CALLS_REENQUEUE_AFTER_SECONDS": "0.2",
+}
+FAST_DIALER = {"ring_seconds": 0.05, "talk_seconds": 0.1, "outcome": "completed"}
+PHONE = "+14155552671"
+
+
+@pytest.fixture
+def fast_calls(monkeypatch, settings):
+    """Fast retries, timeouts and leases here and in any worker started after this fixture."""
+    for name, value in FAST_ENV.items():
+        monkeypatch.setenv(name, value)
+    settings.CALLS_WEBHOOK_RETRY_SCHEDULE = [float(s) for s in FAST_ENV["CALLS_WEBHOOK_RETRY_SCHEDULE"].split(",")]
+    settings.CALLS_WEBHOOK_TIMEOUT_SECONDS = 1.0
+    settings.CALLS_LEASE_MARGIN_SECONDS = 0.5
+    settings.CALLS_REENQUEUE_AFTER_SECONDS = 0.2
+    return settings
+
+
+@pytest.fixture
+def calls_worker(fast_calls, celery_worker_process):
+    """A real Celery worker running with the fast timings."""
+    return celery_worker_process
+
+
+@pytest.fixture
+def make_agent(db):
+    def make(tenant, **kwargs) -> Agent:
+        fields = {
+            "name": "Collections",
+            "agent_code": "collections",
+            "input_schema": {"fields": ["amount_due", "due_date"], "sample_context": {"amount_due": "10 USD"}},
+            **kwargs,
+        }
+        return Agent.objects.create(tenant=tenant, **fields)
+
+    return make
+
+
+@pytest.fixture
+def make_trunk(db):
+    def make(tenant, **kwargs) -> SipTrunk:
+        fields = {
+            "name": "Main",
+            "trunk_phone": "+14155550123",
+            "max_cps": 10,
+            "max_channels": 10,
+            "dialer_config": dict(FAST_DIALER),
+            **kwargs,
+        }
+        return SipTrunk.objects.create(tenant=tenant, **fields)
+
+    return make
+
+
+@pytest.fixture
+def agent(tenant, make_agent) -> Agent:
+    return make_agent(tenant)
+
+
+@pytest.fixture
+def trunk(tenant, make_trunk) -> SipTrunk:
+    return make_trunk(tenant)
+
+
+@pytest.fixture
+def member(clients):
+    return clients[Role.MEMBER]
+
+
+@pytest.fixture
+def viewer(clients):
+    return clients[Role.VIEWER]
+
+
+def call_body(agent, trunk, **overrides) -> dict:
+    body = {
+        "phone_number": PHONE,
+        "agent_id": str(agent.pk),
+        "sip_trunk_id": str(trunk.pk),
+        "metadata": {"amount_due": "10 USD", "due_date": "2026-07-01"},
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not ...}
+
+
+def verify_like_a_receiver(secret: str, request) -> dict:
+    """What a customer's endpoint does, written from SPEC §10 and the Standard Webhooks spec."""
+    body = request.body
+    expected_hex = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    assert request.header("X-Switchboard-Signature") == expected_hex
+    msg_id, timestamp = request.header("webhook-id"), request.header("webhook-timestamp")
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    assert request.header("webhook-signature") == "v1," + base64.b64encode(digest).decode()
+    assert abs(int(timestamp) - timezone.now().timestamp()) < 60
+    return json.loads(body)
