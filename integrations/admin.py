@@ -127,6 +127,10 @@ class EndpointAdmin(TestConsoleMixin, TenantScopedAdmin):
     test_template = "integrations/endpoint_test.html"
     change_form_template = "integrations/change_form_with_test.html"
 
+    def save_model(self, request, obj, form, change) -> None:
+        obj.tenant_id = obj.connection.tenant_id
+        super().save_model(request, obj, form, change)
+
     def test_view(self, request, object_id):
         endpoint = self.scoped_object_for_test(request, object_id)
         form = EndpointTestForm(request.POST or None)
@@ -160,7 +164,7 @@ class ApiCallLogAdmin(TenantScopedAdmin):
         ("endpoint", admin.RelatedOnlyFieldListFilter),
         ("created_at", admin.DateFieldListFilter),
     ]
-    search_fields = ["endpoint_name", "url", "error"]
+    search_fields = ["endpoint_name", "url", "error", "actor"]
     date_hierarchy = "created_at"
     list_select_related = ["endpoint"]
 

@@ -8,7 +8,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import connections, router
+from django.db import connections, models, router
 from django.utils import timezone
 
 from integrations.models import ApiCallLog
@@ -21,7 +21,7 @@ PREVIEW_CHARS = 2000
 PURGE_BATCH = 5000
 
 
-def record(endpoint: Endpoint, result: ExecutionResult, trigger: str) -> uuid.UUID:
+def record(endpoint: Endpoint, result: ExecutionResult, trigger: str, *, actor: str = "") -> uuid.UUID:
     """Store the redacted request line and headers, the outcome and a truncated response preview.
 
     Returns the new row's id. Written with one prepared INSERT rather than `Model.save()`: this runs on
@@ -35,11 +35,12 @@ def record(endpoint: Endpoint, result: ExecutionResult, trigger: str) -> uuid.UU
         "tenant_id": endpoint.tenant_id,
         "endpoint_id": endpoint.pk,
         "endpoint_name": endpoint.name[:200],
-        "trigger": trigger,
-        "method": endpoint.method,
+        "trigger": str(trigger),
+        "actor": actor,
+        "method": str(endpoint.method),
         "url": redactor.url(prepared.url) if prepared else "",
         "request_headers": redactor.headers(prepared.headers) if prepared else {},
-        "status": result.status,
+        "status": str(result.status),
         "status_code": result.status_code,
         "duration_ms": result.duration_ms,
         "attempts": result.attempts,
@@ -56,18 +57,26 @@ def record(endpoint: Endpoint, result: ExecutionResult, trigger: str) -> uuid.UU
 def _insert(row: dict) -> None:
     connection = connections[router.db_for_write(ApiCallLog)]
     sql, fields = _insert_statement(connection.vendor, connection.ops.quote_name)
-    params = [field.get_db_prep_save(row[field.attname], connection) for field in fields]
+    params = [row[name] if convert is None else convert(row[name], connection) for name, convert in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+# Values of these field types go to the driver as they are; the others (UUID, JSON, datetime) are
+# converted by the field for the backend.
+PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField, models.BooleanField)
 
 
 @cache
 def _insert_statement(vendor: str, quote_name) -> tuple[str, list]:
     fields = list(ApiCallLog._meta.concrete_fields)
+    converters = [
+        (f.attname, None if isinstance(f, PLAIN_FIELDS) and not f.is_relation else f.get_db_prep_save) for f in fields
+    ]
     columns = ", ".join(quote_name(field.column) for field in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     # Identifiers come from the model (quoted); values are parameters.
-    return f"INSERT INTO {quote_name(ApiCallLog._meta.db_table)} ({columns}) VALUES ({placeholders})", fields  # noqa: S608
+    return f"INSERT INTO {quote_name(ApiCallLog._meta.db_table)} ({columns}) VALUES ({placeholders})", converters  # noqa: S608
 
 
 def purge_expired(now=None) -> int:

@@ -59,7 +59,7 @@ def test_endpoint(
 ) -> dict[str, Any]:
     """Make the real call and return what the console shows: the redacted request, the result (SPEC §4
     shape), the rendered response template, and warnings. Records an AuditEvent `tested`."""
-    result = executor.execute(endpoint, params=params or {}, variables=variables or {}, trigger=Trigger.TEST)
+    result = executor.execute(endpoint, params=params or {}, variables=variables or {}, trigger=Trigger.TEST, actor=ctx)
     audit.record_event(ctx, AuditAction.TESTED, endpoint)
     return {
         "request": result.request.redacted() if result.request else None,

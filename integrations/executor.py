@@ -128,7 +128,8 @@ def execute(
     """Call `endpoint` for real and return the result (never raises for a failed call).
 
     `variables` are the session variables (default: the conversation's), `params` the call's
-    arguments, `trigger` one of test/rule/tool/api (recorded in the ApiCallLog), `row` a dataset row.
+    arguments, `trigger` one of test/rule/tool/api and `actor` who caused it (a TenantContext, a user,
+    or a label; both recorded in the ApiCallLog), `row` a dataset row. `log=False` skips the log row.
     """
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
@@ -149,7 +150,7 @@ def execute(
         _send(endpoint, result, started)
     result.duration_ms = int((time.monotonic() - started) * 1000)
     if log:
-        result.log_id = calllog.record(endpoint, result, trigger)
+        result.log_id = calllog.record(endpoint, result, trigger, actor=_actor_label(actor))
     if result.status != CallStatus.SUCCESS:
         redactor = result.request.redactor if result.request else None
         logger.info(
@@ -159,6 +160,15 @@ def execute(
             extra={"endpoint_id": str(endpoint.pk), "tenant_id": str(endpoint.tenant_id), "trigger": trigger},
         )
     return result
+
+
+def _actor_label(actor: Any) -> str:
+    if actor is None:
+        return ""
+    label = getattr(actor, "actor_label", None)
+    if label is None and hasattr(actor, "get_username"):
+        label = f"user {actor.get_username()}"
+    return str(label if label is not None else actor)[:300]
 
 
 def _send(endpoint: Endpoint, result: ExecutionResult, started: float) -> None:

@@ -111,6 +111,10 @@ class ConnectionForm(SecretMapFormMixin, forms.ModelForm):
         if not data.get("retry"):
             data["retry"] = self.instance.retry_policy
         self._add_errors(validation.connection_errors(data))
+        tenant_id = data["tenant"].pk if data.get("tenant") else self.instance.tenant_id
+        credential = data.get("credential")
+        if credential is not None and tenant_id is not None and credential.tenant_id != tenant_id:
+            self.add_error("credential", "Choose a credential of the same organisation.")
         return data
 
 
@@ -120,7 +124,7 @@ class EndpointForm(SecretMapFormMixin, forms.ModelForm):
 
     class Meta:
         model = Endpoint
-        fields = ["tenant", *ENDPOINT_FIELDS]
+        fields = ENDPOINT_FIELDS  # the tenant is always the connection's
 
     def clean(self):
         data = super().clean()

@@ -193,6 +193,7 @@ class ApiCallLog(TenantOwned):
     endpoint = models.ForeignKey(Endpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     endpoint_name = models.CharField(max_length=200, blank=True)
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.API)
+    actor = models.CharField(max_length=300, blank=True, help_text="Who triggered it, as shown at the time")
     method = models.CharField(max_length=7, blank=True)
     url = models.TextField(blank=True, help_text="Redacted")
     request_headers = models.JSONField(default=dict, blank=True, help_text="Redacted")

@@ -13,9 +13,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from integrations import auth, templating
+from integrations import auth, secret_refs, templating
 from integrations.models import BodyType
 from integrations.redaction import HARMLESS_HEADERS, Redactor
 
@@ -112,10 +112,11 @@ def build_context(
     return context
 
 
-def _render(template: str, context: dict, missing: list[str]) -> str:
+def _render(template: str, context: dict, missing: list[str], render: Any = None) -> str:
+    """`template` rendered with `render` (plain text by default), its missing variables added to `missing`."""
     if "{" not in template and "\\" not in template:
         return template
-    rendered = templating.render(template, context)
+    rendered = (render or templating.render)(template, context)
     missing.extend(rendered.missing)
     return rendered.value
 
@@ -128,7 +129,8 @@ def _scalar(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _mentioned(templates: Any, name: str) -> bool:
+def mentions(templates: Any, name: str) -> bool:
+    """Whether any of `templates` refers to variable `name` (or `params.name`) in an expression."""
     pattern = re.compile(r"\{\{?[^}]*\b(?:params\.)?" + re.escape(name) + r"\b")
     return any(isinstance(t, str) and pattern.search(t) for t in templates)
 
@@ -136,18 +138,11 @@ def _mentioned(templates: Any, name: str) -> bool:
 def build_url(endpoint: Endpoint, context: dict, params: dict, missing: list[str]) -> tuple[str, dict[str, str]]:
     """(URL without the query, query parameters) from the base URL, the path and the query templates."""
     base = _render(endpoint.connection.base_url, context, missing)
-    path = ""
-    if endpoint.path:
-        rendered = templating.render_path(endpoint.path, context) if "{" in endpoint.path else None
-        if rendered is not None:
-            missing.extend(rendered.missing)
-            path = rendered.value
-        else:
-            path = endpoint.path
+    path = _render(endpoint.path or "", context, missing, templating.render_path)
     parts = urlsplit(base)
     if path:
         parts = parts._replace(path=parts.path.rstrip("/") + "/" + path.lstrip("/"))
-    query = dict(_parse_query(parts.query))
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
     for name, template in (endpoint.query or {}).items():
         value = _render(template, context, missing)
         if value != "":
@@ -156,46 +151,46 @@ def build_url(endpoint: Endpoint, context: dict, params: dict, missing: list[str
     for param in endpoint.parameters or []:
         name = param["name"]
         wanted = param.get("location") == "query" and params.get(name) is not None and name not in query
-        if wanted and not _mentioned(query_templates, name):
+        if wanted and not mentions(query_templates, name):
             query[name] = _scalar(params[name])
     return urlunsplit(parts._replace(query="")), query
-
-
-def _parse_query(query: str) -> list[tuple[str, str]]:
-    from urllib.parse import parse_qsl
-
-    return parse_qsl(query, keep_blank_values=True) if query else []
 
 
 def build_headers(endpoint: Endpoint, context: dict, params: dict, missing: list[str]) -> tuple[dict, list[str]]:
     """(headers, values to treat as secret): the connection's defaults overridden by the endpoint's."""
     merged: dict[str, tuple[str, str]] = {}
-    for name, template in {**(endpoint.connection.default_headers or {})}.items():
-        merged[name.lower()] = (name, template)
-    for name, template in (endpoint.headers or {}).items():
-        merged[name.lower()] = (name, template)
+    for templates in (endpoint.connection.default_headers or {}, endpoint.headers or {}):
+        merged.update({name.lower(): (name, template) for name, template in templates.items()})
     headers: dict[str, str] = {}
     secret_values: list[str] = []
     for lower, (name, template) in merged.items():
-        rendered = templating.render_header(template, context) if "{" in template else None
-        value = template if rendered is None else rendered.value
-        if rendered is not None:
-            missing.extend(rendered.missing)
-        elif "\r" in value or "\n" in value:
-            raise templating.TemplateError(f"header {name} would contain a line break")
-        headers[name] = value
+        if secret_refs.reference_scheme(template):  # `env:NAME` / `file:/path`: the secret itself, verbatim
+            try:
+                headers[name] = _header_value(name, secret_refs.resolve(template))
+            except secret_refs.SecretUnavailable as exc:
+                raise PrepareError(f"header {name}: {exc}") from None
+        else:
+            headers[name] = _header_value(name, _render(template, context, missing, templating.render_header))
         if lower not in HARMLESS_HEADERS:
-            secret_values.append(value)
+            secret_values.append(headers[name])
     templates = [t for _, t in merged.values()]
     for param in endpoint.parameters or []:
         name = param["name"]
         wanted = param.get("location") == "header" and params.get(name) is not None and name.lower() not in merged
-        if wanted and not _mentioned(templates, name):
-            value = _scalar(params[name])
-            if "\r" in value or "\n" in value:
-                raise templating.TemplateError(f"header {name} would contain a line break")
-            headers[name] = value
+        if wanted and not mentions(templates, name):
+            headers[name] = _header_value(name, _scalar(params[name]))
     return headers, secret_values
+
+
+def _header_value(name: str, value: str) -> str:
+    """`value` if HTTP can carry it in a header (no CR/LF/NUL, Latin-1 only), else TemplateError."""
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise templating.TemplateError(f"header {name} would contain a line break")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise templating.TemplateError(f"header {name} can only contain Latin-1 characters") from None
+    return value
 
 
 def _body_params(endpoint: Endpoint, params: dict) -> dict:

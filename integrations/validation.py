@@ -7,10 +7,9 @@ type (a 400 naming the field, or a form error on the field).
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-from integrations import http, mapping, parameters, templating
+from integrations import http, mapping, parameters, rendering, templating
 from integrations.auth.base import HEADER_NAME
 from integrations.models import BodyType
 
@@ -111,7 +110,7 @@ def endpoint_errors(data: dict) -> dict[str, list[str]]:
     if not problems:
         data["parameters"] = declared
         for param in declared:
-            if param["location"] == "path" and not _mentions(data.get("path") or "", param["name"]):
+            if param["location"] == "path" and not rendering.mentions([data.get("path") or ""], param["name"]):
                 _add(errors, "parameters", f"path parameter {param['name']!r} is not used in the path")
     for message in mapping.clean_mapping(data.get("response_mapping")):
         _add(errors, "response_mapping", message)
@@ -120,10 +119,6 @@ def endpoint_errors(data: dict) -> dict[str, list[str]]:
         if value is not None and not 0 < value <= MAX_TIMEOUT:
             _add(errors, field, f"Must be more than 0 and at most {MAX_TIMEOUT:g} seconds.")
     return errors
-
-
-def _mentions(template: str, name: str) -> bool:
-    return re.search(r"\{\{?[^}]*\b(?:params\.)?" + re.escape(name) + r"\b", template) is not None
 
 
 def body_errors(body_type: str, template: str, errors: dict) -> None:

@@ -181,3 +181,37 @@ def test_api_call_logs_and_filters_are_scoped_to_the_tenant(staff, other_tenant,
     assert "Foreign API" not in endpoints and "Foreign call" not in endpoints
     foreign_log = ApiCallLog.objects.get(endpoint=foreign)
     assert client.get(f"/admin/integrations/apicalllog/{foreign_log.pk}/change/").status_code == 302
+
+
+def test_a_connection_cannot_use_another_tenants_credential(
+    client, tenant, other_tenant, make_credential, django_user_model
+):
+    client.force_login(django_user_model.objects.create_superuser("root", password="pw-for-tests-1"))
+    foreign = make_credential("none", owner=other_tenant)
+    data = {
+        "tenant": str(tenant.pk), "name": "C", "base_url": "https://api.example.com", "credential": str(foreign.pk),
+        "default_headers": "", "connect_timeout": "3", "read_timeout": "5", "total_deadline": "30", "retry": "{}",
+        "max_response_bytes": "1000", "description": "", "endpoints-TOTAL_FORMS": "0", "endpoints-INITIAL_FORMS": "0",
+    }  # fmt: skip
+
+    response = client.post("/admin/integrations/connection/add/", data)
+
+    assert response.status_code == 200
+    assert "Choose a credential of the same organisation." in response.content.decode()
+    assert not Connection.objects.exists()
+
+
+def test_a_standalone_endpoint_takes_its_connections_tenant(staff, tenant, make_connection):
+    client = staff("admin")
+    connection = make_connection()
+    data = {
+        "connection": str(connection.pk), "name": "N", "tool_name": "n", "description": "", "method": "GET",
+        "path": "/x", "query": "{}", "headers": "", "body_type": "none", "body_template": "", "parameters": "[]",
+        "response_mapping": "{}", "response_template": "", "follow_redirects": "unknown", "error_policy": "fail",
+        "burden": "ambient", "cache_ttl": "0",
+    }  # fmt: skip
+
+    response = client.post("/admin/integrations/endpoint/add/", data)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert connection.endpoints.get().tenant == tenant

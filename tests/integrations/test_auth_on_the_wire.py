@@ -147,3 +147,18 @@ def test_on_unauthorized_hook_retries_once(make_credential, make_connection, mak
     assert http_server.count("/private") == 2
     assert result.status == "error"
     assert result.attempts == 2
+
+
+def test_header_secrets_may_be_references_sent_verbatim(make_connection, make_endpoint, http_server, monkeypatch):
+    monkeypatch.setenv("SWB_HEADER_KEY", "k-{{not a template}}")
+    endpoint = make_endpoint(make_connection(default_headers={"X-Key": "env:SWB_HEADER_KEY"}))
+
+    result = execute(endpoint)
+    monkeypatch.delenv("SWB_HEADER_KEY")
+    missing = execute(endpoint)
+
+    assert result.status == "success"
+    assert http_server.last.header("X-Key") == "k-{{not a template}}"
+    assert missing.status == "failure"
+    assert missing.error == "header X-Key: environment variable SWB_HEADER_KEY is not set"
+    assert http_server.count() == 1

@@ -53,6 +53,8 @@ def test_endpoint_test_returns_request_result_and_warnings(clients, secret_endpo
     assert SECRET not in response.content.decode()
     assert http_server.last.header("Authorization") == f"Bearer {SECRET}"
     assert AuditEvent.objects.filter(tenant=tenant, action="tested", object_type="endpoint").count() == 1
+    log = ApiCallLog.objects.get()
+    assert log.trigger == "test" and log.actor.startswith("API key member test key")
 
 
 def test_endpoint_test_reports_missing_variables(clients, make_endpoint):

@@ -417,3 +417,14 @@ def test_the_body_is_decoded_with_the_declared_charset(make_endpoint, http_serve
     result = execute(make_endpoint(path="/latin"))
 
     assert result.body == "café"
+
+
+def test_a_header_parameter_with_a_line_break_or_non_latin1_text_is_refused(make_endpoint, http_server):
+    endpoint = make_endpoint(parameters=[{"name": "X-Note", "location": "header"}])
+
+    broken = execute(endpoint, params={"X-Note": "a\nb"})
+    exotic = execute(endpoint, params={"X-Note": "日本"})
+
+    assert broken.status == exotic.status == "failure"
+    assert exotic.error == "invalid template: header X-Note can only contain Latin-1 characters"
+    assert http_server.count() == 0
