@@ -159,7 +159,22 @@ def _load(job: tuple) -> tuple[int, int]:
     return counts["ok"], counts["bad"]
 
 
-def sustained_rate(port: int, method: str, path: str, seconds: float, clients: int, key=None, body=None) -> float:
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of the live processes of process group `pgid` (Linux /proc)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def sustained_rate(
+    port: int, method: str, path: str, seconds: float, clients: int, key=None, body=None
+) -> tuple[float, int]:
     processes = 2
     ends = time.time() + seconds
     job = (port, method, path, key, body, max(1, clients // processes), ends)
@@ -173,7 +188,7 @@ def sustained_rate(port: int, method: str, path: str, seconds: float, clients: i
     ok, bad = sum(r[0] for r in results), sum(r[1] for r in results)
     if bad:
         print(f"  ({bad} non-2xx answers on {path})")
-    return ok / elapsed
+    return ok / elapsed, ok
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -205,6 +220,7 @@ def callback_latency(port: int, key: str, body: dict, calls: int, rate: float) -
     ids: list[str] = []
     try:
         time.sleep(3)
+        cpu = group_cpu_seconds(worker.pid)
         started = time.monotonic()
         for n in range(calls):
             time.sleep(max(0.0, started + n / rate - time.monotonic()))
@@ -224,6 +240,7 @@ def callback_latency(port: int, key: str, body: dict, calls: int, rate: float) -
         deadline = time.monotonic() + 120
         while len(Receiver.arrivals) < calls and time.monotonic() < deadline:
             time.sleep(0.2)
+        print(f"  worker CPU {(group_cpu_seconds(worker.pid) - cpu) * 1000 / calls:.1f} ms per call (4 tasks each)")
     finally:
         stop(worker)
         receiver.shutdown()
@@ -241,7 +258,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each rate measurement")
     parser.add_argument("--clients", type=int, default=16, help="concurrent client threads")
     parser.add_argument("--calls", type=int, default=1000, help="calls for the callback latency")
-    parser.add_argument("--rate", type=float, default=10.0, help="calls per second placed for the latency run")
+    parser.add_argument("--rate", type=float, default=5.0, help="calls per second placed for the latency run")
     args = parser.parse_args()
     (ROOT / ".local").mkdir(exist_ok=True)
     create_database()
@@ -254,10 +271,18 @@ def main() -> None:
     try:
         wait_until_up(port)
         print(f"gunicorn 2 workers on PostgreSQL ({DATABASE}), {args.clients} client threads, {args.seconds:g} s each")
-        health = sustained_rate(port, "GET", "/healthz", args.seconds, args.clients)
-        print(f"  GET /healthz               {health:8.1f} req/s")
-        calls = sustained_rate(port, "POST", "/integration/v1/calls", args.seconds, args.clients, key, body)
-        print(f"  POST /integration/v1/calls {calls:8.1f} req/s  ({calls / health:.0%} of /healthz)")
+        figures = {}
+        for label, method, path, auth in (
+            ("GET /healthz", "GET", "/healthz", None),
+            ("POST /integration/v1/calls", "POST", "/integration/v1/calls", key),
+        ):
+            cpu = group_cpu_seconds(web.pid)
+            rate, count = sustained_rate(port, method, path, args.seconds, args.clients, auth, body if auth else None)
+            cpu_ms = (group_cpu_seconds(web.pid) - cpu) * 1000 / max(1, count)
+            figures[label] = rate
+            print(f"  {label:27s}{rate:8.1f} req/s   gunicorn CPU {cpu_ms:5.2f} ms/request")
+        ratio = figures["POST /integration/v1/calls"] / figures["GET /healthz"]
+        print(f"  ratio POST /calls : /healthz = {ratio:.1%}")
         import redis
 
         from calls.models import Call

@@ -29,11 +29,12 @@ def claim(
     claims_field: str,
     lease_seconds: float,
     on_claim: Callable[[M], bool] | None = None,
+    also_saves: tuple[str, ...] = (),
 ) -> M | None:
     """Lock row `pk` of `queryset`; if due and not leased, lease it, count the claim, and return it.
 
     `on_claim(obj)` runs inside the same transaction after the counter is raised; returning False
-    gives the claim up (its changes to `obj` are still saved).
+    gives the claim up (its changes to the fields named in `also_saves` are still saved).
     """
     with transaction.atomic():
         obj = queryset.select_for_update(of=("self",)).filter(pk=pk).first()
@@ -46,5 +47,5 @@ def claim(
         setattr(obj, lease_field, now + timedelta(seconds=lease_seconds))
         setattr(obj, claims_field, getattr(obj, claims_field) + 1)
         keep = on_claim(obj) if on_claim else True
-        obj.save()
+        obj.save(update_fields=[lease_field, claims_field, *also_saves])
         return obj if keep else None

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Value
+from django.db.models import Count, F, Min, Q, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -265,15 +265,18 @@ def capacity_refusal(trunk: SipTrunk, now: datetime) -> tuple[str, int] | None:
     Run under the trunk's lock. Live calls are those not yet terminal; a start counts for max_cps
     during the one second after it (a sliding window, so no one-second window ever holds more).
     """
-    live = Call.objects.filter(sip_trunk=trunk, status__in=LIVE_STATUSES)
-    if live.count() >= trunk.max_channels:
-        oldest = live.order_by("started_at").values_list("started_at", flat=True).first() or now
+    window_start = now - timedelta(seconds=1)
+    is_live, is_recent = Q(status__in=LIVE_STATUSES), Q(started_at__gt=window_start)
+    counts = Call.objects.filter(is_live | is_recent, sip_trunk=trunk).aggregate(
+        live=Count("pk", filter=is_live), recent=Count("pk", filter=is_recent)
+    )
+    if counts["live"] >= trunk.max_channels:
+        oldest = Call.objects.filter(is_live, sip_trunk=trunk).aggregate(oldest=Min("started_at"))["oldest"] or now
         expected = timedelta(seconds=get_dialer(trunk.dialer).expected_duration(trunk.dialer_config))
         return MAX_CHANNELS_MESSAGE, _whole_seconds(oldest + expected - now)
-    window = Call.objects.filter(sip_trunk=trunk, started_at__gt=now - timedelta(seconds=1))
-    starts = list(window.order_by("started_at").values_list("started_at", flat=True)[: trunk.max_cps])
-    if len(starts) >= trunk.max_cps:
-        return MAX_CPS_MESSAGE, _whole_seconds(starts[0] + timedelta(seconds=1) - now)
+    if counts["recent"] >= trunk.max_cps:
+        oldest = Call.objects.filter(is_recent, sip_trunk=trunk).aggregate(oldest=Min("started_at"))["oldest"]
+        return MAX_CPS_MESSAGE, _whole_seconds(oldest + timedelta(seconds=1) - now)
     return None
 
 
@@ -287,6 +290,21 @@ def live_channels(trunk: SipTrunk) -> int:
 
 # --- status events ---------------------------------------------------------------------------------
 
+# What a status report may change on a call (saved without rewriting metadata or dialer state).
+STATUS_FIELDS = [
+    "status",
+    "last_updated",
+    "stalled_at",
+    "provider_call_id",
+    "start_timestamp",
+    "end_timestamp",
+    "duration",
+    "call_outcome",
+    "transcript_url",
+    "recording_url",
+    "dialer_due_at",
+    "dialer_lease_until",
+]
 _RANK = {CallStatus.INITIATING: 0, CallStatus.RINGING: 1, CallStatus.ANSWERED: 2}
 
 
@@ -346,7 +364,7 @@ def record_call_event(
             locked.transcript_url = transcript_url or locked.transcript_url
             locked.recording_url = recording_url or locked.recording_url
             _apply_terminal(locked, occurred_at, duration=duration)
-        locked.save()
+        locked.save(update_fields=STATUS_FIELDS)
         event = _write_event(locked, status, source, occurred_at, detail=detail)
         if status in TERMINAL_STATUSES:
             _notify(locked)

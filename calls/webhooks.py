@@ -54,6 +54,16 @@ EVENTS = {
 SECRET_PREFIX = "whsec_"
 RESPONSE_EXCERPT_CHARS = 500
 MAX_RESPONSE_BYTES = 1024 * 1024
+DELIVERY_OUTCOME_FIELDS = (
+    "last_status_code",
+    "last_error",
+    "lease_until",
+    "claims",
+    "status",
+    "delivered_at",
+    "next_attempt_at",
+    "enqueued_at",
+)
 
 
 # --- payload and signatures ------------------------------------------------------------------------
@@ -174,6 +184,7 @@ def attempt_delivery(delivery_id) -> WebhookAttempt | None:
         claims_field="claims",
         lease_seconds=timeout + settings.CALLS_LEASE_MARGIN_SECONDS,
         on_claim=_start_attempt,
+        also_saves=("attempts", "status", "last_error", "next_attempt_at"),
     )
     if delivery is None:
         return None
@@ -218,7 +229,7 @@ def _finish_attempt(delivery_id, attempt: WebhookAttempt, permanent: bool) -> We
         delivery.lease_until, delivery.claims = None, 0
         if delivery.status == DeliveryStatus.PENDING:
             _schedule_after(delivery, attempt, now, permanent)
-        delivery.save()
+        delivery.save(update_fields=[*DELIVERY_OUTCOME_FIELDS])
     return attempt
 
 

@@ -68,12 +68,25 @@ def _pretty(value) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
+def single_tenant(admin_instance, request):
+    """The tenant a new object gets when the user can edit only one (the form hides the field)."""
+    tenants = admin_instance.editable_tenants(request)
+    return tenants.first() if tenants.count() == 1 else None
+
+
+def with_tenant_fallback(form_class, tenant):
+    return type(form_class.__name__, (form_class,), {"tenant_fallback": tenant})
+
+
 @admin.register(Credential)
 class CredentialAdmin(TenantScopedAdmin):
     form = CredentialForm
     list_display = ["name", "type", "updated_at"]
     list_filter = ["type"]
     search_fields = ["name"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        return with_tenant_fallback(super().get_form(request, obj, change, **kwargs), single_tenant(self, request))
 
 
 class EndpointInline(TenantScopedInline, admin.StackedInline):
@@ -85,10 +98,7 @@ class EndpointInline(TenantScopedInline, admin.StackedInline):
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
-        tenants = scoping.tenants_for_user(request.user)
-        formset.form = type("ScopedEndpointForm", (formset.form,), {"tenant_fallback": obj.tenant if obj else None})
-        if obj is None and tenants.count() == 1:
-            formset.form.tenant_fallback = tenants.first()
+        formset.form = with_tenant_fallback(formset.form, obj.tenant if obj else single_tenant(self, request))
         return formset
 
 
@@ -113,7 +123,7 @@ class ConnectionAdmin(TestConsoleMixin, TenantScopedAdmin):
         connection = self.scoped_object_for_test(request, object_id)
         outcome = None
         if request.method == "POST":
-            outcome = consoles.test_connection(connection, ctx=admin_context(request, connection.tenant))
+            outcome = consoles.run_connection_test(connection, ctx=admin_context(request, connection.tenant))
         return self.render_test(request, connection, outcome=outcome, outcome_json=_pretty(outcome))
 
 
@@ -136,7 +146,7 @@ class EndpointAdmin(TestConsoleMixin, TenantScopedAdmin):
         form = EndpointTestForm(request.POST or None)
         outcome = None
         if request.method == "POST" and form.is_valid():
-            outcome = consoles.test_endpoint(
+            outcome = consoles.run_endpoint_test(
                 endpoint,
                 params=form.cleaned_data["params"],
                 variables=form.cleaned_data["variables"],

@@ -13,7 +13,7 @@ from tenants.models import AuditAction
 from tenants.scoping import TenantContext
 
 
-def test_connection(connection: Connection, *, ctx: TenantContext | None = None) -> dict[str, Any]:
+def run_connection_test(connection: Connection, *, ctx: TenantContext | None = None) -> dict[str, Any]:
     """Check the credential (the type's `test()` hook) and reach the base URL with it.
 
     Returns `{"ok", "status_code", "latency_ms", "error", "auth", "request"}`; ok means the base URL
@@ -54,7 +54,7 @@ def _probe(probe: Endpoint, prepared) -> dict[str, Any]:
     return {"ok": True, "status_code": response.status_code}
 
 
-def test_endpoint(
+def run_endpoint_test(
     endpoint: Endpoint, *, params: dict | None = None, variables: dict | None = None, ctx: TenantContext | None = None
 ) -> dict[str, Any]:
     """Make the real call and return what the console shows: the redacted request, the result (SPEC §4

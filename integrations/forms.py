@@ -65,7 +65,23 @@ class SecretMapFormMixin:
                 self.add_error(field if field in self.fields else None, f"{field}: {message}")
 
 
-class CredentialForm(SecretMapFormMixin, forms.ModelForm):
+class TenantUniqueFormMixin:
+    """Uniqueness per tenant, which the admin's forms cannot leave to the database (the tenant field is
+    hidden for single-tenant users, so Django skips the constraint and the INSERT would fail)."""
+
+    tenant_fallback = None  # set by the admin: the tenant a new object will get
+
+    def check_unique_in_tenant(self, tenant, field: str, message: str) -> None:
+        tenant = tenant or self.tenant_fallback
+        value = self.cleaned_data.get(field)
+        if tenant is None or not value:
+            return
+        clash = for_tenant(self._meta.model, tenant).filter(**{field: value}).exclude(pk=self.instance.pk)
+        if clash.exists():
+            self.add_error(field, message)
+
+
+class CredentialForm(TenantUniqueFormMixin, SecretMapFormMixin, forms.ModelForm):
     secret_maps = {"secrets": True}
     type = forms.ChoiceField(choices=())
 
@@ -79,6 +95,8 @@ class CredentialForm(SecretMapFormMixin, forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        tenant = data.get("tenant") or (self.instance.tenant if self.instance.tenant_id else None)
+        self.check_unique_in_tenant(tenant, "name", "A credential with this name already exists.")
         kind = data.get("type")
         if not kind:
             return data
@@ -118,9 +136,12 @@ class ConnectionForm(SecretMapFormMixin, forms.ModelForm):
         return data
 
 
-class EndpointForm(SecretMapFormMixin, forms.ModelForm):
+class EndpointForm(TenantUniqueFormMixin, SecretMapFormMixin, forms.ModelForm):
     secret_maps = {"headers": False}
-    tenant_fallback = None  # set by the admin: the tenant a new parent connection will get
+    follow_redirects = forms.NullBooleanField(
+        required=False,
+        widget=forms.Select(choices=[("", "As the connection"), ("true", "Follow"), ("false", "Do not follow")]),
+    )
 
     class Meta:
         model = Endpoint
@@ -136,12 +157,8 @@ class EndpointForm(SecretMapFormMixin, forms.ModelForm):
 
     def _check_tool_name(self, data: dict) -> None:
         connection = data.get("connection") or getattr(self.instance, "connection", None)
-        tenant = getattr(connection, "tenant", None) if connection and connection.tenant_id else self.tenant_fallback
-        if tenant is None or not data.get("tool_name"):
-            return
-        clash = for_tenant(Endpoint, tenant).filter(tool_name=data["tool_name"]).exclude(pk=self.instance.pk)
-        if clash.exists():
-            self.add_error("tool_name", "An endpoint with this tool name already exists.")
+        tenant = connection.tenant if connection is not None and connection.tenant_id else None
+        self.check_unique_in_tenant(tenant, "tool_name", "An endpoint with this tool name already exists.")
 
 
 class EndpointTestForm(forms.Form):

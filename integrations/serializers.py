@@ -74,6 +74,11 @@ class CredentialSerializer(TenantUniqueMixin, StrictModelSerializer):
         attrs["type"] = kind
         return attrs
 
+    def update(self, instance, validated_data):
+        if validated_data.get("type", instance.type) != instance.type:
+            instance.state = {}  # runtime state (e.g. tokens) belongs to the old type
+        return super().update(instance, validated_data)
+
 
 class RetrySerializer(StrictSerializer):
     max_retries = serializers.IntegerField(min_value=0, max_value=10, required=False)

@@ -57,7 +57,7 @@ class ConnectionViewSet(ScopedModelViewSet):
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
         """Verify the credential works and the base URL answers."""
-        return Response(consoles.test_connection(self.get_object(), ctx=self.tenant_context))
+        return Response(consoles.run_connection_test(self.get_object(), ctx=self.tenant_context))
 
 
 class EndpointViewSet(ScopedModelViewSet):
@@ -75,4 +75,4 @@ class EndpointViewSet(ScopedModelViewSet):
         endpoint = self.get_object()
         serializer = EndpointTestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(consoles.test_endpoint(endpoint, **serializer.validated_data, ctx=self.tenant_context))
+        return Response(consoles.run_endpoint_test(endpoint, **serializer.validated_data, ctx=self.tenant_context))

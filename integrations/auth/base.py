@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from integrations import secret_refs
+from integrations import http, secret_refs
 
 if TYPE_CHECKING:
     from integrations.models import Credential
@@ -44,7 +44,9 @@ class CredentialInvalid(Exception):
 
 @dataclass(frozen=True)
 class Field:
-    """One config or secret field of a type. `kind`: string, choice, map (name → value) or header."""
+    """One config or secret field of a type. `kind`: string, map (name → value), header (a header name)
+    or url (http/https, checked against the outbound policy's literal-address rules); `choices` limits
+    a string."""
 
     name: str
     required: bool = False
@@ -173,6 +175,11 @@ def _field_problem(f: Field, value: Any) -> str:
         return f"Must be one of: {', '.join(f.choices)}."
     if f.kind == "header" and not HEADER_NAME.match(value):
         return "Not a valid HTTP header name."
+    if f.kind == "url":
+        try:
+            http.check_url(value, resolve=False)
+        except http.OutboundError as exc:
+            return f"{str(exc)[:1].upper()}{str(exc)[1:]}."
     if "\r" in value or "\n" in value:
         return "Must not contain line breaks."
     return ""

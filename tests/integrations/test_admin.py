@@ -60,11 +60,10 @@ def test_credential_form_validates_the_type(staff):
     assert not Credential.objects.exists()
 
 
-def test_connection_with_inline_endpoint(staff, tenant, http_server):
-    client = staff("admin")
+def _connection_with_endpoint_form(base_url: str, **overrides) -> dict:
     data = {
         "name": "Weather",
-        "base_url": http_server.base_url,
+        "base_url": base_url,
         "credential": "",
         "default_headers": json.dumps({"X-Key": SECRET}),
         "connect_timeout": "3",
@@ -93,6 +92,14 @@ def test_connection_with_inline_endpoint(staff, tenant, http_server):
         "endpoints-0-burden": "conversational",
         "endpoints-0-cache_ttl": "0",
     }
+
+    data.update(overrides)
+    return data
+
+
+def test_connection_with_inline_endpoint(staff, tenant, http_server):
+    client = staff("admin")
+    data = _connection_with_endpoint_form(http_server.base_url)
 
     response = client.post("/admin/integrations/connection/add/", data)
 
@@ -215,3 +222,17 @@ def test_a_standalone_endpoint_takes_its_connections_tenant(staff, tenant, make_
 
     assert response.status_code == 302, response.content.decode()[:2000]
     assert connection.endpoints.get().tenant == tenant
+
+
+def test_duplicate_names_are_form_errors_not_crashes(staff, make_credential, make_endpoint):
+    client = staff("admin")
+    make_credential("none", name="Taken")
+    make_endpoint(tool_name="taken_tool")
+
+    credential = client.post(
+        "/admin/integrations/credential/add/",
+        {"name": "Taken", "type": "none", "config": "{}", "secrets": "", "description": ""},
+    )
+
+    assert credential.status_code == 200
+    assert "A credential with this name already exists." in credential.content.decode()

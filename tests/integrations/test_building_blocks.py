@@ -158,3 +158,18 @@ def test_the_registry_imports_lazily_and_lists_types():
     assert auth.get_type("bearer").__name__ == "BearerAuth"
     with pytest.raises(KeyError):
         auth.get_type("nope")
+
+
+def test_url_fields_are_checked(monkeypatch, settings):
+    from integrations.auth.base import CredentialInvalid, CredentialType, Field
+
+    class WithTokenUrl(CredentialType):
+        config_fields = (Field("token_url", required=True, kind="url"),)
+
+    settings.OUTBOUND_ALLOW_PRIVATE_NETWORKS = False
+    assert WithTokenUrl.clean({"token_url": "https://auth.example.com/token"}, {})[0] == {
+        "token_url": "https://auth.example.com/token"
+    }
+    with pytest.raises(CredentialInvalid) as caught:
+        WithTokenUrl.clean({"token_url": "http://10.0.0.1/token"}, {})
+    assert caught.value.errors == {"config": {"token_url": ["Destination not allowed: 10.0.0.1 is a private address."]}}
