@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -147,7 +148,10 @@ def execute(
         result.error = f"credential could not be obtained: {exc}"
     else:
         result.warnings.extend(f"missing variable: {name}" for name in result.request.missing)
-        _send(endpoint, result, started)
+        try:
+            _send(endpoint, result, started)
+        except Exception as exc:  # the contract is a result, never a raise: report a bug as an exception
+            _unexpected(endpoint, result, exc)
     result.duration_ms = int((time.monotonic() - started) * 1000)
     if log:
         result.log_id = calllog.record(endpoint, result, trigger, actor=_actor_label(actor))
@@ -160,6 +164,13 @@ def execute(
             extra={"endpoint_id": str(endpoint.pk), "tenant_id": str(endpoint.tenant_id), "trigger": trigger},
         )
     return result
+
+
+def _unexpected(endpoint: Endpoint, result: ExecutionResult, exc: Exception) -> None:
+    result.status, result.error = CallStatus.EXCEPTION, f"unexpected error ({type(exc).__name__})"
+    # The traceback goes through the redactor: exception messages may quote header values.
+    trace = "".join(traceback.format_exception(exc))
+    logger.error("endpoint call failed unexpectedly: %s", result.request.redactor.text(trace))
 
 
 def _actor_label(actor: Any) -> str:

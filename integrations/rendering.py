@@ -183,7 +183,12 @@ def build_headers(endpoint: Endpoint, context: dict, params: dict, missing: list
 
 
 def _header_value(name: str, value: str) -> str:
-    """`value` if HTTP can carry it in a header (no CR/LF/NUL, Latin-1 only), else TemplateError."""
+    """`value` if HTTP can carry it in a header (no CR/LF/NUL, Latin-1 only), else TemplateError.
+
+    Surrounding spaces are dropped: HTTP ignores them, and requests refuses a leading one (with an
+    exception that quotes the value).
+    """
+    value = value.strip(" \t")
     if "\r" in value or "\n" in value or "\0" in value:
         raise templating.TemplateError(f"header {name} would contain a line break")
     try:

@@ -428,3 +428,28 @@ def test_a_header_parameter_with_a_line_break_or_non_latin1_text_is_refused(make
     assert broken.status == exotic.status == "failure"
     assert exotic.error == "invalid template: header X-Note can only contain Latin-1 characters"
     assert http_server.count() == 0
+
+
+def test_header_values_lose_surrounding_spaces(make_endpoint, http_server):
+    result = execute(make_endpoint(headers={"X-A": "  padded  "}))
+
+    assert result.status == "success"
+    assert http_server.last.header("X-A") == "padded"
+
+
+def test_an_unexpected_error_is_an_exception_result_and_is_logged_redacted(
+    make_credential, make_connection, make_endpoint, http_server, monkeypatch, caplog
+):
+    from integrations import http
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"boom with {kwargs['headers']['Authorization']}")
+
+    monkeypatch.setattr(http, "send", broken)
+    endpoint = make_endpoint(make_connection(credential=make_credential("bearer", secrets={"token": "tok-123456789"})))
+
+    result = execute(endpoint)
+
+    assert result.status == "exception"
+    assert result.error == "unexpected error (RuntimeError)"
+    assert "boom with Bearer ••••" in caplog.text and "tok-123456789" not in caplog.text
