@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.models import ApiCallLog
+from integrations.models import ApiCallLog, Connection, Credential
 from rules.models import Conversation, Message
 
 BALANCE = {"balance": 120, "currency": "PEN"}
@@ -281,3 +281,20 @@ def test_a_viewer_cannot_invoke(viewer, tenant, bank, make_endpoint, conversatio
     assert response.status_code == 403
     assert response.json() == {"error": "This action requires the member role"}
     assert bank.count() == 0
+
+
+def test_secrets_never_reach_say_or_the_tool_message(member, tenant, http_server, make_endpoint, conversation):
+    token = "tok-live-abcdefghijklmnop"
+    endpoint = make_endpoint(
+        tenant, "whoami", path="/echo", response_template="You sent {{response.headers.Authorization}}"
+    )
+    credential = Credential.objects.create(tenant=tenant, name="Bank", type="bearer", secrets={"token": token})
+    Connection.objects.filter(pk=endpoint.connection_id).update(credential=credential)
+
+    response = invoke(member, "whoami", conversation)
+
+    assert response.status_code == 200, response.json()
+    assert http_server.last.header("Authorization") == f"Bearer {token}"
+    assert token not in response.content.decode()
+    assert response.json()["say"] == "You sent Bearer ••••"
+    assert token not in str(Message.objects.get(conversation=conversation).data)
