@@ -12,6 +12,7 @@ from calls.dialers import DialerConfigError, UnknownDialer, dialer_names, get_di
 from calls.models import Agent, Call, CallEvent, SipTrunk, WebhookAttempt, WebhookDelivery
 from calls.representations import is_stalled
 from calls.serializers import clean_input_schema
+from calls.tools import check_same_tenant
 from tenants.admin import TenantScopedAdmin, TenantScopedInline
 from tenants.models import Role
 
@@ -46,6 +47,16 @@ class AgentForm(forms.ModelForm):
         except serializers.ValidationError as exc:
             raise ValidationError(exc.detail[0]) from None
 
+    def clean(self):
+        cleaned = super().clean()
+        tenant = cleaned.get("tenant") or (self.instance.tenant if self.instance.tenant_id else None)
+        if tenant is not None and cleaned.get("tools"):
+            try:
+                check_same_tenant(tenant.pk, list(cleaned["tools"]))
+            except ValidationError as exc:
+                self.add_error("tools", exc)
+        return cleaned
+
 
 @admin.register(Agent)
 class AgentAdmin(TenantScopedAdmin):
@@ -53,6 +64,7 @@ class AgentAdmin(TenantScopedAdmin):
     list_display = ["name", "agent_code", "status", "language", "voice", "updated_at"]
     list_filter = ["status"]
     search_fields = ["name", "agent_code"]
+    filter_horizontal = ["tools"]
 
 
 class SipTrunkForm(forms.ModelForm):
@@ -135,7 +147,16 @@ class CallAdmin(ReadOnlyMixin, TenantScopedAdmin):
         (None, {"fields": ["id", "tenant", "agent", "sip_trunk", "phone_number", "status", "rejection_reason"]}),
         (
             "Request and outcome",
-            {"fields": ["metadata", "callback_url", "call_outcome", "transcript_url", "recording_url"]},
+            {
+                "fields": [
+                    "metadata",
+                    "conversation",
+                    "callback_url",
+                    "call_outcome",
+                    "transcript_url",
+                    "recording_url",
+                ]
+            },
         ),
         (
             "Timing",

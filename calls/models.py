@@ -5,7 +5,10 @@ Status values and field names here are part of the public call API (SPEC §9, §
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.signals import m2m_changed
+from django.dispatch import receiver
 from django.utils import timezone
 
 from tenants.models import TenantOwned
@@ -30,6 +33,12 @@ class Agent(TenantOwned):
     voice = models.CharField(max_length=100, blank=True)
     language = models.CharField(max_length=35, blank=True, default="en-US")
     input_schema = models.JSONField(default=default_input_schema, blank=True)
+    tools = models.ManyToManyField(
+        "integrations.Endpoint",
+        blank=True,
+        related_name="agents",
+        help_text="Endpoints the agent may use as tools (of the same organisation)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -97,6 +106,11 @@ class Call(TenantOwned):
     callback_url = models.URLField(max_length=2000, blank=True)
     status = models.CharField(max_length=30, choices=CallStatus.choices, default=CallStatus.INITIATING)
     rejection_reason = models.CharField(max_length=200, blank=True)
+    # The voice conversation of an accepted call: its variables are the call's metadata, and the
+    # agent's tools are invoked in it.
+    conversation = models.OneToOneField(
+        "rules.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="call"
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # When the call took a channel (accepted calls only): what max_cps counts.
     started_at = models.DateTimeField(null=True, blank=True)
@@ -220,3 +234,17 @@ class WebhookAttempt(TenantOwned):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.outcome}"
+
+
+@receiver(m2m_changed, sender=Agent.tools.through, dispatch_uid="calls.agent_tools_same_tenant")
+def _tools_of_the_agents_tenant(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    """A guard, not a side effect: an agent's tools are endpoints of its own tenant, whoever adds them."""
+    if action != "pre_add" or not pk_set:
+        return
+    if reverse:  # endpoint.agents.add(...)
+        foreign = Agent.objects.filter(pk__in=pk_set).exclude(tenant_id=instance.tenant_id)
+    else:
+        foreign = sender._meta.get_field("endpoint").related_model.objects.filter(pk__in=pk_set)
+        foreign = foreign.exclude(tenant_id=instance.tenant_id)
+    if foreign.exists():
+        raise ValidationError("An agent's tools must be endpoints of the same organisation.")

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from calls import services
 from calls.dialers import DEFAULT_DIALER, DialerConfigError, UnknownDialer, dialer_names, get_dialer
 from calls.models import Agent, SipTrunk
+from integrations.models import Endpoint
 from tenants import scoping
 from tenants.api import StrictModelSerializer
 
@@ -45,7 +46,18 @@ def clean_dialer_config(dialer: str, config) -> dict:
         raise serializers.ValidationError({"dialer_config": [str(exc)]}) from None
 
 
+class TenantEndpointsField(serializers.PrimaryKeyRelatedField):
+    """Endpoint ids of the request's tenant: another tenant's id is "does not exist", like a missing one."""
+
+    def get_queryset(self):
+        return scoping.for_tenant(super().get_queryset(), self.context.get("tenant"))
+
+
 class AgentSerializer(StrictModelSerializer):
+    tools = TenantEndpointsField(
+        queryset=Endpoint.objects.all(), many=True, required=False, help_text="Endpoint ids the agent may use as tools"
+    )
+
     class Meta:
         model = Agent
         fields = [
@@ -57,6 +69,7 @@ class AgentSerializer(StrictModelSerializer):
             "voice",
             "language",
             "input_schema",
+            "tools",
             "created_at",
             "updated_at",
         ]

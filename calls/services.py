@@ -44,6 +44,8 @@ from calls.models import (
     CallStatus,
     SipTrunk,
 )
+from rules.models import Channel
+from rules.services import start_conversation
 from tenants import scoping
 from tenants.models import Tenant
 
@@ -239,11 +241,23 @@ def _admit(tenant: Tenant, request: CallRequest, key: str | None, fingerprint: s
             _notify(call)
             return TriggerResult(call=call, accepted=False, message=message, retry_after=retry_after)
         call = Call.objects.create(
-            status=CallStatus.INITIATING, started_at=now, dialer_due_at=now, idempotency_key=key, **fields
+            status=CallStatus.INITIATING,
+            started_at=now,
+            dialer_due_at=now,
+            idempotency_key=key,
+            conversation=_voice_conversation(tenant, request),
+            **fields,
         )
         _write_event(call, call.status, "api", now)
         enqueue_on_commit("calls.advance_call", call.pk)
         return TriggerResult(call=call, accepted=True)
+
+
+def _voice_conversation(tenant: Tenant, request: CallRequest):
+    """The accepted call's conversation: its session variables are the call's metadata (`{{customer_name}}`)."""
+    return start_conversation(
+        tenant, channel=Channel.VOICE, variables=request.metadata, visitor_id=request.phone_number
+    )
 
 
 def capacity_refusal(trunk: SipTrunk, now: datetime) -> tuple[str, int] | None:

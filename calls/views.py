@@ -6,12 +6,14 @@ from django.db import transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from calls import representations, services
+from calls import tools as tool_services
 from calls.models import ActiveStatus, Agent, Call, CallStatus, SipTrunk
 from calls.serializers import AgentSerializer, SipTrunkSerializer
 from tenants import scoping
@@ -39,8 +41,19 @@ class CallsConfigViewSet(TenantModelViewSet):
 class AgentViewSet(CallsConfigViewSet):
     """AI agents of the tenant (admin to write, viewer to read)."""
 
-    queryset = Agent.objects.all()
+    queryset = Agent.objects.prefetch_related("tools")
     serializer_class = AgentSerializer
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description='{"tools": [OpenAI function tools + burden]}')
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="tools")
+    def agent_tools(self, request, pk=None):
+        """The agent's tools in OpenAI function-calling form, with burden, guidance and voice messages."""
+        return Response({"tools": tool_services.list_tools(self.get_object())})
 
 
 class SipTrunkViewSet(CallsConfigViewSet):

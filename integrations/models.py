@@ -150,6 +150,14 @@ class Endpoint(TenantOwned):
     error_policy = models.CharField(max_length=10, choices=ErrorPolicy.choices, default=ErrorPolicy.CONTINUE)
     burden = models.CharField(max_length=15, choices=Burden.choices, default=Burden.CONVERSATIONAL)
     cache_ttl = models.PositiveIntegerField(default=0, help_text="Seconds to cache GET/HEAD responses (0: off)")
+    # What a voice agent says around the call (templates over the conversation's variables; see
+    # docs/agent-tools.md): when it starts, if it takes longer than N seconds, and when it fails.
+    say_on_start = models.TextField(blank=True, help_text="Voice: said when the tool starts")
+    say_on_delay = models.TextField(blank=True, help_text="Voice: said when the tool takes longer than the delay")
+    say_on_delay_seconds = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Voice: seconds before say_on_delay (default 3)"
+    )
+    say_on_failure = models.TextField(blank=True, help_text="Voice: said when the call fails (replaces the response)")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -170,6 +178,7 @@ ENDPOINT_FIELDS = [
     "connection", "name", "tool_name", "description", "method", "path", "query", "headers", "body_type",
     "body_template", "parameters", "response_mapping", "response_template", "include_raw", "connect_timeout",
     "read_timeout", "follow_redirects", "error_policy", "burden", "cache_ttl",
+    "say_on_start", "say_on_delay", "say_on_delay_seconds", "say_on_failure",
 ]  # fmt: skip
 
 

@@ -15,6 +15,8 @@ from integrations.models import BodyType
 
 MAX_TIMEOUT = 120.0
 MAX_RESPONSE_BYTES = 100 * 1024 * 1024
+MAX_SAY_DELAY = 120
+VOICE_MESSAGES = ("say_on_start", "say_on_delay", "say_on_failure")
 RETRY_KEYS = {"max_retries", "base_delay", "max_delay", "retry_statuses", "retry_on_connection_errors"}
 
 
@@ -97,10 +99,13 @@ def retry_problems(retry: Any) -> list[str]:
 def endpoint_errors(data: dict) -> dict[str, list[str]]:
     """Templates, parameters, mapping and body of an endpoint (`data` holds the fields being saved)."""
     errors: dict[str, list[str]] = {}
-    for field in ("path", "response_template"):
+    for field in ("path", "response_template", *VOICE_MESSAGES):
         problem = template_problem(data.get(field) or "")
         if problem:
             _add(errors, field, problem)
+    delay = data.get("say_on_delay_seconds")
+    if delay is not None and not 1 <= delay <= MAX_SAY_DELAY:
+        _add(errors, "say_on_delay_seconds", f"Must be from 1 to {MAX_SAY_DELAY} seconds.")
     template_map_errors(data.get("query"), "query", errors, header_names=False)
     template_map_errors(data.get("headers"), "headers", errors, header_names=True)
     body_errors(data.get("body_type") or BodyType.NONE, data.get("body_template") or "", errors)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rules import engine
-from rules.models import Channel, Conversation, WidgetKey, hash_token, new_session_token
+from rules.models import Channel, Conversation, Message, MessageRole, WidgetKey, hash_token, new_session_token
 
 
 def dry_run(tenant, message: str, *, variables: dict | None = None, conversation: Conversation | None = None) -> dict:
@@ -38,3 +38,17 @@ def open_widget_session(widget_key: WidgetKey, *, variables: dict, visitor_id: s
         token_hash=hash_token(token),
     )
     return conversation, token
+
+
+def start_conversation(tenant, *, channel: str, variables: dict | None = None, visitor_id: str = "") -> Conversation:
+    """A new conversation of `tenant` whose session variables are `variables` (e.g. a call's metadata)."""
+    return Conversation.objects.create(
+        tenant=tenant, channel=channel, visitor_id=visitor_id[:200], variables=dict(variables or {})
+    )
+
+
+def record_tool_message(conversation: Conversation, *, text: str, data: dict) -> Message:
+    """Log an agent tool call in the conversation's history (a `tool` message; `data` must hold no secret)."""
+    return Message.objects.create(
+        tenant_id=conversation.tenant_id, conversation=conversation, role=MessageRole.TOOL, text=text, data=data
+    )
