@@ -13,24 +13,11 @@ from calls.models import Agent, Call, CallEvent, SipTrunk, WebhookAttempt, Webho
 from calls.representations import is_stalled
 from calls.serializers import clean_input_schema
 from calls.tools import check_same_tenant
-from tenants.admin import TenantScopedAdmin, TenantScopedInline
+from tenants.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline
 from tenants.models import Role
 
 
-class ReadOnlyMixin:
-    """Records written by the system: viewable, never added, changed or deleted by hand."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyInline(ReadOnlyMixin, TenantScopedInline, admin.TabularInline):
+class ReadOnlyInline(ReadOnlyAdminMixin, TenantScopedInline, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
@@ -136,7 +123,7 @@ class StalledFilter(admin.SimpleListFilter):
 
 
 @admin.register(Call)
-class CallAdmin(ReadOnlyMixin, TenantScopedAdmin):
+class CallAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["created_at", "phone_number", "status", "agent", "sip_trunk", "duration", "stalled"]
     list_filter = ["status", StalledFilter, "sip_trunk", "agent"]
     search_fields = ["phone_number", "id"]
@@ -205,7 +192,7 @@ class WebhookAttemptInline(ReadOnlyInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyMixin, TenantScopedAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = [
         "created_at",
         "event",

@@ -19,7 +19,7 @@ from integrations import auth, consoles, credential_state, oauth
 from integrations.forms import ConnectionForm, CredentialForm, EndpointForm, EndpointTestForm
 from integrations.models import ApiCallLog, Connection, Credential, Endpoint
 from tenants import scoping
-from tenants.admin import TenantScopedAdmin, TenantScopedInline, admin_context
+from tenants.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline, admin_context
 from tenants.models import Role, role_at_least
 
 
@@ -251,7 +251,7 @@ class EndpointAdmin(TestConsoleMixin, TenantScopedAdmin):
 
 
 @admin.register(ApiCallLog)
-class ApiCallLogAdmin(TenantScopedAdmin):
+class ApiCallLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = [
         "created_at",
         "endpoint_name",
@@ -271,12 +271,3 @@ class ApiCallLogAdmin(TenantScopedAdmin):
     search_fields = ["endpoint_name", "url", "error", "actor"]
     date_hierarchy = "created_at"
     list_select_related = ["endpoint"]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

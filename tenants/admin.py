@@ -136,6 +136,22 @@ class TenantScopedAdmin(TenantScopedMixin, admin.ModelAdmin):
         formset.save_m2m()
 
 
+class ReadOnlyAdminMixin:
+    """Records the system writes (audit events, call logs, calls): viewable, never edited by hand.
+
+    A superuser may delete them (deleting a whole tenant needs that); tenant staff may not.
+    """
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+
 class TenantScopedInline(TenantScopedMixin):
     """Mixin for inlines whose objects carry their parent's tenant (set by TenantScopedAdmin.save_formset)."""
 
@@ -261,21 +277,11 @@ class ApiKeyAdmin(TenantScopedAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(TenantScopedAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["created_at", "actor", "action", "object_type", "object_repr", "ip_address"]
     list_filter = ["action", "object_type"]
     search_fields = ["actor", "object_repr", "object_id"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # Read-only for tenants; a superuser may delete (needed to delete a whole tenant).
-        return request.user.is_superuser
 
 
 admin.site.site_header = "Switchboard"
