@@ -10,14 +10,7 @@
 Uses its own database (swb_bench_calls, created and migrated here) and a private Redis queue.
 """
 
-# ruff: noqa: E402 (the standard library is imported after the path fix below)
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# bench/ holds a script named http.py: keep it from shadowing the standard library's http package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import http.client
@@ -28,10 +21,12 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "swb_bench_calls"

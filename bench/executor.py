@@ -25,10 +25,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# bench/http.py (the HTTP client's benchmark) would shadow the standard library's `http` package.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-ROOT = HERE.parent
+ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402

@@ -1,6 +1,6 @@
 """Overhead of integrations.http.send() against a bare requests.Session, on a local keep-alive server.
 
-Run: `.venv/bin/python bench/http.py [calls]` (default 2,000 calls per client). Prints figures; it
+Run: `.venv/bin/python bench/outbound_http.py [calls]` (default 2,000 calls per client). Prints figures; it
 is not a test. The server runs in a child process, so this process's CPU time is the clients' own
 cost; rounds of the clients are interleaved so machine noise hits them alike.
 
@@ -17,10 +17,7 @@ Measured:
 import sys
 from pathlib import Path
 
-# This file is named http.py: keep its folder off sys.path or it would shadow the stdlib package.
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import contextlib  # noqa: E402
