@@ -41,6 +41,27 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from exc
+
+
+def env_float_list(name: str, default: list[float]) -> list[float]:
+    """Comma-separated numbers, e.g. a retry schedule in seconds."""
+    items = env_list(name)
+    if not items:
+        return list(default)
+    try:
+        return [float(item) for item in items]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be comma-separated numbers, got {os.environ.get(name)!r}") from exc
+
+
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
     raw = env_str(name)
     if not raw.strip():

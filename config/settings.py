@@ -14,7 +14,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str, local_secret
+from config.env import env_bool, env_float, env_float_list, env_int, env_list, env_str, local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = Path(env_str("SWITCHBOARD_LOCAL_DIR", str(BASE_DIR / ".local")))
@@ -201,7 +201,7 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: an embedded SQLite broker by default (no server); Redis or RabbitMQ in production.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", f"sqla+sqlite:///{LOCAL_DIR / 'celery-broker.sqlite3'}")
-CELERY_BROKER_POLLING_INTERVAL = float(env_str("CELERY_BROKER_POLLING_INTERVAL", "0.05"))
+CELERY_BROKER_POLLING_INTERVAL = env_float("CELERY_BROKER_POLLING_INTERVAL", 0.05)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -252,8 +252,8 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE["purge-api-call-logs"] = {"task": "integrations.purge_api_call_logs", "schedule": 3600.0}
 
 # Rules, AI provider and chat widget (rules app).
-LLM_CONNECT_TIMEOUT = float(env_str("LLM_CONNECT_TIMEOUT", "3"))
-LLM_READ_TIMEOUT = float(env_str("LLM_READ_TIMEOUT", "20"))
+LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 3.0)
+LLM_READ_TIMEOUT = env_float("LLM_READ_TIMEOUT", 20.0)
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 1)
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 2000)
 WIDGET_VARIABLES_MAX_BYTES = env_int("WIDGET_VARIABLES_MAX_BYTES", 8192)
@@ -264,15 +264,15 @@ WIDGET_RATE_IP_SESSIONS = env_str("WIDGET_RATE_IP_SESSIONS", "20/60")
 
 # Outbound calls (calls/): callback delivery, sweeps and capacity estimates (see docs/calls.md).
 # Callback retries: the delay after each failed attempt (8 attempts over about 24 h), each ±20 % jitter.
-CALLS_WEBHOOK_RETRY_SCHEDULE = [
-    float(s) for s in env_list("CALLS_WEBHOOK_RETRY_SCHEDULE", ["10", "60", "300", "1800", "7200", "21600", "54000"])
-]
+CALLS_WEBHOOK_RETRY_SCHEDULE = env_float_list(
+    "CALLS_WEBHOOK_RETRY_SCHEDULE", [10.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0, 54000.0]
+)
 CALLS_WEBHOOK_JITTER = 0.2
-CALLS_WEBHOOK_TIMEOUT_SECONDS = float(env_str("CALLS_WEBHOOK_TIMEOUT_SECONDS", "30"))
+CALLS_WEBHOOK_TIMEOUT_SECONDS = env_float("CALLS_WEBHOOK_TIMEOUT_SECONDS", 30.0)
 # A task holds a lease on its delivery/call for its timeout plus this margin; then others may take over.
-CALLS_LEASE_MARGIN_SECONDS = float(env_str("CALLS_LEASE_MARGIN_SECONDS", "15"))
+CALLS_LEASE_MARGIN_SECONDS = env_float("CALLS_LEASE_MARGIN_SECONDS", 15.0)
 # The sweeps re-enqueue due work whose message was sent longer ago than this (lost or still queued).
-CALLS_REENQUEUE_AFTER_SECONDS = float(env_str("CALLS_REENQUEUE_AFTER_SECONDS", "60"))
+CALLS_REENQUEUE_AFTER_SECONDS = env_float("CALLS_REENQUEUE_AFTER_SECONDS", 60.0)
 # Work due later than this is left to the sweeps instead of a broker countdown.
 CALLS_MAX_COUNTDOWN_SECONDS = 5.0
 CALLS_EXPECTED_CALL_SECONDS = env_int("CALLS_EXPECTED_CALL_SECONDS", 120)

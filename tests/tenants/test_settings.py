@@ -111,3 +111,21 @@ def test_env_helpers_fail_loudly_on_malformed_values(monkeypatch):
         env.env_bool("SWB_FLAG")
     with pytest.raises(ImproperlyConfigured, match="SWB_NUMBER must be an integer"):
         env.env_int("SWB_NUMBER", 3)
+
+
+def test_numbers_from_the_environment_fail_loudly_when_malformed(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from config.env import env_float, env_float_list
+
+    monkeypatch.setenv("SWB_TEST_NUMBER", "2.5")
+    monkeypatch.setenv("SWB_TEST_SCHEDULE", "10, 60,300")
+    assert env_float("SWB_TEST_NUMBER", 1.0) == 2.5
+    assert env_float("SWB_TEST_UNSET", 1.0) == 1.0
+    assert env_float_list("SWB_TEST_SCHEDULE", [1.0]) == [10.0, 60.0, 300.0]
+    monkeypatch.setenv("SWB_TEST_NUMBER", "fast")
+    monkeypatch.setenv("SWB_TEST_SCHEDULE", "10,soon")
+    with pytest.raises(ImproperlyConfigured, match="SWB_TEST_NUMBER must be a number"):
+        env_float("SWB_TEST_NUMBER", 1.0)
+    with pytest.raises(ImproperlyConfigured, match="SWB_TEST_SCHEDULE must be comma-separated numbers"):
+        env_float_list("SWB_TEST_SCHEDULE", [1.0])
