@@ -18,6 +18,14 @@ def test_tasks_are_acked_late_requeued_on_worker_loss_and_fetched_one_at_a_time(
     assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
 
 
+def test_periodic_jobs_are_acked_on_start_so_a_run_that_kills_its_worker_is_not_redelivered():
+    # (beat sends them again; tasks on one object bound their redeliveries in the database instead)
+    from integrations import tasks
+
+    for task in (heartbeat, tasks.purge_api_call_logs):
+        assert task.acks_late is False, task.name
+
+
 def test_heartbeat_runs_through_a_real_worker(celery_worker_process):
     # given a real worker process on its own queue
     nonce = uuid.uuid4().hex
