@@ -22,7 +22,7 @@ def test_periodic_jobs_are_acked_on_start_so_a_run_that_kills_its_worker_is_not_
     # (beat sends them again; tasks on one object bound their redeliveries in the database instead)
     from integrations import tasks
 
-    for task in (heartbeat, tasks.purge_api_call_logs):
+    for task in (heartbeat, tasks.purge_api_call_logs, tasks.refresh_oauth_tokens):
         assert task.acks_late is False, task.name
 
 
