@@ -178,14 +178,26 @@ def test_a_grant_for_changed_provider_settings_is_not_refreshed(connected, oauth
     assert oauth_provider.token_count("refresh_token") == 0
 
 
-def test_the_job_is_scheduled_by_beat_and_never_redelivered():
-    entry = settings.CELERY_BEAT_SCHEDULE["refresh-oauth-tokens"]
-    task = app.tasks["integrations.refresh_oauth_tokens"]
+def test_beat_schedules_the_job_twice_per_window_and_drops_stale_runs(transactional_db):
+    # (transactional: the scheduler closes database connections as `celery beat` does)
+    from django_celery_beat.models import PeriodicTask
+    from django_celery_beat.schedulers import DatabaseScheduler
 
-    assert entry["task"] == "integrations.refresh_oauth_tokens"
-    assert entry["schedule"] == settings.OAUTH_REFRESH_AHEAD_MINUTES * 30.0 == 300.0
-    assert entry["options"] == {"expire_seconds": 300}
-    assert task.acks_late is False
+    # when django-celery-beat's scheduler starts
+    DatabaseScheduler(app=app)
+
+    # then the job runs every 5 minutes (half the default 10-minute window), a queued run expires
+    # after as long, and it is acked on start (beat's next run is its retry)
+    entry = PeriodicTask.objects.get(name="refresh-oauth-tokens")
+    assert settings.OAUTH_REFRESH_AHEAD_MINUTES == 10
+    assert (entry.task, entry.interval.every, entry.interval.period, entry.expire_seconds, entry.enabled) == (
+        "integrations.refresh_oauth_tokens",
+        300,
+        "seconds",
+        300,
+        True,
+    )
+    assert refresh_oauth_tokens.acks_late is False
 
 
 def test_the_job_runs_through_a_real_worker(celery_worker_process, connected, oauth_provider):
