@@ -1,7 +1,9 @@
 """Celery tasks of outbound calls: thin adapters over calls.services and calls.webhooks.
 
-Every task takes ids, is idempotent (work is claimed in the database before it is done) and runs with
-acks_late + reject_on_worker_lost; redeliveries are bounded by claim counters kept in the database.
+Every task is idempotent. The tasks on one call or delivery take its id, claim the row in the database
+before working and run with acks_late + reject_on_worker_lost; their redeliveries are bounded by claim
+counters kept in the database. The sweeps are periodic jobs (`PERIODIC`: acknowledged on start, never
+redelivered; beat's next run is the retry — see tenants/tasks_support.py).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from calls import services, webhooks
+from tenants.tasks_support import PERIODIC
 
 RELIABLE = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
 
@@ -23,16 +26,16 @@ def deliver_webhook(delivery_id: str) -> None:
     webhooks.attempt_delivery(delivery_id)
 
 
-@shared_task(name="calls.sweep_dialer", ignore_result=True)
+@shared_task(name="calls.sweep_dialer", **PERIODIC)
 def sweep_dialer() -> int:
     return services.sweep_dialer()
 
 
-@shared_task(name="calls.sweep_webhooks", ignore_result=True)
+@shared_task(name="calls.sweep_webhooks", **PERIODIC)
 def sweep_webhooks() -> int:
     return webhooks.sweep_due_deliveries()
 
 
-@shared_task(name="calls.sweep_stalled", ignore_result=True)
+@shared_task(name="calls.sweep_stalled", **PERIODIC)
 def sweep_stalled() -> int:
     return services.sweep_stalled()

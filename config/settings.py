@@ -251,6 +251,19 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE["purge-api-call-logs"] = {"task": "integrations.purge_api_call_logs", "schedule": 3600.0}
 
+# OAuth2 authorization-code grants are refreshed ahead of expiry even when unused, so the provider
+# never expires an idle refresh token; the job runs twice per window, and a queued run older than
+# that is dropped (the next one does the same work).
+OAUTH_REFRESH_AHEAD_MINUTES = env_int("OAUTH_REFRESH_AHEAD_MINUTES", 10)
+if OAUTH_REFRESH_AHEAD_MINUTES < 1:
+    raise ImproperlyConfigured("OAUTH_REFRESH_AHEAD_MINUTES must be at least 1")
+OAUTH_REFRESH_INTERVAL = max(60.0, OAUTH_REFRESH_AHEAD_MINUTES * 30.0)
+CELERY_BEAT_SCHEDULE["refresh-oauth-tokens"] = {
+    "task": "integrations.refresh_oauth_tokens",
+    "schedule": OAUTH_REFRESH_INTERVAL,
+    "options": {"expire_seconds": int(OAUTH_REFRESH_INTERVAL)},
+}
+
 # Rules, AI provider and chat widget (rules app).
 LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 3.0)
 LLM_READ_TIMEOUT = env_float("LLM_READ_TIMEOUT", 20.0)

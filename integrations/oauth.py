@@ -263,15 +263,20 @@ def grant_token(state: dict) -> token_cache.Token:
 
 
 def refresh_grant(
-    credential: Credential, config: dict, client_secret_getter, *, rejected: str | None
+    credential: Credential, config: dict, client_secret_getter, *, rejected: str | None, ahead: float = 0
 ) -> token_cache.Token:
     """A usable access token from the stored grant: the stored one while fresh (and not the one just
-    rejected), else a refreshed one. Runs under the token cache's lock, so once at a time everywhere."""
+    rejected), else a refreshed one. Runs under the token cache's lock, so once at a time everywhere.
+
+    With `ahead` (seconds; the periodic refresh job) a grant that has a refresh token is also refreshed
+    when its access token expires within that time. The decision is made on the grant as stored now,
+    under the lock, so a job that runs again or at the same time finds it renewed and sends nothing.
+    """
     state = credential_state.read(credential)
     if state.get("status") != CONNECTED or state.get("client") != client_fingerprint(config):
         raise AuthorizationNeeded()
     token = grant_token(state)
-    if token.fresh() and state.get("access_token") != rejected:
+    if token.fresh() and state.get("access_token") != rejected and not due_within(state, ahead):
         return token
     if not state.get("refresh_token"):
         mark_reconnect_needed(credential, "the access token expired and there is no refresh token")
@@ -288,6 +293,15 @@ def refresh_grant(
     new_state = _grant_state(answer, config, previous=state)
     credential_state.write(credential, new_state)
     return grant_token(new_state)
+
+
+def due_within(state: dict, seconds: float, now: float | None = None) -> bool:
+    """True when the connected grant `state` can be refreshed and its access token expires (or, with no
+    stated expiry, is due for renewal) within `seconds`."""
+    if seconds <= 0 or state.get("status") != CONNECTED or not state.get("refresh_token"):
+        return False
+    ends = state.get("expires_at") or state.get("renew_at")
+    return ends is not None and ends <= (now or time.time()) + seconds
 
 
 def mark_reconnect_needed(credential: Credential, reason: str) -> None:

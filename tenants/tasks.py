@@ -6,12 +6,17 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
+from tenants.tasks_support import PERIODIC
+
 HEARTBEAT_KEY = "worker:heartbeat"
 
 
-@shared_task(name="tenants.heartbeat")
+@shared_task(name="tenants.heartbeat", **PERIODIC)
 def heartbeat(nonce: str = "") -> str:
-    """Proves a worker is consuming: stamps the shared cache (the health check and tests read it)."""
+    """Proves a worker is consuming: stamps the shared cache (the health check and tests read it).
+
+    Periodic and idempotent (a later stamp replaces an earlier one): acked on start, never redelivered.
+    """
     stamp = timezone.now().isoformat()
     cache.set(HEARTBEAT_KEY, stamp, timeout=None)
     if nonce:

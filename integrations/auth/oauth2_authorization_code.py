@@ -38,6 +38,25 @@ class AuthorizationCodeAuth(TokenAuth):
             self.credential, self.config, lambda: self.secret("client_secret"), rejected=rejected
         )
 
+    def refresh_ahead(self, seconds: float) -> bool:
+        """Refresh the grant now if its access token expires within `seconds` (the periodic refresh job);
+        True when this call refreshed it. Same single-flight lock and `refresh_grant()` as a call's
+        refresh, deciding on the grant as stored under the lock: a second or concurrent run sends nothing.
+        Raises AuthorizationNeeded (reconnect needed) or CredentialUnavailable like `token()`."""
+        refreshed = False
+
+        def fetch() -> token_cache.Token:
+            nonlocal refreshed
+            before = credential_state.read(self.credential).get("access_token")
+            token = oauth.refresh_grant(
+                self.credential, self.config, lambda: self.secret("client_secret"), rejected=None, ahead=seconds
+            )
+            refreshed = token.values.get("access_token") != before
+            return token
+
+        token_cache.obtain(self.cache_key(), fetch, force=True)
+        return refreshed
+
     def token_secrets(self, token: token_cache.Token) -> list[str]:
         refresh = (self.credential.state or {}).get("refresh_token", "")
         return [token.values.get("access_token", ""), refresh]

@@ -28,13 +28,7 @@ def ac_credential(make_credential, oauth_provider):
         return make_credential(
             "oauth2_authorization_code",
             owner=owner,
-            config={
-                "authorize_url": oauth_provider.authorize_url,
-                "token_url": oauth_provider.token_url,
-                "client_id": CLIENT_ID,
-                "scope": "read write",
-                **config,
-            },
+            config=oauth_provider.authorization_code_config(scope="read write", **config),
             secrets={"client_secret": CLIENT_SECRET},
         )
 

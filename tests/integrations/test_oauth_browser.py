@@ -24,12 +24,7 @@ def test_connect_in_the_admin_then_calls_succeed(
     credential = make_credential(
         "oauth2_authorization_code",
         name="CRM",
-        config={
-            "authorize_url": oauth_provider.authorize_url,
-            "token_url": oauth_provider.token_url,
-            "client_id": CLIENT_ID,
-            "scope": "read",
-        },
+        config=oauth_provider.authorization_code_config(),
         secrets={"client_secret": CLIENT_SECRET},
     )
     endpoint = make_endpoint(make_connection(credential=credential, base_url=oauth_provider.url("")), path="/api/me")

@@ -212,6 +212,16 @@ class OAuthProvider:
     def url(self, path: str) -> str:
         return self.http.url(path)
 
+    def authorization_code_config(self, **extra) -> dict:
+        """An `oauth2_authorization_code` credential's config for this provider (its secret: CLIENT_SECRET)."""
+        return {
+            "authorize_url": self.authorize_url,
+            "token_url": self.token_url,
+            "client_id": CLIENT_ID,
+            "scope": "read",
+            **extra,
+        }
+
     # counters and controls
     def token_count(self, grant_type: str | None = None) -> int:
         with self.lock:

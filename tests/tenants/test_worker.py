@@ -18,6 +18,16 @@ def test_tasks_are_acked_late_requeued_on_worker_loss_and_fetched_one_at_a_time(
     assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
 
 
+def test_every_periodic_job_is_acked_on_start_so_a_run_that_kills_its_worker_is_not_redelivered(settings):
+    # (beat sends them again; tasks on one object bound their redeliveries in the database instead)
+    app.loader.import_default_modules()
+    names = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+
+    assert {"tenants.heartbeat", "calls.sweep_webhooks", "integrations.refresh_oauth_tokens"} <= names
+    for name in sorted(names):
+        assert app.tasks[name].acks_late is False, name
+
+
 def test_heartbeat_runs_through_a_real_worker(celery_worker_process):
     # given a real worker process on its own queue
     nonce = uuid.uuid4().hex
