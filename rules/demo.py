@@ -38,6 +38,9 @@ def load(tenant) -> None:
         path="/orders/{orderId}",
         parameters=[{"name": "orderId", "location": "path", "type": "string", "required": True}],
         response_mapping={"order_status": "data.status", "delivery_eta": "data.eta"},
+        response_template="Order {{orderId}} is {{order_status}}; expected delivery {{delivery_eta}}.",
+        say_on_start="Let me look up that order.",
+        say_on_failure="Sorry, I couldn't find order {{orderId}}.",
     )
     prices = _endpoint(
         tenant,
@@ -48,6 +51,8 @@ def load(tenant) -> None:
         path="/prices/{sku}",
         parameters=[{"name": "sku", "location": "path", "type": "string", "required": True}],
         response_mapping={"current_price": "data.price.amount", "price_currency": "data.price.currency"},
+        response_template="The current price is {{current_price}} {{price_currency}}.",
+        say_on_failure="Sorry, I can't look up that price right now.",
     )
     _rule(
         tenant,
