@@ -186,3 +186,12 @@ def test_staff_without_membership_sees_no_tenant_data(two_tenants_with_keys, mak
     assert "API keys" not in index
     assert client.get("/admin/tenants/apikey/").status_code == 403
     assert "Acme" not in client.get("/admin/tenants/tenant/").content.decode()
+
+
+def test_home_leads_to_the_admin_which_has_no_dead_view_site_link(tenant, make_staff_user):
+    # "/" had no page, and the admin's "View site" link pointed there (a 404 for every new user)
+    client = logged_in(make_staff_user("olga", tenant, Role.OWNER))
+    home = client.get("/")
+    assert home.status_code == 302 and home["Location"] == "/admin/"
+    index = client.get("/admin/")
+    assert index.status_code == 200 and "View site" not in index.content.decode()
