@@ -137,3 +137,13 @@ def test_call_page_shows_every_field():
 
     shown = {f for _, options in admin.site._registry[Call].fieldsets for f in options["fields"]}
     assert shown == {f.name for f in Call._meta.fields}
+
+
+def test_statuses_are_shown_as_the_api_spells_them(admin_browser, tenant, agent, trunk):
+    # the admin showed "Sip Call Failed" and "Rejected Capacity" (Django's title-cased member names)
+    assert [label for value, label in CallStatus.choices] == list(CallStatus.values)
+    Call.objects.create(
+        tenant=tenant, agent=agent, sip_trunk=trunk, phone_number="+14155552671", status=CallStatus.SIP_CALL_FAILED
+    )
+    page = admin_browser.get("/admin/calls/call/").content.decode()
+    assert "SIP Call Failed" in page and "Sip Call Failed" not in page

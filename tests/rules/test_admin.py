@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rules.models import Conversation, Message, Rule, WidgetKey
+from rules.models import Channel, Conversation, Message, Rule, TriggerType, WidgetKey
 from tenants.models import Role
 from tests.rules.conftest import reply
 
@@ -144,3 +144,9 @@ def test_branch_parent_choices_are_the_rules_branching_calls(staff, tenant, api,
     assert {a.rule_id for a in parent_field.queryset} == {rule.id}
     assert [a.on_error for a in parent_field.queryset] == ["branch"]
     assert other.id not in {a.rule_id for a in parent_field.queryset}
+
+
+def test_channel_and_trigger_labels_spell_api_and_ai_in_capitals():
+    # the admin showed "Api conversation 1a2b3c4d" and the trigger type "Ai"
+    assert Channel.API.label == "API" and TriggerType.AI.label == "AI"
+    assert str(Conversation(channel=Channel.API)).startswith("API conversation")
