@@ -76,9 +76,20 @@ def load(tenant) -> None:
         tenant,
         name="Real-time pricing",
         priority=20,
-        trigger={"type": "regex", "pattern": r"\b(price|cost|how much)\b", "flags": "i"},
+        # The product of the page (the widget's `product_sku` variable), unless the message names a SKU.
+        trigger={
+            "type": "regex",
+            "pattern": r"\b(price|cost|how much)\b(?:.*?\b(?P<product_sku>[a-z]+-\d+)\b)?",
+            "flags": "i",
+        },
         actions=[
-            {"type": "CALL_API", "endpoint": str(prices.id), "params": {"sku": "{product_sku}"}, "on_error": "fail"},
+            {
+                "type": "CALL_API",
+                "endpoint": str(prices.id),
+                "params": {"sku": "{product_sku}"},
+                "on_error": "branch",
+                "branch": [{"type": "REPLY_TEXT", "template": "I couldn't find a price for {product_sku}."}],
+            },
             {"type": "REPLY_TEXT", "template": "The current price is {current_price} {price_currency}."},
         ],
         fallback_text="Sorry, I can't look up the price right now.",
