@@ -195,3 +195,20 @@ def test_home_leads_to_the_admin_which_has_no_dead_view_site_link(tenant, make_s
     assert home.status_code == 302 and home["Location"] == "/admin/"
     index = client.get("/admin/")
     assert index.status_code == 200 and "View site" not in index.content.decode()
+
+
+def test_owner_sets_the_ai_providers_api_key_write_only(tenant, make_staff_user):
+    # the tenant page had the AI provider's URL and model but no field for its API key
+    client = logged_in(make_staff_user("olga", tenant, Role.OWNER))
+    url = f"/admin/tenants/tenant/{tenant.pk}/change/"
+    form = {"name": tenant.name, "slug": tenant.slug, "llm_base_url": "http://127.0.0.1:9/v1", "llm_model": "m"}
+
+    assert client.post(url, {**form, "llm_api_key": "sk-tenant-secret-1234"}).status_code == 302
+    tenant.refresh_from_db()
+    assert tenant.llm_api_key == "sk-tenant-secret-1234" and tenant.llm_base_url == "http://127.0.0.1:9/v1"
+    page = client.get(url).content.decode()
+    assert "sk-tenant-secret-1234" not in page and "••••1234" in page and "AI provider API key" in page
+
+    assert client.post(url, {**form, "llm_api_key": ""}).status_code == 302  # blank keeps it
+    tenant.refresh_from_db()
+    assert tenant.llm_api_key == "sk-tenant-secret-1234"
