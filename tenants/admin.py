@@ -152,6 +152,7 @@ class TenantForm(forms.ModelForm):
         label="AI provider base URL",
         required=False,
         assume_scheme="https",
+        widget=forms.URLInput(attrs={"class": "vURLField"}),
         help_text="An OpenAI-compatible API, e.g. https://api.openai.com/v1; blank: the platform's default",
     )
     llm_api_key = forms.CharField(
