@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.html import escape
 
 from tenants import audit, scoping, services
@@ -226,8 +227,18 @@ class MembershipAdmin(TenantScopedAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class ApiKeyForm(forms.ModelForm):
+    def clean_expires_at(self):
+        # The same rule as the API: a key that is born expired is a mistake, not a key.
+        value = self.cleaned_data.get("expires_at")
+        if value is not None and value <= timezone.now() and "expires_at" in self.changed_data:
+            raise forms.ValidationError("Must be in the future.")
+        return value
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantScopedAdmin):
+    form = ApiKeyForm
     list_display = ["name", "prefix", "role", "created_at", "last_used_at", "expires_at", "revoked_at"]
     list_filter = ["role"]
     search_fields = ["name", "prefix"]

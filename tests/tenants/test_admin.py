@@ -212,3 +212,14 @@ def test_owner_sets_the_ai_providers_api_key_write_only(tenant, make_staff_user)
     assert client.post(url, {**form, "llm_api_key": ""}).status_code == 302  # blank keeps it
     tenant.refresh_from_db()
     assert tenant.llm_api_key == "sk-tenant-secret-1234"
+
+
+def test_admin_refuses_a_key_that_would_be_born_expired_like_the_api(tenant, make_staff_user):
+    # the admin created a key expiring in 2020, which the API refuses ("Must be in the future.")
+    client = logged_in(make_staff_user("olga", tenant, Role.OWNER))
+    past = {"name": "past", "role": "viewer", "expires_at_0": "2020-01-01", "expires_at_1": "00:00:00"}
+    page = client.post("/admin/tenants/apikey/add/", past)
+    assert page.status_code == 200 and "Must be in the future." in page.content.decode()
+    assert not ApiKey.objects.filter(name="past").exists()
+    future = {**past, "name": "future", "expires_at_0": "2999-01-01"}
+    assert "swb_" in client.post("/admin/tenants/apikey/add/", future).content.decode()
