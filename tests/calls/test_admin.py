@@ -147,3 +147,17 @@ def test_statuses_are_shown_as_the_api_spells_them(admin_browser, tenant, agent,
     )
     page = admin_browser.get("/admin/calls/call/").content.decode()
     assert "SIP Call Failed" in page and "Sip Call Failed" not in page
+
+
+def test_admin_refuses_a_trunk_without_capacity_like_the_api(admin_browser):
+    # the admin saved max_cps 0 / max_channels 0 (a trunk refusing every call); the API answers 400
+    body = {"name": "Zero", "trunk_phone": "+14155552671", "status": "active", "dialer": "simulated"}
+    page = admin_browser.post(
+        "/admin/calls/siptrunk/add/", {**body, "max_cps": 0, "max_channels": 0, "dialer_config": "{}"}
+    )
+    assert page.status_code == 200 and page.content.decode().count("greater than or equal to 1") == 2
+    assert not SipTrunk.objects.exists()
+    ok = admin_browser.post(
+        "/admin/calls/siptrunk/add/", {**body, "max_cps": 2, "max_channels": 3, "dialer_config": "{}"}
+    )
+    assert ok.status_code == 302 and SipTrunk.objects.get().max_channels == 3
