@@ -56,6 +56,11 @@ class AgentAdmin(TenantScopedAdmin):
 
 class SipTrunkForm(forms.ModelForm):
     dialer = forms.ChoiceField(choices=[(name, name) for name in dialer_names()])
+    # The API's bounds (calls.serializers): 0 would make a trunk that refuses every call.
+    max_cps = forms.IntegerField(
+        min_value=1, max_value=1000, initial=1, help_text="Most call starts in any one-second window"
+    )
+    max_channels = forms.IntegerField(min_value=1, max_value=100_000, initial=10, help_text="Most live calls at once")
 
     class Meta:
         model = SipTrunk

@@ -1,17 +1,23 @@
-"""Demo data for `make run`: an agent and a simulated trunk, so a call can be placed out of the box."""
+"""Demo data for `make run`: an agent and a simulated trunk, so a call can be placed out of the box.
+
+The agent gets the demo shop API's endpoints (`get_order_status`, `get_price`, created by `rules.demo`,
+which runs first: `rules` comes before `calls` in INSTALLED_APPS) as its tools, so
+`GET /api/v1/agents/{id}/tools` shows something out of the box."""
 
 from __future__ import annotations
 
 from calls.models import ActiveStatus, Agent, SipTrunk
+from integrations.models import Endpoint
 from tenants.models import Tenant
 
 DEMO_AGENT_CODE = "payment-reminder"
 DEMO_TRUNK_NAME = "Demo trunk (simulated)"
+DEMO_TOOL_NAMES = ("get_order_status", "get_price")
 
 
 def load(tenant: Tenant) -> None:
     """Create or refresh the demo agent and trunk of `tenant` (idempotent)."""
-    Agent.objects.update_or_create(
+    agent, _ = Agent.objects.update_or_create(
         tenant=tenant,
         agent_code=DEMO_AGENT_CODE,
         defaults={
@@ -27,6 +33,8 @@ def load(tenant: Tenant) -> None:
             },
         },
     )
+    # Added, not set: other tools attached to the demo agent stay attached.
+    agent.tools.add(*Endpoint.objects.filter(tenant=tenant, tool_name__in=DEMO_TOOL_NAMES))
     SipTrunk.objects.update_or_create(
         tenant=tenant,
         name=DEMO_TRUNK_NAME,

@@ -81,9 +81,10 @@ class CallStatus(models.TextChoices):
     ANSWERED = "Answered"
     COMPLETED = "Completed"
     DECLINE = "Decline"
-    REJECTED_CAPACITY = "Rejected — Capacity"
+    # Labels spelled like the values (the API's statuses); Django would title-case "Sip Call Failed".
+    REJECTED_CAPACITY = "Rejected — Capacity", "Rejected — Capacity"
     TRIGGER_FAILED = "Trigger Failed"
-    SIP_CALL_FAILED = "SIP Call Failed"
+    SIP_CALL_FAILED = "SIP Call Failed", "SIP Call Failed"
 
 
 LIVE_STATUSES = (CallStatus.INITIATING, CallStatus.RINGING, CallStatus.ANSWERED)

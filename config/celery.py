@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from celery import Celery
@@ -11,6 +12,23 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("switchboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Periodic sweeps that run every few seconds: their "sending / received / succeeded" INFO lines filled
+# the `make run` log (about 100 a minute) and hid everything else. Their warnings and errors still
+# show, and at DEBUG level (`celery … --loglevel=DEBUG`) every line does.
+QUIET_TASKS = ("calls.sweep_dialer", "calls.sweep_webhooks")
+
+
+class QuietHousekeeping(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO or logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        message = record.getMessage()
+        return not any(f" {name}[" in message or f"({name})" in message for name in QUIET_TASKS)
+
+
+for _name in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
+    logging.getLogger(_name).addFilter(QuietHousekeeping())
 
 
 def _tune_embedded_broker() -> None:

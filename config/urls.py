@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from tenants.views import healthz
@@ -13,6 +14,10 @@ api_v1 = [
     path("", include("calls.urls")),
 ]
 
+# The admin is the product's home page: "/" leads there, and the admin has no "View site" link (it
+# pointed at "/", which had no page).
+admin.site.site_url = None
+
 # Errors on API paths (unknown route, 500) are JSON: see tenants.middleware.ApiErrorMiddleware.
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -22,5 +27,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", healthz, name="healthz"),
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("", include("rules.site_urls")),
 ]

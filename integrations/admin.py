@@ -237,7 +237,7 @@ class EndpointAdmin(TestConsoleMixin, TenantScopedAdmin):
 
     def test_view(self, request, object_id):
         endpoint = self.scoped_object_for_test(request, object_id)
-        form = EndpointTestForm(request.POST or None)
+        form = EndpointTestForm(request.POST or None, endpoint=endpoint)
         outcome = None
         if request.method == "POST" and form.is_valid():
             outcome = consoles.run_endpoint_test(

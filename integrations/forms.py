@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.utils.html import escape
 
 from integrations import auth, validation
 from integrations.models import CONNECTION_FIELDS, ENDPOINT_FIELDS, Connection, Credential, Endpoint
@@ -172,7 +173,21 @@ class EndpointForm(TenantUniqueFormMixin, SecretMapFormMixin, forms.ModelForm):
 
 class EndpointTestForm(forms.Form):
     params = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="JSON object")
-    variables = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="JSON object")
+    variables = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="JSON object: session variables"
+    )
+
+    def __init__(self, *args, endpoint: Endpoint | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Say which params the endpoint declares, so a first test does not start from a blank box.
+        names = [
+            p["name"] for p in getattr(endpoint, "parameters", None) or [] if isinstance(p, dict) and p.get("name")
+        ]
+        if names:
+            field = self.fields["params"]
+            field.widget.attrs["placeholder"] = json.dumps(dict.fromkeys(names, "…"), ensure_ascii=False)
+            # Django does not escape help texts.
+            field.help_text = f"JSON object of the endpoint's parameters: {escape(', '.join(names))}"
 
     def clean_params(self) -> dict:
         return json_object(self.cleaned_data.get("params"))

@@ -38,6 +38,9 @@ def load(tenant) -> None:
         path="/orders/{orderId}",
         parameters=[{"name": "orderId", "location": "path", "type": "string", "required": True}],
         response_mapping={"order_status": "data.status", "delivery_eta": "data.eta"},
+        response_template="Order {{orderId}} is {{order_status}}; expected delivery {{delivery_eta}}.",
+        say_on_start="Let me look up that order.",
+        say_on_failure="Sorry, I couldn't find order {{orderId}}.",
     )
     prices = _endpoint(
         tenant,
@@ -48,6 +51,8 @@ def load(tenant) -> None:
         path="/prices/{sku}",
         parameters=[{"name": "sku", "location": "path", "type": "string", "required": True}],
         response_mapping={"current_price": "data.price.amount", "price_currency": "data.price.currency"},
+        response_template="The current price is {{current_price}} {{price_currency}}.",
+        say_on_failure="Sorry, I can't look up that price right now.",
     )
     _rule(
         tenant,
@@ -71,9 +76,20 @@ def load(tenant) -> None:
         tenant,
         name="Real-time pricing",
         priority=20,
-        trigger={"type": "regex", "pattern": r"\b(price|cost|how much)\b", "flags": "i"},
+        # The product of the page (the widget's `product_sku` variable), unless the message names a SKU.
+        trigger={
+            "type": "regex",
+            "pattern": r"\b(price|cost|how much)\b(?:.*?\b(?P<product_sku>[a-z]+-\d+)\b)?",
+            "flags": "i",
+        },
         actions=[
-            {"type": "CALL_API", "endpoint": str(prices.id), "params": {"sku": "{product_sku}"}, "on_error": "fail"},
+            {
+                "type": "CALL_API",
+                "endpoint": str(prices.id),
+                "params": {"sku": "{product_sku}"},
+                "on_error": "branch",
+                "branch": [{"type": "REPLY_TEXT", "template": "I couldn't find a price for {product_sku}."}],
+            },
             {"type": "REPLY_TEXT", "template": "The current price is {current_price} {price_currency}."},
         ],
         fallback_text="Sorry, I can't look up the price right now.",

@@ -16,7 +16,7 @@ from tenants.models import TenantOwned
 class Channel(models.TextChoices):
     WIDGET = "widget"
     VOICE = "voice"
-    API = "api"
+    API = "api", "API"
 
 
 class Conversation(TenantOwned):
@@ -80,7 +80,7 @@ class Message(TenantOwned):
 
 class TriggerType(models.TextChoices):
     REGEX = "regex"
-    AI = "ai"
+    AI = "ai", "AI"
     ALWAYS = "always"
 
 

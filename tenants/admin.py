@@ -6,15 +6,19 @@ and the tenant field live in one place.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import escape
 
 from tenants import audit, scoping, services
 from tenants.auth import client_ip
 from tenants.models import ApiKey, AuditAction, AuditEvent, Membership, Role, Tenant, role_at_least
 from tenants.scoping import TenantContext
+from tenants.secrets import mask
 
 
 def admin_context(request, tenant: Tenant | None) -> TenantContext:
@@ -158,11 +162,44 @@ class TenantScopedInline(TenantScopedMixin):
     exclude = ("tenant",)
 
 
+class TenantForm(forms.ModelForm):
+    """The tenant's settings; its AI provider's API key is write-only (blank keeps the stored one)."""
+
+    llm_base_url = forms.URLField(
+        label="AI provider base URL",
+        required=False,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"class": "vURLField"}),
+        help_text="An OpenAI-compatible API, e.g. https://api.openai.com/v1; blank: the platform's default",
+    )
+    llm_api_key = forms.CharField(
+        label="AI provider API key",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+
+    class Meta:
+        model = Tenant
+        fields = ["name", "slug", "llm_base_url", "llm_model"]
+        labels = {"llm_model": "AI model"}
+        help_texts = {"llm_model": "Blank: the platform's default model"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        stored = escape(mask(self.instance.llm_api_key) or "nothing")  # Django does not escape help texts
+        self.fields["llm_api_key"].help_text = f"Write-only. Stored: {stored}. Leave blank to keep it."
+
+    def clean_llm_api_key(self) -> str:
+        return self.cleaned_data.get("llm_api_key") or self.instance.llm_api_key or ""
+
+
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
+    form = TenantForm
     list_display = ["name", "slug", "created_at"]
     search_fields = ["name", "slug"]
-    fields = ["name", "slug", "llm_base_url", "llm_model"]
+    fields = ["name", "slug", "llm_base_url", "llm_model", "llm_api_key"]
     prepopulated_fields = {"slug": ["name"]}
 
     def get_queryset(self, request):
@@ -206,8 +243,18 @@ class MembershipAdmin(TenantScopedAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class ApiKeyForm(forms.ModelForm):
+    def clean_expires_at(self):
+        # The same rule as the API: a key that is born expired is a mistake, not a key.
+        value = self.cleaned_data.get("expires_at")
+        if value is not None and value <= timezone.now() and "expires_at" in self.changed_data:
+            raise forms.ValidationError("Must be in the future.")
+        return value
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantScopedAdmin):
+    form = ApiKeyForm
     list_display = ["name", "prefix", "role", "created_at", "last_used_at", "expires_at", "revoked_at"]
     list_filter = ["role"]
     search_fields = ["name", "prefix"]

@@ -137,3 +137,27 @@ def test_call_page_shows_every_field():
 
     shown = {f for _, options in admin.site._registry[Call].fieldsets for f in options["fields"]}
     assert shown == {f.name for f in Call._meta.fields}
+
+
+def test_statuses_are_shown_as_the_api_spells_them(admin_browser, tenant, agent, trunk):
+    # the admin showed "Sip Call Failed" and "Rejected Capacity" (Django's title-cased member names)
+    assert [label for value, label in CallStatus.choices] == list(CallStatus.values)
+    Call.objects.create(
+        tenant=tenant, agent=agent, sip_trunk=trunk, phone_number="+14155552671", status=CallStatus.SIP_CALL_FAILED
+    )
+    page = admin_browser.get("/admin/calls/call/").content.decode()
+    assert "SIP Call Failed" in page and "Sip Call Failed" not in page
+
+
+def test_admin_refuses_a_trunk_without_capacity_like_the_api(admin_browser):
+    # the admin saved max_cps 0 / max_channels 0 (a trunk refusing every call); the API answers 400
+    body = {"name": "Zero", "trunk_phone": "+14155552671", "status": "active", "dialer": "simulated"}
+    page = admin_browser.post(
+        "/admin/calls/siptrunk/add/", {**body, "max_cps": 0, "max_channels": 0, "dialer_config": "{}"}
+    )
+    assert page.status_code == 200 and page.content.decode().count("greater than or equal to 1") == 2
+    assert not SipTrunk.objects.exists()
+    ok = admin_browser.post(
+        "/admin/calls/siptrunk/add/", {**body, "max_cps": 2, "max_channels": 3, "dialer_config": "{}"}
+    )
+    assert ok.status_code == 302 and SipTrunk.objects.get().max_channels == 3

@@ -131,6 +131,18 @@ def test_endpoint_test_page(staff, make_credential, make_connection, make_endpoi
     assert http_server.last.query == {"city": "Lima"}
 
 
+def test_endpoint_test_page_names_the_declared_parameters(staff, make_connection, make_endpoint, http_server):
+    # the params box was blank with only "JSON object" under it: a first test had to guess the names
+    endpoint = make_endpoint(
+        make_connection(),
+        path="/orders/{orderId}",
+        parameters=[{"name": "orderId", "location": "path", "type": "string", "required": True}],
+    )
+    html = staff("member").get(f"/admin/integrations/endpoint/{endpoint.pk}/test/").content.decode()
+    assert 'placeholder="{&quot;orderId&quot;: &quot;…&quot;}"' in html
+    assert "the endpoint's parameters: orderId" in html
+
+
 def test_connection_test_page(staff, make_connection, http_server):
     client = staff("member")
     http_server.route("GET", "/", lambda request: (200, {}, "hi"))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rules.models import Conversation, Message, Rule, WidgetKey
+from rules.models import Channel, Conversation, Message, Rule, TriggerType, WidgetKey
 from tenants.models import Role
 from tests.rules.conftest import reply
 
@@ -144,3 +144,18 @@ def test_branch_parent_choices_are_the_rules_branching_calls(staff, tenant, api,
     assert {a.rule_id for a in parent_field.queryset} == {rule.id}
     assert [a.on_error for a in parent_field.queryset] == ["branch"]
     assert other.id not in {a.rule_id for a in parent_field.queryset}
+
+
+def test_channel_and_trigger_labels_spell_api_and_ai_in_capitals():
+    # the admin showed "Api conversation 1a2b3c4d" and the trigger type "Ai"
+    assert Channel.API.label == "API" and TriggerType.AI.label == "AI"
+    assert str(Conversation(channel=Channel.API)).startswith("API conversation")
+
+
+def test_widget_key_page_shows_the_snippet_to_embed(staff, tenant):
+    # a new key's page showed the key but not how to put the widget on a site
+    key = WidgetKey.objects.create(tenant=tenant, name="Shop", allowed_origins=["https://shop.example"])
+    page = staff.get(f"/admin/rules/widgetkey/{key.pk}/change/").content.decode()
+    assert '&lt;script src="http://testserver/static/widget/widget.js"' in page
+    assert f'data-key="{key.key}" defer&gt;&lt;/script&gt;' in page
+    assert "widget-embed-snippet" not in staff.get("/admin/rules/widgetkey/add/").content.decode()

@@ -4,6 +4,8 @@ from integrations.models import Connection, Endpoint
 from rules import demo
 from rules.models import Rule, RuleAction, WidgetKey
 from tenants.models import Tenant
+from tenants.services import create_api_key
+from tests.support.api import bearer_client
 
 
 def test_demo_load_is_idempotent(db, monkeypatch):
@@ -20,7 +22,7 @@ def test_demo_load_is_idempotent(db, monkeypatch):
         ("Real-time pricing", "regex"),
         ("Fallback", "always"),
     ]
-    assert RuleAction.objects.filter(tenant=tenant).count() == 6
+    assert RuleAction.objects.filter(tenant=tenant).count() == 7
     assert WidgetKey.objects.get(tenant=tenant).key == key.key
     assert key.allowed_origins == ["http://127.0.0.1:8123", "http://localhost:8123"]
 
@@ -37,3 +39,20 @@ def test_demo_api_answers_realistic_json(client, db):
 
 def test_demo_page_without_a_demo_tenant_is_a_404(client, db):
     assert client.get("/widget/demo/").status_code == 404
+
+
+def test_demo_pricing_uses_a_sku_named_in_the_message_else_the_pages(db, monkeypatch):
+    # "What is the price of ABC-123?" on the WIDGET-42 page answered WIDGET-42's price
+    monkeypatch.setenv("WEB_PORT", "8123")
+    tenant = Tenant.objects.create(name="Demo Co", slug="demo")
+    demo.load(tenant)
+    client = bearer_client(create_api_key(tenant, name="t", role="member")[1])
+
+    def priced_url(message: str) -> str:
+        body = {"message": message, "variables": {"product_sku": "WIDGET-42"}}
+        actions = client.post("/api/v1/rules/dry-run", body, format="json").json()["actions"]
+        return actions[0]["request"]["url"]
+
+    assert priced_url("What is the price of ABC-123?") == "http://127.0.0.1:8123/demo-api/prices/ABC-123"
+    assert priced_url("how much is gadget-7 please") == "http://127.0.0.1:8123/demo-api/prices/gadget-7"
+    assert priced_url("How much does this cost?") == "http://127.0.0.1:8123/demo-api/prices/WIDGET-42"

@@ -186,3 +186,40 @@ def test_staff_without_membership_sees_no_tenant_data(two_tenants_with_keys, mak
     assert "API keys" not in index
     assert client.get("/admin/tenants/apikey/").status_code == 403
     assert "Acme" not in client.get("/admin/tenants/tenant/").content.decode()
+
+
+def test_home_leads_to_the_admin_which_has_no_dead_view_site_link(tenant, make_staff_user):
+    # "/" had no page, and the admin's "View site" link pointed there (a 404 for every new user)
+    client = logged_in(make_staff_user("olga", tenant, Role.OWNER))
+    home = client.get("/")
+    assert home.status_code == 302 and home["Location"] == "/admin/"
+    index = client.get("/admin/")
+    assert index.status_code == 200 and "View site" not in index.content.decode()
+
+
+def test_owner_sets_the_ai_providers_api_key_write_only(tenant, make_staff_user):
+    # the tenant page had the AI provider's URL and model but no field for its API key
+    client = logged_in(make_staff_user("olga", tenant, Role.OWNER))
+    url = f"/admin/tenants/tenant/{tenant.pk}/change/"
+    form = {"name": tenant.name, "slug": tenant.slug, "llm_base_url": "http://127.0.0.1:9/v1", "llm_model": "m"}
+
+    assert client.post(url, {**form, "llm_api_key": "sk-tenant-secret-1234"}).status_code == 302
+    tenant.refresh_from_db()
+    assert tenant.llm_api_key == "sk-tenant-secret-1234" and tenant.llm_base_url == "http://127.0.0.1:9/v1"
+    page = client.get(url).content.decode()
+    assert "sk-tenant-secret-1234" not in page and "••••1234" in page and "AI provider API key" in page
+
+    assert client.post(url, {**form, "llm_api_key": ""}).status_code == 302  # blank keeps it
+    tenant.refresh_from_db()
+    assert tenant.llm_api_key == "sk-tenant-secret-1234"
+
+
+def test_admin_refuses_a_key_that_would_be_born_expired_like_the_api(tenant, make_staff_user):
+    # the admin created a key expiring in 2020, which the API refuses ("Must be in the future.")
+    client = logged_in(make_staff_user("olga", tenant, Role.OWNER))
+    past = {"name": "past", "role": "viewer", "expires_at_0": "2020-01-01", "expires_at_1": "00:00:00"}
+    page = client.post("/admin/tenants/apikey/add/", past)
+    assert page.status_code == 200 and "Must be in the future." in page.content.decode()
+    assert not ApiKey.objects.filter(name="past").exists()
+    future = {**past, "name": "future", "expires_at_0": "2999-01-01"}
+    assert "swb_" in client.post("/admin/tenants/apikey/add/", future).content.decode()

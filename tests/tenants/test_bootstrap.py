@@ -69,6 +69,7 @@ def test_load_demo_is_idempotent_and_replaces_its_key(db, client):
     raw = second[3].split()[2]
     assert second[1] == f"  Admin:     http://127.0.0.1:8765/admin/   login {DEMO_USER} / {DEMO_PASSWORD}"
     assert raw != first[3].split()[2]
+    assert second[5].startswith("  Widget:    http://127.0.0.1:8765/widget/demo/")
     assert bearer_client(raw).get("/api/v1/api-keys").status_code == 200
     # and the printed login works
     assert client.login(username=DEMO_USER, password=DEMO_PASSWORD)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from django.core.cache import cache
@@ -55,3 +56,21 @@ def test_beat_copies_the_schedule_into_the_database(transactional_db):
         "seconds",
         True,
     )
+
+
+def test_periodic_housekeeping_does_not_flood_the_log(caplog):
+    # `make run` printed three INFO lines every two seconds for the dialer sweep alone
+    trace, beat = logging.getLogger("celery.app.trace"), logging.getLogger("celery.beat")
+    succeeded = "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s"
+    with caplog.at_level(logging.INFO):
+        beat.info("Scheduler: Sending due task %s (%s)", "calls-dialer-sweep", "calls.sweep_dialer")
+        trace.info(succeeded, {"name": "calls.sweep_dialer", "id": "1", "runtime": 0.01, "return_value": 0})
+        trace.info(succeeded, {"name": "calls.advance_call", "id": "2", "runtime": 0.01, "return_value": None})
+        trace.error("Task %(name)s[%(id)s] raised: boom", {"name": "calls.sweep_dialer", "id": "3"})
+    assert [record.getMessage() for record in caplog.records] == [
+        "Task calls.advance_call[2] succeeded in 0.01s: None",
+        "Task calls.sweep_dialer[3] raised: boom",
+    ]
+    with caplog.at_level(logging.DEBUG):
+        beat.info("Scheduler: Sending due task %s (%s)", "calls-dialer-sweep", "calls.sweep_dialer")
+    assert caplog.records[-1].getMessage().endswith("(calls.sweep_dialer)")

@@ -19,3 +19,4 @@ class Command(BaseCommand):
         self.stdout.write(f"  API docs:  {base}/api/docs/")
         self.stdout.write(f"  API key:   {raw_key}   (owner; new on every start)")
         self.stdout.write(f"  Try:       curl -H 'Authorization: Bearer {raw_key}' {base}/api/v1/api-keys")
+        self.stdout.write(f"  Widget:    {base}/widget/demo/   (the chat widget on a demo product page)")
