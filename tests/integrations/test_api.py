@@ -348,6 +348,34 @@ def test_a_credential_in_use_cannot_be_deleted(admin, make_connection, make_cred
     assert response.json() == {"error": "This credential is used by connections: Billing"}
 
 
+@pytest.mark.parametrize("kind", ["endpoints", "connections"])
+def test_an_endpoint_a_rule_calls_cannot_be_deleted(kind, admin, make_endpoint):
+    # given a rule whose CALL_API action uses the endpoint (RuleAction.endpoint is PROTECT)
+    endpoint = make_endpoint()
+    rule = admin.post(
+        "/api/v1/rules",
+        {
+            "name": "Order status",
+            "trigger": {"type": "always"},
+            "actions": [{"type": "CALL_API", "endpoint": str(endpoint.pk)}],
+        },
+        format="json",
+    )
+    assert rule.status_code == 201, rule.json()
+    target = endpoint if kind == "endpoints" else endpoint.connection
+    events = AuditEvent.objects.count()
+
+    # when deleting it (or its connection, whose endpoints go with it)
+    response = admin.delete(f"/api/v1/{kind}/{target.pk}")
+
+    # then 409 naming the rule (was a 500), nothing deleted and no audit event
+    noun = "endpoint" if kind == "endpoints" else "connection"
+    assert response.status_code == 409
+    assert response.json() == {"error": f"This {noun} is used by rules: Order status"}
+    assert Endpoint.objects.filter(pk=endpoint.pk).exists()
+    assert AuditEvent.objects.count() == events
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [
