@@ -263,6 +263,7 @@ def test_endpoint_with_every_field(admin, make_connection):
         ({"parameters": [{"name": "x", "type": "integer", "default": "abc"}]}, "parameters"),
         ({"parameters": [{"name": "zip", "location": "path"}]}, "parameters"),
         ({"response_mapping": {"a": "data[?"}}, "response_mapping"),
+        ({"response_mapping": {"a": "[" * 3000}}, "response_mapping"),  # jmespath's RecursionError was a 500
         ({"method": "TRACE"}, "method"),
         ({"burden": "whenever"}, "burden"),
         ({"error_policy": "ignore"}, "error_policy"),
