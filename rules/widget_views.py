@@ -20,6 +20,7 @@ from rules import engine, ratelimit, services
 from rules.models import Channel, Conversation, MessageRole, WidgetKey, hash_token
 from tenants.api import error_body
 from tenants.auth import client_ip
+from tenants.parsers import RequestJSONRefused, loads_request_json
 
 HISTORY_LIMIT = 200
 ALLOWED_METHODS = "GET, POST, OPTIONS"
@@ -59,9 +60,11 @@ def _json_body(request) -> dict:
     if request.content_type != "application/json":
         raise WidgetError("Content-Type must be application/json", 415)
     try:
-        body = json.loads(request.body or b"null")
+        body = loads_request_json(request.body or b"null")
     except RequestDataTooBig:
         raise WidgetError("Request body too large", 413) from None
+    except RequestJSONRefused as exc:
+        raise WidgetError(f"Malformed request body: {exc}", 400) from None
     except ValueError:
         raise WidgetError("Malformed request body: not valid JSON", 400) from None
     if not isinstance(body, dict):

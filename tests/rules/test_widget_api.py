@@ -140,6 +140,10 @@ def test_invalid_or_inactive_keys_and_bad_bodies(browser_client, widget_key):
     assert bad.status_code == 400
     assert bad.json()["error"].startswith("Malformed request body")
     assert browser_client.post("/widget/v1/sessions", "x=1", content_type="text/plain").status_code == 415
+    deep = browser_client.post("/widget/v1/sessions", "[" * 5000 + "]" * 5000, content_type="application/json")
+    assert deep.json() == {"error": "Malformed request body: JSON nested deeper than 64 levels"}  # was a 500
+    nul = post(browser_client, "/widget/v1/sessions", {"widget_key": widget_key.key, "visitor_id": "a\x00"})
+    assert nul.json() == {"error": "Malformed request body: strings may not contain NUL (\\u0000) characters"}
     session = open_session(browser_client, widget_key)
     widget_key.is_active = False
     widget_key.save()
