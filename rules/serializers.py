@@ -134,3 +134,38 @@ class WidgetKeySerializer(StrictModelSerializer):
             return list(dict.fromkeys(normalize_origin(origin) for origin in value))
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
+
+
+# The widget API's shapes (/widget/v1/, rules.widget_views): for its OpenAPI description; the views
+# validate bodies themselves, with the widget's own error messages.
+
+
+class WidgetSessionOpenSerializer(serializers.Serializer):
+    widget_key = serializers.CharField(help_text="The publishable key, `swb_pk_…`")
+    variables = serializers.DictField(required=False, help_text="The page's context (at most 8 KiB of JSON)")
+    visitor_id = serializers.CharField(required=False, max_length=200)
+
+
+class WidgetSessionSerializer(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    token = serializers.CharField(help_text="The session token, `swb_ws_…`: returned this once")
+
+
+class WidgetVisitorMessageSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=settings.MESSAGE_MAX_CHARS)
+
+
+class WidgetMessageSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    role = serializers.CharField(help_text="`visitor` or `assistant`")
+    text = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class WidgetHistorySerializer(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    messages = WidgetMessageSerializer(many=True)
+
+
+class WidgetReplySerializer(WidgetHistorySerializer):
+    reply = serializers.CharField(help_text="The assistant's answer", allow_blank=True)

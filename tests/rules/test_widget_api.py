@@ -242,3 +242,18 @@ def test_a_lost_session_answers_a_readable_401_to_a_known_site(browser_client, w
     evil = post(Client(HTTP_ORIGIN="https://evil.example"), path, {"text": "hi"}, HTTP_AUTHORIZATION="Bearer x")
     assert evil.status_code == 401
     assert "Access-Control-Allow-Origin" not in evil
+
+
+def test_the_widget_api_is_in_the_openapi_schema(client, db):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    sessions = schema["paths"]["/widget/v1/sessions"]
+    messages = schema["paths"]["/widget/v1/sessions/{session_id}/messages"]
+    assert sorted(sessions) == ["post"] and sorted(messages) == ["get", "post"]
+    # no API key: opening a session needs none, a session's messages take its token
+    assert "security" not in sessions["post"]
+    assert messages["post"]["security"] == [{"widgetSession": []}]
+    assert schema["components"]["securitySchemes"]["widgetSession"]["scheme"] == "bearer"
+    assert sessions["post"]["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/WidgetSessionOpenRequest"
+    }
+    assert sorted(messages["post"]["responses"]) == ["200", "400", "401", "403", "413", "415", "429"]
