@@ -140,7 +140,7 @@ class WidgetKeySerializer(StrictModelSerializer):
 # validate bodies themselves, with the widget's own error messages.
 
 
-class WidgetSessionOpenSerializer(serializers.Serializer):
+class WidgetSessionOpenSerializer(StrictSerializer):
     widget_key = serializers.CharField(help_text="The publishable key, `swb_pk_…`")
     variables = serializers.DictField(required=False, help_text="The page's context (at most 8 KiB of JSON)")
     visitor_id = serializers.CharField(required=False, max_length=200)
@@ -151,7 +151,7 @@ class WidgetSessionSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="The session token, `swb_ws_…`: returned this once")
 
 
-class WidgetVisitorMessageSerializer(serializers.Serializer):
+class WidgetVisitorMessageSerializer(StrictSerializer):
     text = serializers.CharField(max_length=settings.MESSAGE_MAX_CHARS)
 
 
