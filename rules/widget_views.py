@@ -124,7 +124,9 @@ class WidgetView(APIView):
             return self.preflight(request, origin, **kwargs)
         handler = getattr(self, request.method.lower(), None) if request.method in ("GET", "POST") else None
         if handler is None:
-            return _error(WidgetError("Method not allowed", 405, cors=False), origin)
+            response = _error(WidgetError("Method not allowed", 405, cors=False), origin)
+            response["Allow"] = ", ".join([m for m in ("GET", "POST") if hasattr(self, m.lower())] + ["OPTIONS"])
+            return response
         try:
             return _cors(handler(request, origin, **kwargs), origin)
         except WidgetError as exc:

@@ -244,6 +244,18 @@ def test_a_lost_session_answers_a_readable_401_to_a_known_site(browser_client, w
     assert "Access-Control-Allow-Origin" not in evil
 
 
+def test_another_method_is_405_with_allow(browser_client, widget_key):
+    session = open_session(browser_client, widget_key)
+    for path, allowed in (
+        ("/widget/v1/sessions", "POST, OPTIONS"),
+        (f"/widget/v1/sessions/{session['session_id']}/messages", "GET, POST, OPTIONS"),
+    ):
+        response = browser_client.generic("TRACE", path)
+        assert response.status_code == 405
+        assert response.json() == {"error": "Method not allowed"}
+        assert response["Allow"] == allowed  # RFC 9110: a 405 lists what is allowed (it was missing)
+
+
 def test_the_widget_api_is_in_the_openapi_schema(client, db):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     sessions = schema["paths"]["/widget/v1/sessions"]
