@@ -198,3 +198,9 @@ def test_no_server_error(case, world):
         case.call_and_validate()
     else:
         case.call_and_validate(checks=CHECKS)
+
+
+def test_the_guard_keeps_traffic_on_loopback(world):
+    # a public address passes the SSRF policy (it is not private), so the socket guard is what stops it
+    with pytest.raises(OSError, match="no traffic off loopback"):
+        socket.create_connection(("93.184.216.34", 80), timeout=1)
