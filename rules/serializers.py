@@ -4,6 +4,7 @@ import json
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from rules import definitions
@@ -15,11 +16,32 @@ def _django_errors(exc: DjangoValidationError) -> list[str]:
     return exc.messages
 
 
+def _one_of_types(keys: dict) -> dict:
+    """The OpenAPI shape of a `{"type": ..., ...}` object (rules.definitions validates it in full)."""
+    names = sorted({key for allowed in keys.values() for key in allowed} - {"type"})
+    return {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"type": "string", "enum": [str(t) for t in keys]}, **{n: {} for n in names}},
+        "additionalProperties": False,
+    }
+
+
+@extend_schema_field(_one_of_types(definitions.TRIGGER_KEYS))
+class TriggerField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field({"type": "array", "items": _one_of_types(definitions.ACTION_KEYS)})
+class ActionsField(serializers.JSONField):
+    pass
+
+
 class RuleSerializer(StrictModelSerializer):
     """A rule in SPEC §13's shape: `trigger` and `actions` are JSON, written and read whole."""
 
-    trigger = serializers.JSONField()
-    actions = serializers.JSONField(required=False)
+    trigger = TriggerField()
+    actions = ActionsField(required=False)
 
     class Meta:
         model = Rule
