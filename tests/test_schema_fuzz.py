@@ -47,6 +47,7 @@ from rules.models import Conversation, Rule, WidgetKey
 from tenants.demo import load_demo
 from tenants.models import Role
 from tenants.services import create_api_key
+from tests.support.http_servers import HttpServer
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
 RANDOM = bool(os.environ.get("FUZZ_RANDOM"))  # other examples on every run (exploring), not the same ones
@@ -102,8 +103,18 @@ def _loopback_only(original):
     return connect
 
 
+@pytest.fixture(scope="module")
+def demo_api():
+    """The demo connection's API (consoles, tool calls, rules calling it): our own server, not `make run`'s
+    :8000. One for the module: the world fixture runs once per operation."""
+    with HttpServer("127.0.0.1") as server:
+        for path in ("/demo-api", "/demo-api/*"):
+            server.route("*", path, lambda request: (200, {}, {"status": "shipped", "price": {"amount": 9.5}}))
+        yield server
+
+
 @pytest.fixture
-def world(db, settings, monkeypatch):
+def world(db, settings, monkeypatch, demo_api):
     """A tenant with one of everything and its owner key; outgoing traffic limited to 127.0.0.1."""
     settings.OUTBOUND_ALLOW_PRIVATE_NETWORKS = False
     settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
@@ -115,21 +126,21 @@ def world(db, settings, monkeypatch):
     # As Django's test client does: a request must not close the connection holding the test's transaction.
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
-    _current["world"] = _make_world()
+    _current["world"] = _make_world(demo_api.url("/demo-api"))
     yield _current["world"]
     _current.clear()
     signals.request_started.connect(close_old_connections)
     signals.request_finished.connect(close_old_connections)
 
 
-def _make_world() -> dict:
+def _make_world(api_url: str) -> dict:
     cache.clear()
     ruleset.clear_cache()
     tenant, raw_key = load_demo()  # a connection, an endpoint, a rule calling it, a widget key, an agent, a trunk
     credential = Credential.objects.create(
         tenant=tenant, name="Key", type="api_key", config={"header_name": "X-Key"}, secrets={"key": "s3cret-key-1234"}
     )
-    Connection.objects.filter(tenant=tenant).update(credential=credential)
+    Connection.objects.filter(tenant=tenant).update(credential=credential, base_url=api_url)
     endpoint = Endpoint.objects.filter(tenant=tenant).first()
     widget_key = WidgetKey.objects.filter(tenant=tenant).first()
     session, token = services.open_widget_session(widget_key, variables={"sku": "WIDGET-42"})
