@@ -9,7 +9,7 @@ from calls.dialers import DEFAULT_DIALER, DialerConfigError, UnknownDialer, dial
 from calls.models import Agent, SipTrunk
 from integrations.models import Endpoint
 from tenants import scoping
-from tenants.api import StrictModelSerializer
+from tenants.api import StrictModelSerializer, StrictSerializer
 
 MAX_SCHEMA_FIELDS = 100
 
@@ -130,3 +130,14 @@ class SipTrunkSerializer(StrictModelSerializer):
             current = self.instance.dialer_config if self.instance else {}
             attrs["dialer_config"] = clean_dialer_config(dialer, attrs.get("dialer_config", current))
         return attrs
+
+
+class PlaceCallSerializer(StrictSerializer):
+    """`POST /integration/v1/calls`, for the OpenAPI schema: services.validate_call_request checks it
+    (in SPEC §9's order, with its exact messages)."""
+
+    phone_number = serializers.CharField(help_text="E.164, e.g. +14155552671")
+    agent_id = serializers.UUIDField()
+    sip_trunk_id = serializers.UUIDField()
+    metadata = serializers.DictField(required=False, help_text="Must hold the agent's required fields")
+    callback_url = serializers.URLField(required=False, help_text="Status updates are POSTed here, signed")

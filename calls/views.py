@@ -15,9 +15,9 @@ from rest_framework.views import APIView
 from calls import representations, services
 from calls import tools as tool_services
 from calls.models import ActiveStatus, Agent, Call, CallStatus, SipTrunk
-from calls.serializers import AgentSerializer, SipTrunkSerializer
+from calls.serializers import AgentSerializer, PlaceCallSerializer, SipTrunkSerializer
 from tenants import scoping
-from tenants.api import Pagination, error_body
+from tenants.api import ErrorSerializer, Pagination, error_body
 from tenants.models import Role
 from tenants.viewsets import TenantModelViewSet
 
@@ -124,9 +124,19 @@ class CallListCreateView(IntegrationView):
         )
 
     @extend_schema(
-        request=OpenApiTypes.OBJECT,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
-        responses={201: OpenApiTypes.OBJECT, 429: OpenApiTypes.OBJECT},
+        request=PlaceCallSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255}, OpenApiParameter.HEADER
+            )
+        ],
+        responses={
+            201: OpenApiTypes.OBJECT,
+            400: ErrorSerializer,
+            404: OpenApiResponse(ErrorSerializer, description="Agent or SIP trunk not found"),
+            422: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused with another body"),
+            429: OpenApiTypes.OBJECT,
+        },
         summary="Place a call",
     )
     def post(self, request):

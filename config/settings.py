@@ -174,7 +174,7 @@ REST_FRAMEWORK = {
         "tenants.auth.TenantSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.HasTenantRole"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tenants.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "tenants.api.Pagination",
     "PAGE_SIZE": 50,
@@ -192,6 +192,17 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["tenants.schema.drop_optional_trailing_slash"],
+    # The widget API has no DRF authentication class to describe its session token (rules.widget_views).
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "widgetSession": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "swb_ws_…",
+                "description": "A widget session token (from `POST /widget/v1/sessions`).",
+            }
+        }
+    },
     # The docs page works offline: Swagger UI and Redoc come from drf-spectacular-sidecar's static files.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

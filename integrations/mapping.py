@@ -29,6 +29,8 @@ def compile_path(path: str) -> tuple[bool, Any]:
         return meta, jmespath.compile(path)
     except JMESPathError as exc:
         raise ValueError(f"invalid path {path!r}: {str(exc).splitlines()[0]}") from None
+    except RecursionError:  # jmespath's parser recurses once per nesting level
+        raise ValueError(f"invalid path {path[:40]!r}…: nested too deeply") from None
 
 
 def clean_mapping(value: Any) -> list[str]:

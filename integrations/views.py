@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.models import ProtectedError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -21,21 +22,35 @@ from tenants.models import Role
 from tenants.viewsets import TenantModelViewSet
 
 
-class CredentialViewSet(TenantModelViewSet):
+def _users(exc: ProtectedError) -> str:
+    """`connections: Billing` or `rules: Order status` (a rule's actions are named by their rule)."""
+    kinds: dict[str, set[str]] = {}
+    for obj in exc.protected_objects:
+        owner = getattr(obj, "rule", None) or obj
+        kinds.setdefault(str(owner._meta.verbose_name_plural), set()).add(str(owner))
+    return "; ".join(f"{kind}: {', '.join(sorted(names))}" for kind, names in sorted(kinds.items()))
+
+
+class InUseViewSet(TenantModelViewSet):
+    """Deleting an object others still point at (PROTECT) answers 409 naming them, not a 500."""
+
+    def destroy(self, request, *args, **kwargs):
+        try:
+            with transaction.atomic():  # the audit event of a refused delete goes too
+                return super().destroy(request, *args, **kwargs)
+        except ProtectedError as exc:
+            noun = self.get_queryset().model._meta.verbose_name
+            return Response(error_body(f"This {noun} is used by {_users(exc)}"), status.HTTP_409_CONFLICT)
+
+
+class CredentialViewSet(InUseViewSet):
     """Credentials: `secrets` is write-only (reads back masked); a blank secret in a write keeps the old one."""
 
     queryset = Credential.objects.all()
     serializer_class = CredentialSerializer
 
-    def destroy(self, request, *args, **kwargs):
-        try:
-            return super().destroy(request, *args, **kwargs)
-        except ProtectedError as exc:
-            names = ", ".join(sorted(str(c) for c in exc.protected_objects))
-            return Response(error_body(f"This credential is used by connections: {names}"), status.HTTP_409_CONFLICT)
 
-
-class ConnectionViewSet(TenantModelViewSet):
+class ConnectionViewSet(InUseViewSet):
     queryset = Connection.objects.select_related("credential")
     serializer_class = ConnectionSerializer
     action_roles = {"test": Role.MEMBER}
@@ -47,7 +62,7 @@ class ConnectionViewSet(TenantModelViewSet):
         return Response(consoles.run_connection_test(self.get_object(), ctx=self.tenant_context))
 
 
-class EndpointViewSet(TenantModelViewSet):
+class EndpointViewSet(InUseViewSet):
     queryset = Endpoint.objects.for_execution()
     serializer_class = EndpointSerializer
     action_roles = {"test": Role.MEMBER}

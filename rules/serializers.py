@@ -4,6 +4,7 @@ import json
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from rules import definitions
@@ -15,11 +16,32 @@ def _django_errors(exc: DjangoValidationError) -> list[str]:
     return exc.messages
 
 
+def _one_of_types(keys: dict) -> dict:
+    """The OpenAPI shape of a `{"type": ..., ...}` object (rules.definitions validates it in full)."""
+    names = sorted({key for allowed in keys.values() for key in allowed} - {"type"})
+    return {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"type": "string", "enum": [str(t) for t in keys]}, **{n: {} for n in names}},
+        "additionalProperties": False,
+    }
+
+
+@extend_schema_field(_one_of_types(definitions.TRIGGER_KEYS))
+class TriggerField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field({"type": "array", "items": _one_of_types(definitions.ACTION_KEYS)})
+class ActionsField(serializers.JSONField):
+    pass
+
+
 class RuleSerializer(StrictModelSerializer):
     """A rule in SPEC §13's shape: `trigger` and `actions` are JSON, written and read whole."""
 
-    trigger = serializers.JSONField()
-    actions = serializers.JSONField(required=False)
+    trigger = TriggerField()
+    actions = ActionsField(required=False)
 
     class Meta:
         model = Rule
@@ -134,3 +156,38 @@ class WidgetKeySerializer(StrictModelSerializer):
             return list(dict.fromkeys(normalize_origin(origin) for origin in value))
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
+
+
+# The widget API's shapes (/widget/v1/, rules.widget_views): for its OpenAPI description; the views
+# validate bodies themselves, with the widget's own error messages.
+
+
+class WidgetSessionOpenSerializer(StrictSerializer):
+    widget_key = serializers.CharField(help_text="The publishable key, `swb_pk_…`")
+    variables = serializers.DictField(required=False, help_text="The page's context (at most 8 KiB of JSON)")
+    visitor_id = serializers.CharField(required=False, max_length=200)
+
+
+class WidgetSessionSerializer(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    token = serializers.CharField(help_text="The session token, `swb_ws_…`: returned this once")
+
+
+class WidgetVisitorMessageSerializer(StrictSerializer):
+    text = serializers.CharField(max_length=settings.MESSAGE_MAX_CHARS)
+
+
+class WidgetMessageSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    role = serializers.CharField(help_text="`visitor` or `assistant`")
+    text = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class WidgetHistorySerializer(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    messages = WidgetMessageSerializer(many=True)
+
+
+class WidgetReplySerializer(WidgetHistorySerializer):
+    reply = serializers.CharField(help_text="The assistant's answer", allow_blank=True)

@@ -14,17 +14,42 @@ import json
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.views import APIView
 
 from rules import engine, ratelimit, services
 from rules.models import Channel, Conversation, MessageRole, WidgetKey, hash_token
-from tenants.api import error_body
+from rules.serializers import (
+    WidgetHistorySerializer,
+    WidgetReplySerializer,
+    WidgetSessionOpenSerializer,
+    WidgetSessionSerializer,
+    WidgetVisitorMessageSerializer,
+)
+from tenants.api import ErrorSerializer, error_body
 from tenants.auth import client_ip
+from tenants.parsers import RequestJSONRefused, loads_request_json
 
 HISTORY_LIMIT = 200
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 ALLOWED_HEADERS = "Authorization, Content-Type"
 SESSION_FIELDS = {"widget_key", "variables", "visitor_id"}
+# The security scheme of a session's endpoints (APPEND_COMPONENTS in SPECTACULAR_SETTINGS describes it).
+WIDGET_SESSION_SCHEME = "widgetSession"
+SESSION_ID = OpenApiParameter("session_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+ERROR_DESCRIPTIONS = {
+    400: "Malformed body, unknown field or invalid value",
+    401: "Invalid or inactive widget key, or invalid session or session token",
+    403: "This origin is not allowed for this widget key",
+    413: "Request body too large",
+    415: "Content-Type must be application/json",
+    429: "Too many requests (see Retry-After)",
+}
+
+
+def _documented_errors(*statuses: int) -> dict:
+    return {status: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[status]) for status in statuses}
 
 
 class WidgetError(Exception):
@@ -59,9 +84,11 @@ def _json_body(request) -> dict:
     if request.content_type != "application/json":
         raise WidgetError("Content-Type must be application/json", 415)
     try:
-        body = json.loads(request.body or b"null")
+        body = loads_request_json(request.body or b"null")
     except RequestDataTooBig:
         raise WidgetError("Request body too large", 413) from None
+    except RequestJSONRefused as exc:
+        raise WidgetError(f"Malformed request body: {exc}", 400) from None
     except ValueError:
         raise WidgetError("Malformed request body: not valid JSON", 400) from None
     if not isinstance(body, dict):
@@ -83,21 +110,51 @@ def _origin_allowed_anywhere(origin: str) -> bool:
     return WidgetKey.objects.filter(is_active=True, origin_index__contains=f"\n{origin}\n").exists()
 
 
-@csrf_exempt
-def sessions(request):
-    """`POST {"widget_key", "variables"}` → `{"session_id", "token"}` (201)."""
-    origin = _origin(request)
-    if request.method == "OPTIONS":
+class WidgetView(APIView):
+    """A widget endpoint. DRF routes it only so that the OpenAPI schema documents it: `dispatch` hands
+    Django's request straight to `get`/`post`, without DRF's authentication, parsing or content
+    negotiation — the publishable key, the session token, CORS and the errors are the widget's own."""
+
+    authentication_classes = ()
+    permission_classes = ()
+
+    def dispatch(self, request, *args, **kwargs):
+        origin = _origin(request)
+        if request.method == "OPTIONS":
+            return self.preflight(request, origin, **kwargs)
+        handler = getattr(self, request.method.lower(), None) if request.method in ("GET", "POST") else None
+        if handler is None:
+            response = _error(WidgetError("Method not allowed", 405, cors=False), origin)
+            response["Allow"] = ", ".join([m for m in ("GET", "POST") if hasattr(self, m.lower())] + ["OPTIONS"])
+            return response
+        try:
+            return _cors(handler(request, origin, **kwargs), origin)
+        except WidgetError as exc:
+            return self.refused(exc, origin)
+
+    def preflight(self, request, origin: str | None, **kwargs) -> HttpResponse:
+        raise NotImplementedError
+
+    def refused(self, exc: WidgetError, origin: str | None) -> JsonResponse:
+        return _error(exc, origin)
+
+
+class SessionsView(WidgetView):
+    def preflight(self, request, origin: str | None) -> HttpResponse:
         # A preflight carries no body, so no key: allow the origin if any active key lists it.
         if origin and _origin_allowed_anywhere(origin):
             return _cors(HttpResponse(status=204), origin, preflight=True)
         return HttpResponse(status=403)
-    if request.method != "POST":
-        return _error(WidgetError("Method not allowed", 405, cors=False), origin)
-    try:
-        return _cors(_open_session(request, origin), origin)
-    except WidgetError as exc:
-        return _error(exc, origin)
+
+    @extend_schema(
+        request=WidgetSessionOpenSerializer,
+        responses={201: WidgetSessionSerializer, **_documented_errors(400, 401, 403, 413, 415, 429)},
+        auth=[],
+        summary="Open a widget session",
+    )
+    def post(self, request, origin: str | None) -> JsonResponse:
+        """`{"widget_key", "variables", "visitor_id"}` → `{"session_id", "token"}` (the token only this once)."""
+        return _open_session(request, origin)
 
 
 def _open_session(request, origin: str | None) -> JsonResponse:
@@ -148,30 +205,48 @@ def _public_message(message) -> dict:
     return {"id": str(message.id), "role": message.role, "text": message.text, "created_at": message.created_at}
 
 
-@csrf_exempt
-def session_messages(request, session_id):
-    """GET: the history; POST `{"text"}` → `{"reply", "messages"}` (the new visitor and assistant messages)."""
-    origin = _origin(request)
-    if request.method == "OPTIONS":
+class SessionMessagesView(WidgetView):
+    def preflight(self, request, origin: str | None, session_id: str) -> HttpResponse:
         conversation = (
             Conversation.objects.filter(pk=session_id, channel=Channel.WIDGET).select_related("widget_key").first()
         )
         if origin and _session_allows(conversation, origin):
             return _cors(HttpResponse(status=204), origin, preflight=True)
         return HttpResponse(status=403)
-    if request.method not in ("GET", "POST"):
-        return _error(WidgetError("Method not allowed", 405, cors=False), origin)
-    try:
-        conversation = _session(request, session_id)
-        if origin and not conversation.widget_key.allows_origin(origin):
-            raise WidgetError("This origin is not allowed for this widget key", 403, cors=False)
-        handler = _post_message if request.method == "POST" else _history
-        return _cors(handler(request, conversation), origin)
-    except WidgetError as exc:
+
+    def refused(self, exc: WidgetError, origin: str | None) -> JsonResponse:
         if exc.status == 401 and origin and _origin_allowed_anywhere(origin):
             # Let a widget on a known site read the 401, so it can open a new session.
             exc.cors = True
         return _error(exc, origin)
+
+    @extend_schema(
+        parameters=[SESSION_ID],
+        responses={200: WidgetHistorySerializer, **_documented_errors(401, 403)},
+        auth=[{WIDGET_SESSION_SCHEME: []}],
+        summary="A widget session's messages",
+    )
+    def get(self, request, origin: str | None, session_id: str) -> JsonResponse:
+        """The visitor's and the assistant's messages, oldest first (at most the last 200)."""
+        return _history(request, _conversation(request, origin, session_id))
+
+    @extend_schema(
+        parameters=[SESSION_ID],
+        request=WidgetVisitorMessageSerializer,
+        responses={200: WidgetReplySerializer, **_documented_errors(400, 401, 403, 413, 415, 429)},
+        auth=[{WIDGET_SESSION_SCHEME: []}],
+        summary="Send a visitor message",
+    )
+    def post(self, request, origin: str | None, session_id: str) -> JsonResponse:
+        """`{"text"}` → the reply and the new visitor and assistant messages."""
+        return _post_message(request, _conversation(request, origin, session_id))
+
+
+def _conversation(request, origin: str | None, session_id: str) -> Conversation:
+    conversation = _session(request, session_id)
+    if origin and not conversation.widget_key.allows_origin(origin):
+        raise WidgetError("This origin is not allowed for this widget key", 403, cors=False)
+    return conversation
 
 
 def _session_allows(conversation: Conversation | None, origin: str) -> bool:

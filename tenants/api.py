@@ -97,6 +97,13 @@ class StrictFieldsMixin:
         return super().to_internal_value(data)
 
 
+class ErrorSerializer(serializers.Serializer):
+    """The error shape, for the OpenAPI schema."""
+
+    error = serializers.CharField(help_text="One sentence")
+    details = serializers.DictField(required=False, help_text="Field → messages (validation errors)")
+
+
 class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     pass
 

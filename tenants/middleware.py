@@ -19,6 +19,18 @@ def _declared_length(request) -> int:
         return 0
 
 
+def _has_nul(request) -> bool:
+    """PostgreSQL can neither compare nor store U+0000: a NUL in the path, a query value or a header
+    value (an Idempotency-Key, an Origin) would fail in the database, a 500."""
+    query = request.META.get("QUERY_STRING", "")
+    return (
+        "\x00" in request.path_info
+        or "%00" in query
+        or "\x00" in query
+        or any("\x00" in value for value in request.headers.values())
+    )
+
+
 def _message(status: int) -> str:
     if status in MESSAGES:
         return MESSAGES[status]
@@ -31,8 +43,9 @@ def _message(status: int) -> str:
 class ApiErrorMiddleware:
     """On /api/, /integration/ and /widget/: refuse a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE with
     413 from its declared Content-Length, before routing, authentication or parsing (so also on views
-    that are not DRF's), and turn Django's HTML error pages (unknown route, CSRF failure, an unhandled
-    exception — DEBUG on or off) into `{"error": "..."}`. A body without Content-Length reads as empty.
+    that are not DRF's), refuse a NUL character in the URL or a header with 400, and turn Django's
+    HTML error pages (unknown route, CSRF failure, an unhandled exception — DEBUG on or off) into
+    `{"error": "..."}`. A body without Content-Length reads as empty.
     """
 
     def __init__(self, get_response) -> None:
@@ -44,6 +57,8 @@ class ApiErrorMiddleware:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if limit is not None and _declared_length(request) > limit:
             return json_error(f"Request body too large (at most {limit} bytes)", 413)
+        if _has_nul(request):
+            return json_error("The URL and headers may not contain NUL (%00) characters", 400)
         response = self.get_response(request)
         if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
             return json_error(_message(response.status_code), response.status_code)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -29,6 +29,19 @@ class TenantSessionScheme(OpenApiAuthenticationExtension):
             "name": "sessionid",
             "description": "The admin's login session; X-Switchboard-Tenant picks a tenant when the user has several.",
         }
+
+
+class StrictSerializerScheme(OpenApiSerializerExtension):
+    """A strict serializer refuses unknown fields in a write: its request schema says so."""
+
+    target_class = "tenants.api.StrictFieldsMixin"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction) -> dict:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["additionalProperties"] = False
+        return schema
 
 
 def drop_optional_trailing_slash(endpoints: list, **kwargs) -> list:

@@ -263,6 +263,7 @@ def test_endpoint_with_every_field(admin, make_connection):
         ({"parameters": [{"name": "x", "type": "integer", "default": "abc"}]}, "parameters"),
         ({"parameters": [{"name": "zip", "location": "path"}]}, "parameters"),
         ({"response_mapping": {"a": "data[?"}}, "response_mapping"),
+        ({"response_mapping": {"a": "[" * 3000}}, "response_mapping"),  # jmespath's RecursionError was a 500
         ({"method": "TRACE"}, "method"),
         ({"burden": "whenever"}, "burden"),
         ({"error_policy": "ignore"}, "error_policy"),
@@ -346,6 +347,34 @@ def test_a_credential_in_use_cannot_be_deleted(admin, make_connection, make_cred
 
     assert response.status_code == 409
     assert response.json() == {"error": "This credential is used by connections: Billing"}
+
+
+@pytest.mark.parametrize("kind", ["endpoints", "connections"])
+def test_an_endpoint_a_rule_calls_cannot_be_deleted(kind, admin, make_endpoint):
+    # given a rule whose CALL_API action uses the endpoint (RuleAction.endpoint is PROTECT)
+    endpoint = make_endpoint()
+    rule = admin.post(
+        "/api/v1/rules",
+        {
+            "name": "Order status",
+            "trigger": {"type": "always"},
+            "actions": [{"type": "CALL_API", "endpoint": str(endpoint.pk)}],
+        },
+        format="json",
+    )
+    assert rule.status_code == 201, rule.json()
+    target = endpoint if kind == "endpoints" else endpoint.connection
+    events = AuditEvent.objects.count()
+
+    # when deleting it (or its connection, whose endpoints go with it)
+    response = admin.delete(f"/api/v1/{kind}/{target.pk}")
+
+    # then 409 naming the rule (was a 500), nothing deleted and no audit event
+    noun = "endpoint" if kind == "endpoints" else "connection"
+    assert response.status_code == 409
+    assert response.json() == {"error": f"This {noun} is used by rules: Order status"}
+    assert Endpoint.objects.filter(pk=endpoint.pk).exists()
+    assert AuditEvent.objects.count() == events
 
 
 @pytest.mark.parametrize(

@@ -149,3 +149,13 @@ def test_unauthenticated_is_401(client, db):
     response = client.get(URL)
     assert response.status_code == 401
     assert response.json() == {"error": "Invalid or inactive API key"}
+
+
+def test_trigger_and_actions_are_documented_as_typed_objects(client, db):
+    schemas = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["components"]["schemas"]
+    trigger = schemas["RuleRequest"]["properties"]["trigger"]
+    actions = schemas["RuleRequest"]["properties"]["actions"]
+    assert trigger["properties"]["type"]["enum"] == ["regex", "ai", "always"]
+    assert trigger["required"] == ["type"]
+    assert actions["type"] == "array"
+    assert actions["items"]["properties"]["type"]["enum"] == ["CALL_API", "SET_VARIABLE", "REPLY_TEXT", "REPLY_AI"]

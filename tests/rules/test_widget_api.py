@@ -140,6 +140,10 @@ def test_invalid_or_inactive_keys_and_bad_bodies(browser_client, widget_key):
     assert bad.status_code == 400
     assert bad.json()["error"].startswith("Malformed request body")
     assert browser_client.post("/widget/v1/sessions", "x=1", content_type="text/plain").status_code == 415
+    deep = browser_client.post("/widget/v1/sessions", "[" * 5000 + "]" * 5000, content_type="application/json")
+    assert deep.json() == {"error": "Malformed request body: JSON nested deeper than 64 levels"}  # was a 500
+    nul = post(browser_client, "/widget/v1/sessions", {"widget_key": widget_key.key, "visitor_id": "a\x00"})
+    assert nul.json() == {"error": "Malformed request body: strings may not contain NUL (\\u0000) characters"}
     session = open_session(browser_client, widget_key)
     widget_key.is_active = False
     widget_key.save()
@@ -238,3 +242,30 @@ def test_a_lost_session_answers_a_readable_401_to_a_known_site(browser_client, w
     evil = post(Client(HTTP_ORIGIN="https://evil.example"), path, {"text": "hi"}, HTTP_AUTHORIZATION="Bearer x")
     assert evil.status_code == 401
     assert "Access-Control-Allow-Origin" not in evil
+
+
+def test_another_method_is_405_with_allow(browser_client, widget_key):
+    session = open_session(browser_client, widget_key)
+    for path, allowed in (
+        ("/widget/v1/sessions", "POST, OPTIONS"),
+        (f"/widget/v1/sessions/{session['session_id']}/messages", "GET, POST, OPTIONS"),
+    ):
+        response = browser_client.generic("TRACE", path)
+        assert response.status_code == 405
+        assert response.json() == {"error": "Method not allowed"}
+        assert response["Allow"] == allowed  # RFC 9110: a 405 lists what is allowed (it was missing)
+
+
+def test_the_widget_api_is_in_the_openapi_schema(client, db):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    sessions = schema["paths"]["/widget/v1/sessions"]
+    messages = schema["paths"]["/widget/v1/sessions/{session_id}/messages"]
+    assert sorted(sessions) == ["post"] and sorted(messages) == ["get", "post"]
+    # no API key: opening a session needs none, a session's messages take its token
+    assert "security" not in sessions["post"]
+    assert messages["post"]["security"] == [{"widgetSession": []}]
+    assert schema["components"]["securitySchemes"]["widgetSession"]["scheme"] == "bearer"
+    assert sessions["post"]["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/WidgetSessionOpenRequest"
+    }
+    assert sorted(messages["post"]["responses"]) == ["200", "400", "401", "403", "413", "415", "429"]

@@ -25,6 +25,37 @@ def test_json_that_is_not_an_object_is_400(owner_client):
     }
 
 
+def test_json_nested_too_deeply_is_400_not_a_recursion_error(owner_client):
+    # 5,000 levels made json.loads raise RecursionError (a 500); 65 levels parse but are refused too
+    for depth in (65, 5000):
+        body = '{"name": "k", "role": ' + "[" * depth + "]" * depth + "}"
+        response = owner_client.post("/api/v1/api-keys", data=body, content_type="application/json")
+        assert response.status_code == 400
+        assert response.json() == {"error": "Malformed request body: JSON nested deeper than 64 levels"}
+
+
+@pytest.mark.parametrize("body", [{"name": "a\x00b"}, {"name": "k", "variables": {"a\x00": 1}}])
+def test_a_nul_character_in_a_json_body_is_400(owner_client, body):
+    # PostgreSQL stores U+0000 neither in text nor in jsonb: it was a 500 there (and saved on SQLite)
+    response = owner_client.post("/api/v1/conversations", data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"error": "Malformed request body: strings may not contain NUL (\\u0000) characters"}
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/api/v1/tools/a%00b/invoke", {}),
+        ("/api/v1/conversations?search=a%00b", {}),
+        ("/integration/v1/calls", {"HTTP_IDEMPOTENCY_KEY": "a\x00b"}),
+    ],
+)
+def test_a_nul_character_in_the_url_or_a_header_is_400(owner_client, path, headers):
+    response = owner_client.post(path, data="{}", content_type="application/json", **headers)
+    assert response.status_code == 400
+    assert response.json() == {"error": "The URL and headers may not contain NUL (%00) characters"}
+
+
 def test_wrong_content_type_is_415(owner_client):
     response = owner_client.post("/api/v1/api-keys", data="name=x", content_type="application/x-www-form-urlencoded")
     assert response.status_code == 415

@@ -47,3 +47,22 @@ def test_docs_page_uses_only_local_assets(client, db):
     for src in sources:
         asset = client.get(src)
         assert asset.status_code == 200, src
+
+
+def test_request_bodies_of_strict_serializers_refuse_unknown_fields(client, db):
+    # StrictModelSerializer/StrictSerializer answer 400 to an unknown field: the schema says so
+    schemas = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["components"]["schemas"]
+    assert schemas["ApiKeyRequest"]["additionalProperties"] is False
+    assert schemas["PatchedRuleRequest"]["additionalProperties"] is False
+    assert "additionalProperties" not in schemas["ApiKey"]  # responses are not constrained
+
+
+def test_the_call_request_body_is_documented(client, db):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    post = schema["paths"]["/integration/v1/calls"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PlaceCallRequest"
+    }
+    body = schema["components"]["schemas"]["PlaceCallRequest"]
+    assert body["required"] == ["agent_id", "phone_number", "sip_trunk_id"]
+    assert body["additionalProperties"] is False
