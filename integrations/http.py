@@ -272,9 +272,11 @@ def _parse(url: str) -> _Target:
     except ValueError:
         raise InvalidURL("URL is malformed") from None
     scheme = parts.scheme.lower()
+    if not scheme:
+        raise InvalidURL("URL has no scheme: write it as http://… or https://…")
     if scheme not in _ALLOWED_SCHEMES:
-        shown = scheme if scheme.isalnum() and len(scheme) <= 16 else "this"
-        raise DestinationNotAllowed(f"scheme {shown} is not allowed (only http and https)")
+        shown = f"scheme {scheme}" if scheme.isalnum() and len(scheme) <= 16 else "this scheme"
+        raise DestinationNotAllowed(f"{shown} is not allowed (only http and https)")
     if "@" in parts.netloc:
         raise DestinationNotAllowed("credentials in the URL are not allowed")
     host = (parts.hostname or "").rstrip(".")

@@ -216,6 +216,12 @@ def test_it_refuses_other_schemes(url):
     assert "is not allowed (only http and https)" in str(caught.value)
 
 
+@pytest.mark.parametrize("url", ["example.com/orders", "//example.com/orders"])
+def test_a_url_without_a_scheme_says_so(url):
+    with pytest.raises(http.InvalidURL, match=r"URL has no scheme: write it as http://… or https://…"):
+        http.check_url(url)
+
+
 @pytest.mark.parametrize(
     "netloc", ["user:s3cret-pw@127.0.0.1:{port}", "user@127.0.0.1:{port}", ":s3cret-pw@example.com"]
 )
