@@ -59,6 +59,16 @@ def owner_client(clients) -> APIClient:
 
 
 @pytest.fixture
+def member(clients) -> APIClient:
+    return clients[Role.MEMBER]
+
+
+@pytest.fixture
+def viewer(clients) -> APIClient:
+    return clients[Role.VIEWER]
+
+
+@pytest.fixture
 def other_client(other_tenant, api_client_for) -> APIClient:
     """An owner of another tenant: sees none of `tenant`'s objects."""
     return api_client_for(other_tenant, Role.OWNER)

@@ -11,7 +11,6 @@ import pytest
 from django.utils import timezone
 
 from calls.models import Agent, SipTrunk
-from tenants.models import Role
 
 # Timings a test worker runs with (read from the environment by config/settings.py).
 FAST_ENV = {
@@ -80,16 +79,6 @@ def agent(tenant, make_agent) -> Agent:
 @pytest.fixture
 def trunk(tenant, make_trunk) -> SipTrunk:
     return make_trunk(tenant)
-
-
-@pytest.fixture
-def member(clients):
-    return clients[Role.MEMBER]
-
-
-@pytest.fixture
-def viewer(clients):
-    return clients[Role.VIEWER]
 
 
 def call_body(agent, trunk, **overrides) -> dict:

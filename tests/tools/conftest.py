@@ -8,7 +8,6 @@ from django.core.cache import cache
 from calls.models import Agent, SipTrunk
 from integrations.models import Connection, Endpoint
 from rules.models import Conversation
-from tenants.models import Role
 
 NO_RETRY = {"max_retries": 0, "base_delay": 0.01, "max_delay": 0.05}
 
@@ -61,13 +60,3 @@ def trunk(tenant) -> SipTrunk:
 @pytest.fixture
 def conversation(tenant) -> Conversation:
     return Conversation.objects.create(tenant=tenant, channel="voice", variables={"customer_name": "Ada"})
-
-
-@pytest.fixture
-def member(clients):
-    return clients[Role.MEMBER]
-
-
-@pytest.fixture
-def viewer(clients):
-    return clients[Role.VIEWER]
