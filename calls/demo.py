@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from calls.models import ActiveStatus, Agent, SipTrunk
 from integrations.models import Endpoint
+from tenants import scoping
 from tenants.models import Tenant
 
 DEMO_AGENT_CODE = "payment-reminder"
@@ -34,7 +35,7 @@ def load(tenant: Tenant) -> None:
         },
     )
     # Added, not set: other tools attached to the demo agent stay attached.
-    agent.tools.add(*Endpoint.objects.filter(tenant=tenant, tool_name__in=DEMO_TOOL_NAMES))
+    agent.tools.add(*scoping.for_tenant(Endpoint, tenant).filter(tool_name__in=DEMO_TOOL_NAMES))
     SipTrunk.objects.update_or_create(
         tenant=tenant,
         name=DEMO_TRUNK_NAME,

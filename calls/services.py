@@ -200,10 +200,10 @@ def trigger_call(tenant: Tenant, data: Any, *, idempotency_key: str | None = Non
 def _replay(tenant: Tenant, key: str, fingerprint: str) -> TriggerResult | None:
     ttl = timedelta(seconds=settings.CALLS_IDEMPOTENCY_TTL_SECONDS)
     # A key older than 24 h is released, so it may name a new call.
-    Call.objects.filter(tenant=tenant, idempotency_key=key, created_at__lt=timezone.now() - ttl).update(
+    scoping.for_tenant(Call, tenant).filter(idempotency_key=key, created_at__lt=timezone.now() - ttl).update(
         idempotency_key=None
     )
-    first = Call.objects.filter(tenant=tenant, idempotency_key=key).first()
+    first = scoping.for_tenant(Call, tenant).filter(idempotency_key=key).first()
     if first is None:
         return None
     if first.request_fingerprint != fingerprint:

@@ -13,6 +13,7 @@ from integrations.models import Connection, Endpoint
 from rules.definitions import parse_actions, parse_trigger, replace_actions
 from rules.demo_views import DEMO_KEY_NAME
 from rules.models import Rule, WidgetKey
+from tenants import scoping
 
 CONNECTION_NAME = "Demo shop API"
 
@@ -107,7 +108,7 @@ def load(tenant) -> None:
             }
         ],
     )
-    key = WidgetKey.objects.filter(tenant=tenant, name=DEMO_KEY_NAME).first() or WidgetKey(
+    key = scoping.for_tenant(WidgetKey, tenant).filter(name=DEMO_KEY_NAME).first() or WidgetKey(
         tenant=tenant, name=DEMO_KEY_NAME
     )
     key.allowed_origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
@@ -123,7 +124,7 @@ def _endpoint(tenant, connection, *, tool_name: str, **fields) -> Endpoint:
 
 
 def _rule(tenant, *, name: str, trigger: dict, actions: list[dict], **fields) -> Rule:
-    rule = Rule.objects.filter(tenant=tenant, name=name).first() or Rule(tenant=tenant, name=name)
+    rule = scoping.for_tenant(Rule, tenant).filter(name=name).first() or Rule(tenant=tenant, name=name)
     for field_name, value in {**parse_trigger(trigger), **fields}.items():
         setattr(rule, field_name, value)
     rule.save()

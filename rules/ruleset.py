@@ -17,6 +17,7 @@ from django.db.models import Count, Max
 
 from rules import patterns
 from rules.models import Rule, TriggerType, trigger_shape
+from tenants import scoping
 
 # Below this many regex rules, trying each compiled pattern is as fast as a set prefilter.
 SET_THRESHOLD = 64
@@ -73,12 +74,12 @@ _lock = threading.Lock()
 def _version(tenant) -> tuple:
     # Over all the tenant's rules, active or not: a deactivation is a save, which moves updated_at;
     # a deletion changes the count.
-    stats = Rule.objects.filter(tenant=tenant).aggregate(count=Count("id"), latest=Max("updated_at"))
+    stats = scoping.for_tenant(Rule, tenant).aggregate(count=Count("id"), latest=Max("updated_at"))
     return (stats["count"], stats["latest"])
 
 
 def _build(tenant) -> RuleSet:
-    rows = Rule.objects.filter(tenant=tenant, is_active=True).order_by("priority", "created_at", "id")
+    rows = scoping.for_tenant(Rule, tenant).filter(is_active=True).order_by("priority", "created_at", "id")
     compiled: list[CompiledRule] = []
     regex_count = 0
     for row in rows.iterator():

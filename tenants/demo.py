@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from tenants import scoping
 from tenants.models import ApiKey, Membership, Role, Tenant
 from tenants.services import create_api_key
 
@@ -31,7 +32,9 @@ def load_demo() -> tuple[Tenant, str]:
         user.is_staff = True
         user.save()
     Membership.objects.update_or_create(tenant=tenant, user=user, defaults={"role": Role.OWNER})
-    ApiKey.objects.filter(tenant=tenant, name=DEMO_KEY_NAME, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    scoping.for_tenant(ApiKey, tenant).filter(name=DEMO_KEY_NAME, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
     _, raw_key = create_api_key(tenant, name=DEMO_KEY_NAME, role=Role.OWNER, created_by=user)
     for app_config in apps.get_app_configs():
         if app_config.name == "tenants":
