@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from urllib.parse import urlsplit
 
@@ -206,11 +205,6 @@ def new_widget_key() -> str:
 
 def new_session_token() -> str:
     return SESSION_TOKEN_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_token(raw: str) -> str:
-    # Tokens carry 256 bits of entropy: a fast hash is enough and lets a request find its row by index.
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 class WidgetKey(TenantOwned):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rules import engine
-from rules.models import Channel, Conversation, Message, MessageRole, WidgetKey, hash_token, new_session_token
+from rules.models import Channel, Conversation, Message, MessageRole, WidgetKey, new_session_token
+from tenants.secrets import hash_token
 
 
 def dry_run(tenant, message: str, *, variables: dict | None = None, conversation: Conversation | None = None) -> dict:

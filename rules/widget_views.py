@@ -19,7 +19,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.views import APIView
 
 from rules import engine, ratelimit, services
-from rules.models import Channel, Conversation, MessageRole, WidgetKey, hash_token
+from rules.models import Channel, Conversation, MessageRole, WidgetKey
 from rules.serializers import (
     WidgetHistorySerializer,
     WidgetReplySerializer,
@@ -30,6 +30,7 @@ from rules.serializers import (
 from tenants.api import ErrorSerializer, error_body
 from tenants.auth import client_ip
 from tenants.parsers import RequestJSONRefused, loads_request_json
+from tenants.secrets import hash_token
 
 HISTORY_LIMIT = 200
 ALLOWED_METHODS = "GET, POST, OPTIONS"

@@ -10,8 +10,9 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from tenants.models import API_KEY_PREFIX, ApiKey, Tenant, hash_api_key
+from tenants.models import API_KEY_PREFIX, ApiKey, Tenant
 from tenants.scoping import TenantContext, role_for_user, tenants_for_user
+from tenants.secrets import hash_token
 
 INVALID_KEY_MESSAGE = "Invalid or inactive API key"
 TENANT_HEADER = "HTTP_X_SWITCHBOARD_TENANT"
@@ -52,7 +53,7 @@ def authenticate_api_key(raw_key: str) -> ApiKey | None:
     """The active key for `raw_key`, with its tenant, or None. Touches last_used_at at most once a minute."""
     if not raw_key.startswith(API_KEY_PREFIX):
         return None
-    key = ApiKey.objects.active().select_related("tenant").filter(key_hash=hash_api_key(raw_key)).first()
+    key = ApiKey.objects.active().select_related("tenant").filter(key_hash=hash_token(raw_key)).first()
     if key is None:
         return None
     now = timezone.now()

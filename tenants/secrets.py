@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+
 MASK = "••••"
+
+
+def hash_token(raw: str) -> str:
+    """How bearer secrets (API keys, widget session tokens) are stored: their SHA-256, hex.
+
+    They carry 256 bits of entropy, so a fast hash is enough (no offline guessing is possible) and a
+    request finds its row by an indexed lookup.
+    """
+    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def mask(value: str | None) -> str:

@@ -8,7 +8,8 @@ import uuid
 import pytest
 from django.test import Client
 
-from tenants.models import ApiKey, AuditEvent, Role, Tenant, hash_api_key
+from tenants.models import ApiKey, AuditEvent, Role, Tenant
+from tenants.secrets import hash_token
 from tenants.services import create_api_key, rotate_webhook_secret
 from tests.support.api import bearer_client
 
@@ -105,7 +106,7 @@ def test_single_tenant_staff_owner_creates_a_key_and_sees_it_once(tenant, make_s
     raw = created_key(client.post("/admin/tenants/apikey/add/", {"name": "from admin", "role": "admin"}))
     # then the key exists in their tenant, hashed, audited with the user and IP, and works
     key = ApiKey.objects.get(name="from admin")
-    assert (key.tenant, key.role, key.created_by, key.key_hash) == (tenant, "admin", user, hash_api_key(raw))
+    assert (key.tenant, key.role, key.created_by, key.key_hash) == (tenant, "admin", user, hash_token(raw))
     event = AuditEvent.objects.get(object_id=str(key.pk))
     assert (event.action, event.actor, event.actor_user, event.ip_address) == (
         "created",
@@ -129,7 +130,7 @@ def test_superuser_chooses_the_tenant_of_a_new_key(tenant, other_tenant, django_
             "/admin/tenants/apikey/add/", {"tenant": str(other_tenant.pk), "name": "root-made", "role": "owner"}
         )
     )
-    assert ApiKey.objects.get(key_hash=hash_api_key(raw)).tenant == other_tenant
+    assert ApiKey.objects.get(key_hash=hash_token(raw)).tenant == other_tenant
 
 
 def test_invalid_add_form_shows_errors_and_creates_nothing(tenant, make_staff_user):

@@ -8,7 +8,8 @@ from datetime import timedelta
 from django.db import connection
 from django.utils import timezone
 
-from tenants.models import ApiKey, AuditEvent, Role, hash_api_key
+from tenants.models import ApiKey, AuditEvent, Role
+from tenants.secrets import hash_token
 from tenants.services import create_api_key
 from tests.support.api import bearer_client as bearer
 
@@ -39,7 +40,7 @@ def test_create_returns_the_raw_key_once_and_stores_only_its_hash(owner_client, 
     # and the database row holds the prefix and the SHA-256 hash, never the raw key
     row = raw_row(uuid.UUID(body["id"]))
     assert row["prefix"] == raw[:12]
-    assert row["key_hash"] == hash_api_key(raw) and len(row["key_hash"]) == 64
+    assert row["key_hash"] == hash_token(raw) and len(row["key_hash"]) == 64
     assert not any(raw in str(value) for value in row.values())
     # and reading it back never shows the raw key again
     detail = owner_client.get(f"/api/v1/api-keys/{body['id']}").json()
