@@ -9,7 +9,7 @@ from calls.dialers import DEFAULT_DIALER, DialerConfigError, UnknownDialer, dial
 from calls.models import Agent, SipTrunk
 from integrations.models import Endpoint
 from tenants import scoping
-from tenants.api import StrictModelSerializer, StrictSerializer
+from tenants.api import StrictModelSerializer, StrictSerializer, TenantScopedPrimaryKeyField
 
 MAX_SCHEMA_FIELDS = 100
 
@@ -46,15 +46,8 @@ def clean_dialer_config(dialer: str, config) -> dict:
         raise serializers.ValidationError({"dialer_config": [str(exc)]}) from None
 
 
-class TenantEndpointsField(serializers.PrimaryKeyRelatedField):
-    """Endpoint ids of the request's tenant: another tenant's id is "does not exist", like a missing one."""
-
-    def get_queryset(self):
-        return scoping.for_tenant(super().get_queryset(), self.context.get("tenant"))
-
-
 class AgentSerializer(StrictModelSerializer):
-    tools = TenantEndpointsField(
+    tools = TenantScopedPrimaryKeyField(
         queryset=Endpoint.objects.all(), many=True, required=False, help_text="Endpoint ids the agent may use as tools"
     )
 

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from integrations import auth, credential_state, oauth, validation
 from integrations.models import CONNECTION_FIELDS, ENDPOINT_FIELDS, Connection, Credential, Endpoint, default_retry
 from integrations.secrets import masked, merge_secret_map
-from tenants.api import StrictModelSerializer, StrictSerializer
+from tenants.api import StrictModelSerializer, StrictSerializer, TenantScopedPrimaryKeyField
 from tenants.scoping import for_tenant
 
 
@@ -27,13 +27,6 @@ class SecretMapField(serializers.JSONField):
 
     def to_representation(self, value):
         return masked(value)
-
-
-class TenantScopedPrimaryKeyField(serializers.PrimaryKeyRelatedField):
-    """An id of the request's tenant: another tenant's id is 'does not exist', exactly like a missing one."""
-
-    def get_queryset(self):
-        return for_tenant(super().get_queryset(), self.context.get("tenant"))
 
 
 class TenantUniqueMixin:

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from tenants.auth import INVALID_KEY_MESSAGE
+from tenants.scoping import for_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,14 @@ class ErrorSerializer(serializers.Serializer):
 
     error = serializers.CharField(help_text="One sentence")
     details = serializers.DictField(required=False, help_text="Field → messages (validation errors)")
+
+
+class TenantScopedPrimaryKeyField(serializers.PrimaryKeyRelatedField):
+    """An id of an object of the request's tenant: another tenant's id reads "does not exist", exactly
+    like a missing one (no existence leak). The serializer context carries the tenant."""
+
+    def get_queryset(self):
+        return for_tenant(super().get_queryset(), self.context.get("tenant"))
 
 
 class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
