@@ -35,6 +35,21 @@
     return node;
   }
 
+  // The bubble's icon is inline SVG drawn in currentColor: an emoji needs a colour-emoji font and
+  // renders as an empty box on systems without one; an image would be one more request.
+  function chatIcon() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    var attrs = { "class": "swb-bubble-icon", viewBox: "0 0 24 24", width: "28", height: "28", "aria-hidden": "true", focusable: "false" };
+    Object.keys(attrs).forEach(function (name) { svg.setAttribute(name, attrs[name]); });
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z");
+    path.setAttribute("fill-rule", "evenodd");
+    svg.appendChild(path);
+    return svg;
+  }
+
   function loadSession() {
     try { return JSON.parse(window.sessionStorage.getItem(STORAGE_KEY) || "null"); } catch (e) { return null; }
   }
@@ -55,7 +70,7 @@
   var bubble = el("button", {
     type: "button", "class": "swb-bubble", "aria-label": "Open chat", "aria-expanded": "false", "aria-controls": uid + "-panel"
   });
-  bubble.appendChild(el("span", { "aria-hidden": "true", "class": "swb-bubble-icon" }, "\uD83D\uDCAC"));
+  bubble.appendChild(chatIcon());
 
   var panel = el("section", { id: uid + "-panel", "class": "swb-panel", role: "dialog", "aria-labelledby": uid + "-title", hidden: "" });
   var header = el("header", { "class": "swb-header" });

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from PIL import Image
 
 from rules import demo
 from rules.models import Conversation, WidgetKey
@@ -99,3 +102,20 @@ def test_a_page_on_an_origin_that_is_not_allowed_cannot_open_a_session(page, liv
     page.wait_for_function("document.querySelector('.swb-status').textContent !== 'Sending…'")
     assert page.locator(".swb-assistant").count() == 0
     assert not Conversation.objects.exists()
+
+
+def test_the_bubble_draws_its_icon_as_inline_svg(page, live_server, tenant):
+    # given the widget on a page
+    key = WidgetKey.objects.create(tenant=tenant, name="Test", allowed_origins=[live_server.url])
+    page.goto(f"/widget/demo/?key={key.key}")
+    bubble = page.get_by_role("button", name="Open chat")
+    # then its icon is an SVG path, not an emoji that needs a colour-emoji font
+    icon = bubble.locator("svg.swb-bubble-icon path")
+    assert icon.count() == 1
+    assert bubble.text_content() == ""
+    box = bubble.locator("svg").bounding_box()
+    assert box["width"] >= 20 and box["height"] >= 20
+    # and the icon's white shape is drawn on the blue bubble (pixels, not a blank box)
+    image = Image.open(io.BytesIO(bubble.screenshot())).convert("RGB")
+    white = sum(1 for r, g, b in image.get_flattened_data() if r > 230 and g > 230 and b > 230)
+    assert white > 100
