@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from tenants import two_factor
 from tenants.models import API_KEY_PREFIX, ApiKey, Tenant
 from tenants.scoping import TenantContext, role_for_user, tenants_for_user
 from tenants.secrets import hash_token
@@ -111,6 +112,8 @@ class TenantSessionAuthentication(authentication.SessionAuthentication):
         if result is None:
             return None
         user = result[0]
+        if not two_factor.is_satisfied(user):
+            return None  # a session still waiting for its second factor is not signed in
         tenant = _session_tenant(request, user)
         role = role_for_user(user, tenant) if tenant else None
         return user, TenantContext(tenant=tenant, role=role, user=user, ip_address=client_ip(request))
