@@ -1,4 +1,4 @@
-"""The admin site: Django's, with two-factor sign-in in front of every page.
+"""The admin site: Django's, with two-factor sign-in in front of every page and a dashboard as its index.
 
 Every admin page (and the admin session's use of the API, see `tenants.auth`) needs a session that
 `tenants.two_factor.is_satisfied`; a staff user who must set up an authenticator is sent to the set-up
@@ -18,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django_otp import login as otp_login
 
+from adminsite import dashboard_page
 from adminsite.forms import AdminLoginForm, ConfirmDeviceForm
 from tenants import two_factor
 
@@ -25,6 +26,11 @@ from tenants import two_factor
 class SwitchboardAdminSite(admin.AdminSite):
     login_form = AdminLoginForm
     login_template = "adminsite/login.html"
+    index_template = "adminsite/index.html"
+
+    def index(self, request, extra_context=None):
+        """The admin's first page: the dashboard of one of the user's tenants, then the app list."""
+        return super().index(request, {**dashboard_page.context(request), **(extra_context or {})})
 
     def has_permission(self, request) -> bool:
         return super().has_permission(request) and two_factor.is_satisfied(request.user)

@@ -204,7 +204,11 @@ class WebhookDelivery(TenantOwned):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "webhook deliveries"
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
+            # The admin dashboard's delivery chart (one tenant, recent rows).
+            models.Index(fields=["tenant", "-created_at"], name="delivery_tenant_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} → {self.url} ({self.status})"

@@ -1,0 +1,69 @@
+"""The admin's first page: which tenant's dashboard to show, and its charts with the numbers beside them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.formats import date_format
+
+from adminsite import charts, dashboard
+from tenants import scoping
+from tenants.models import Tenant
+
+
+def chosen_tenant(request) -> tuple[Tenant | None, list[Tenant]]:
+    """The tenant named by `?tenant=<slug>` among the user's (else their first) and the ones to choose from.
+
+    An unknown or foreign slug falls back to the first tenant: another tenant's name is never confirmed.
+    """
+    tenants = list(scoping.tenants_for_user(request.user).order_by("name")[:200])
+    wanted = request.GET.get("tenant", "")
+    chosen = next((t for t in tenants if t.slug == wanted), tenants[0] if tenants else None)
+    return chosen, tenants
+
+
+def context(request) -> dict[str, Any]:
+    tenant, tenants = chosen_tenant(request)
+    if tenant is None:
+        return {"dashboard": None}
+    board = dashboard.build(tenant)
+    return {
+        "dashboard": board,
+        "dashboard_tenants": tenants if len(tenants) > 1 else [],
+        "charts": _charts(board),
+        "call_totals": [(status, sum(values)) for status, values in board.calls_by_day.items()],
+        "latency_rows": [
+            {
+                "name": c.name,
+                "requests": c.requests,
+                "p50": c.p50_ms,
+                "p95": c.p95_ms,
+                "error_rate": f"{c.error_rate:.1%}",
+            }
+            for c in board.connections
+        ],
+        "delivery_rate": None if board.delivery_success_rate is None else f"{board.delivery_success_rate:.1%}",
+    }
+
+
+def _charts(board: dashboard.Dashboard) -> dict[str, Any]:
+    days = [date_format(day, "M j") for day in board.days]
+    drawn: dict[str, Any] = {}
+    if board.calls_by_day:
+        drawn["calls"] = charts.stacked_columns(days, board.calls_by_day, label="Calls per day by status")
+    if board.outcomes:
+        rows = [(name, count, str(count)) for name, count in board.outcomes]
+        drawn["outcomes"] = charts.horizontal_bars(rows, label="Call outcomes")
+    if board.connections:
+        rows = [
+            (c.name, c.p50_ms or 0, c.p95_ms or 0, f"p50 {c.p50_ms} ms · p95 {c.p95_ms} ms · {c.error_rate:.1%} errors")
+            for c in board.connections
+        ]
+        drawn["latency"] = charts.latency_bars(rows, label="Outgoing API latency per connection")
+        volume = [(c.name, c.requests, f"{c.requests} calls, {c.errors} failed") for c in board.connections]
+        drawn["volume"] = charts.horizontal_bars(
+            volume, label="Outgoing API calls per connection", color_by_label=False
+        )
+    if any(board.deliveries.values()):
+        drawn["deliveries"] = charts.share_bar(list(board.deliveries.items()), label="Webhook delivery outcomes")
+    return drawn
