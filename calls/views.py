@@ -12,10 +12,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from calls import representations, services
+from calls import listing, representations, services
 from calls import tools as tool_services
 from calls.models import ActiveStatus, Agent, Call, CallStatus, SipTrunk
 from calls.serializers import AgentSerializer, PlaceCallSerializer, SipTrunkSerializer
+from calls.validation import CallRequestError
 from tenants import scoping
 from tenants.api import ErrorSerializer, Pagination, error_body
 from tenants.models import Role
@@ -108,8 +109,8 @@ class CallListCreateView(IntegrationView):
     )
     def get(self, request):
         try:
-            calls = services.filter_calls(self.tenant, request.query_params)
-        except services.CallRequestError as exc:
+            calls = listing.filter_calls(self.tenant, request.query_params)
+        except CallRequestError as exc:
             return Response(error_body(exc.message), status=exc.status)
         paginator = Pagination()
         page = paginator.paginate_queryset(calls, request, view=self)
@@ -144,7 +145,7 @@ class CallListCreateView(IntegrationView):
             result = services.trigger_call(
                 self.tenant, request.data, idempotency_key=request.headers.get("Idempotency-Key")
             )
-        except services.CallRequestError as exc:
+        except CallRequestError as exc:
             return Response(error_body(exc.message), status=exc.status)
         if not result.accepted:
             body = {"error": result.message, "call_id": str(result.call.pk), "status": "rejected"}
