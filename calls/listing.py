@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, time
 
 from django.db.models import QuerySet
@@ -13,6 +14,8 @@ from calls.models import Call, CallStatus
 from calls.validation import CallRequestError
 from tenants import scoping
 from tenants.models import Tenant
+
+FILTERS = ("agent", "agent_id", "sip_trunk_id", "created_after", "created_before", "date")
 
 
 def _parse(parser, value: str):
@@ -41,32 +44,34 @@ def _uuid(param: str, value: str) -> uuid.UUID:
         raise CallRequestError(f"{param} must be a UUID") from None
 
 
-def filter_calls(tenant: Tenant, params) -> QuerySet[Call]:
-    """The tenant's calls, newest first, filtered by GET /calls parameters (a QueryDict-like).
+def filter_calls(tenant: Tenant, *, statuses: Sequence[str] = (), **filters: str) -> QuerySet[Call]:
+    """The tenant's calls, newest first, narrowed by `statuses` and the `FILTERS` given (empty: no filter).
 
-    `status` (repeatable or comma-separated), `agent` (id or agent_code), `agent_id`, `sip_trunk_id`,
-    `created_after` / `created_before` (date or date-time, inclusive), `date` (one UTC day).
+    `agent` (id or agent_code), `agent_id`, `sip_trunk_id`, `created_after` / `created_before` (date or
+    date-time, inclusive), `date` (one UTC day). Raises CallRequestError naming a malformed filter.
     """
+    unknown = sorted(set(filters) - set(FILTERS))
+    if unknown:
+        raise TypeError(f"unknown call filter(s): {', '.join(unknown)}")
     calls = scoping.for_tenant(Call, tenant).order_by("-created_at", "pk")
-    statuses = [s for value in params.getlist("status") for s in value.split(",") if s]
     if any(s not in CallStatus.values for s in statuses):
         raise CallRequestError(f"status must be one of: {', '.join(CallStatus.values)}")
     if statuses:
         calls = calls.filter(status__in=statuses)
-    if params.get("agent"):
+    if filters.get("agent"):
         try:
-            calls = calls.filter(agent_id=uuid.UUID(params["agent"]))
+            calls = calls.filter(agent_id=uuid.UUID(filters["agent"]))
         except ValueError:
-            calls = calls.filter(agent__agent_code=params["agent"])
-    for param, field in (("agent_id", "agent_id"), ("sip_trunk_id", "sip_trunk_id")):
-        if params.get(param):
-            calls = calls.filter(**{field: _uuid(param, params[param])})
+            calls = calls.filter(agent__agent_code=filters["agent"])
+    for param in ("agent_id", "sip_trunk_id"):
+        if filters.get(param):
+            calls = calls.filter(**{param: _uuid(param, filters[param])})
     bounds = [("created_after", "gte", False), ("created_before", "lte", True)]
-    if params.get("date"):
-        if _parse(parse_date, params["date"]) is None:
+    if filters.get("date"):
+        if _parse(parse_date, filters["date"]) is None:
             raise CallRequestError("date must be an ISO 8601 date (YYYY-MM-DD)")
         bounds += [("date", "gte", False), ("date", "lte", True)]
     for param, lookup, end in bounds:
-        if params.get(param):
-            calls = calls.filter(**{f"created_at__{lookup}": _moment(param, params[param], end_of_day=end)})
+        if filters.get(param):
+            calls = calls.filter(**{f"created_at__{lookup}": _moment(param, filters[param], end_of_day=end)})
     return calls

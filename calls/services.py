@@ -27,6 +27,7 @@ from calls.validation import CallRequest, CallRequestError, validate_call_reques
 from rules.models import Channel
 from rules.services import start_conversation
 from tenants import scoping
+from tenants.errors import ErrorCode
 from tenants.models import Tenant
 
 MAX_CHANNELS_MESSAGE = "Trunk concurrency (max_channels) exhausted"
@@ -52,7 +53,7 @@ def trigger_call(tenant: Tenant, data: Any, *, idempotency_key: str | None = Non
     """Validate and place a call for `tenant`; a trunk at capacity gives a recorded rejected call.
 
     With an `idempotency_key`, a repeat of the same body within 24 h returns the first accepted call
-    (`replayed=True`); the same key with another body raises CallRequestError (422). A unique
+    (`replayed=True`); the same key with another body raises CallRequestError (code `mismatch`). A unique
     constraint on (tenant, key) settles concurrent repeats: the loser reads the winner's call.
     """
     fingerprint = request_fingerprint(data)
@@ -82,7 +83,7 @@ def _replay(tenant: Tenant, key: str, fingerprint: str) -> TriggerResult | None:
     if first is None:
         return None
     if first.request_fingerprint != fingerprint:
-        raise CallRequestError(IDEMPOTENCY_MISMATCH_MESSAGE, status=422)
+        raise CallRequestError(IDEMPOTENCY_MISMATCH_MESSAGE, code=ErrorCode.MISMATCH)
     return TriggerResult(call=first, accepted=True, replayed=True)
 
 

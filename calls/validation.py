@@ -13,24 +13,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import phonenumbers
-from django.http import Http404
 
 from calls.models import ActiveStatus, Agent, SipTrunk
 from integrations import http
 from tenants import scoping
+from tenants.errors import DomainError, ErrorCode, NotFound
 from tenants.models import Tenant
 
 CALL_FIELDS = ("phone_number", "agent_id", "sip_trunk_id", "metadata", "callback_url")
 _E164_CHARS = re.compile(r"^\+[0-9 ().\-]+$")
 
 
-class CallRequestError(Exception):
-    """A POST /calls request that cannot be accepted: `status` and the exact public `message`."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+class CallRequestError(DomainError):
+    """A call request (or a call listing) that cannot be answered: the exact public `message` and a code."""
 
 
 def normalise_e164(value: Any) -> str | None:
@@ -110,8 +105,8 @@ def _lookup(tenant: Tenant, model, value: Any, field: str, not_found: str):
     if value in (None, ""):
         raise CallRequestError(f"{field} is required")
     if not isinstance(value, str):
-        raise CallRequestError(not_found, status=404)
+        raise CallRequestError(not_found, code=ErrorCode.NOT_FOUND)
     try:
-        return scoping.get_for_tenant_or_404(model, tenant, pk=value)
-    except Http404:
-        raise CallRequestError(not_found, status=404) from None
+        return scoping.get_for_tenant(model, tenant, pk=value)
+    except NotFound:
+        raise CallRequestError(not_found, code=ErrorCode.NOT_FOUND) from None
