@@ -8,9 +8,10 @@ import json
 from django import forms
 from django.utils.html import escape
 
-from integrations import auth, validation
+from integrations import auth, parameters, validation
 from integrations.models import CONNECTION_FIELDS, ENDPOINT_FIELDS, Connection, Credential, Endpoint
 from integrations.secrets import masked, merge_secret_map
+from tenants import widgets
 from tenants.scoping import for_tenant
 
 
@@ -26,23 +27,35 @@ def json_object(raw: str | None) -> dict:
     return value
 
 
+def _default_first(choices: tuple[str, ...], default: str) -> list[str]:
+    return [default, *(choice for choice in choices if choice != default)]
+
+
 class SecretMapFormMixin:
     """`secret_maps = {"field": partial_keys}`: each becomes an empty JSON textarea whose help shows the
     stored values masked; what is typed is merged into the stored map."""
 
     secret_maps: dict[str, bool] = {}
+    # Maps edited as rows (field → the name column's label): each stored name is a row whose value is
+    # blank (kept when left blank) with the masked value as its hint; removing the row drops it.
+    secret_map_rows: dict[str, str] = {}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in self.secret_maps:
             stored = getattr(self.instance, name, None) or {}
             shown = json.dumps(masked(stored), ensure_ascii=False) if stored else "nothing stored"
+            widget = forms.Textarea(attrs={"rows": 3, "placeholder": '{"name": "value"}', "autocomplete": "off"})
+            self.initial[name] = ""
+            if name in self.secret_map_rows:
+                widget = widgets.template_map(self.secret_map_rows[name])
+                widget.set_placeholders({key: f"{value} (stored)" for key, value in masked(stored).items()})
+                self.initial[name] = json.dumps(dict.fromkeys(stored, ""), ensure_ascii=False) if stored else ""
             self.fields[name] = forms.CharField(
                 required=False,
-                widget=forms.Textarea(attrs={"rows": 3, "placeholder": '{"name": "value"}', "autocomplete": "off"}),
-                help_text=f"Write-only JSON object. Stored: {shown}. Leave a value blank to keep it.",
+                widget=widget,
+                help_text=f"Write-only. Stored: {escape(shown)}. Leave a value blank to keep it.",
             )
-            self.initial[name] = ""
 
     def clean_secret_map(self, name: str, stored: dict | None = None) -> dict:
         raw = (self.cleaned_data.get(name) or "").strip()
@@ -126,6 +139,7 @@ class CredentialForm(TenantUniqueFormMixin, SecretMapFormMixin, forms.ModelForm)
 
 class ConnectionForm(SecretMapFormMixin, forms.ModelForm):
     secret_maps = {"default_headers": False}
+    secret_map_rows = {"default_headers": "Header"}
     base_url = forms.URLField(max_length=2000, assume_scheme="https")
 
     class Meta:
@@ -148,6 +162,7 @@ class ConnectionForm(SecretMapFormMixin, forms.ModelForm):
 
 class EndpointForm(TenantUniqueFormMixin, SecretMapFormMixin, forms.ModelForm):
     secret_maps = {"headers": False}
+    secret_map_rows = {"headers": "Header"}
     follow_redirects = forms.NullBooleanField(
         required=False,
         widget=forms.Select(choices=[("", "As the connection"), ("true", "Follow"), ("false", "Do not follow")]),
@@ -156,6 +171,29 @@ class EndpointForm(TenantUniqueFormMixin, SecretMapFormMixin, forms.ModelForm):
     class Meta:
         model = Endpoint
         fields = ENDPOINT_FIELDS  # the tenant is always the connection's
+        widgets = {
+            "query": widgets.template_map("Query parameter"),
+            "response_mapping": widgets.StructuredJSONWidget(
+                kind="map",
+                columns=[widgets.text("name", "Variable"), widgets.text("value", "Path in the response", "data.id")],
+                add_label="Add a mapped variable",
+            ),
+            "parameters": widgets.StructuredJSONWidget(
+                kind="list",
+                columns=[
+                    widgets.text("name", "Name"),
+                    # The default first: a new row is what the API assumes when a key is left out.
+                    widgets.select("location", "Where", _default_first(parameters.LOCATIONS, "query")),
+                    widgets.select("type", "Type", parameters.TYPES),
+                    widgets.checkbox("required", "Required"),
+                    widgets.text("description", "Description (for the AI)"),
+                    widgets.json_value("default", "Default"),
+                    widgets.json_value("enum", "Allowed values", '["a", "b"]'),
+                    widgets.json_value("example", "Example"),
+                ],
+                add_label="Add a parameter",
+            ),
+        }
 
     def clean(self):
         data = super().clean()

@@ -12,13 +12,21 @@ from django.urls import path, reverse
 
 from rules import services
 from rules.models import ActionType, Conversation, Message, OnError, Rule, RuleAction, WidgetKey
-from tenants import scoping
+from tenants import scoping, widgets
 from tenants.admin import TenantScopedAdmin, TenantScopedInline
 from tenants.models import Role, Tenant
 
 
+class RuleActionForm(forms.ModelForm):
+    class Meta:
+        model = RuleAction
+        fields = ["params"]  # the inline's `fields` decide the rest
+        widgets = {"params": widgets.template_map("Parameter", placeholder="{{ order_id }}")}
+
+
 class RuleActionInline(TenantScopedInline, admin.StackedInline):
     model = RuleAction
+    form = RuleActionForm
     fk_name = "rule"
     extra = 0
     fields = [

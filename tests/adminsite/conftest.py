@@ -77,7 +77,11 @@ def _api_logs(tenant, now) -> None:
                 created_at=now - timedelta(hours=2),
             )
         ApiCallLog.objects.create(  # yesterday's: outside the 24 hours
-            tenant=tenant, endpoint=endpoint, status=ExecutionStatus.SUCCESS, duration_ms=5000, created_at=now - timedelta(hours=30)
+            tenant=tenant,
+            endpoint=endpoint,
+            status=ExecutionStatus.SUCCESS,
+            duration_ms=5000,
+            created_at=now - timedelta(hours=30),
         )
 
 
