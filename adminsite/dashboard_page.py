@@ -10,16 +10,21 @@ from adminsite import charts, dashboard
 from tenants import scoping
 from tenants.models import Tenant
 
+MAX_CHOICES = 200  # the selector lists this many; an operator reaches the others by ?tenant=<slug>
+
 
 def chosen_tenant(request) -> tuple[Tenant | None, list[Tenant]]:
     """The tenant named by `?tenant=<slug>` among the user's (else their first) and the ones to choose from.
 
     An unknown or foreign slug falls back to the first tenant: another tenant's name is never confirmed.
     """
-    tenants = list(scoping.tenants_for_user(request.user).order_by("name")[:200])
+    visible = scoping.tenants_for_user(request.user).order_by("name")
+    choices = list(visible[:MAX_CHOICES])
     wanted = request.GET.get("tenant", "")
-    chosen = next((t for t in tenants if t.slug == wanted), tenants[0] if tenants else None)
-    return chosen, tenants
+    chosen = next((t for t in choices if t.slug == wanted), None)
+    if chosen is None and wanted and len(choices) == MAX_CHOICES:
+        chosen = visible.filter(slug=wanted).first()  # an operator's tenant beyond the list
+    return chosen or (choices[0] if choices else None), choices
 
 
 def context(request) -> dict[str, Any]:

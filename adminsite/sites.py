@@ -86,7 +86,7 @@ class SwitchboardAdminSite(admin.AdminSite):
             "title": "Two-factor sign-in",
             "form": form,
             "qr_svg": two_factor.qr_svg(uri),
-            "secret": _grouped(uri),
+            "secret": two_factor.typed_secret(device),
             "has_device": two_factor.has_device(user),
             "required": two_factor.needs_setup(user),
         }
@@ -94,9 +94,3 @@ class SwitchboardAdminSite(admin.AdminSite):
             context["available_apps"] = []  # no app list in the sidebar before the second factor
         request.current_app = self.name
         return TemplateResponse(request, "adminsite/two_factor_setup.html", context)
-
-
-def _grouped(uri: str) -> str:
-    """The base32 secret from the URI, in groups of four for typing into an app by hand."""
-    secret = uri.split("secret=", 1)[1].split("&", 1)[0]
-    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))

@@ -8,6 +8,7 @@ set-up page without first signing in with a code, so a stolen password cannot en
 
 from __future__ import annotations
 
+import base64
 import logging
 
 import segno
@@ -123,6 +124,12 @@ def add_device(user, *, name: str = DEFAULT_DEVICE_NAME, replace: bool = False) 
 def otpauth_uri(device: TOTPDevice) -> str:
     """The `otpauth://totp/…` URI an authenticator app imports (it carries the secret: show it once)."""
     return device.config_url
+
+
+def typed_secret(device: TOTPDevice) -> str:
+    """The secret in base32, in groups of four, for typing into an app that cannot scan."""
+    secret = base64.b32encode(device.bin_key).decode().rstrip("=")
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
 def qr_svg(uri: str) -> str:
