@@ -32,20 +32,21 @@ def json_value(key: str, label: str, placeholder: str = "") -> dict[str, Any]:
 
 class StructuredJSONWidget(forms.Textarea):
     """`kind="map"`: rows of name → value (an object). `kind="list"`: rows of objects, one column per key
-    (keys the columns do not show are kept as they were)."""
+    (keys the columns do not show are kept as they were). `kind="strings"`: a list of strings.
+    `kind="object"`: an object whose `sections` (see `section`) are each edited as one of those."""
 
     def __init__(
         self,
         *,
         kind: str,
-        columns: list[dict[str, Any]],
+        columns: list[dict[str, Any]] | None = None,
+        sections: list[dict[str, Any]] | None = None,
         add_label: str = "Add a row",
+        label: str = "Value",
         attrs: dict[str, Any] | None = None,
     ) -> None:
-        if kind not in ("map", "list") or (kind == "map" and len(columns) != 2):
-            raise ValueError("a map has two columns (name, value); a list has one column per key")
         super().__init__(attrs={"rows": 4, **(attrs or {})})
-        self.spec: dict[str, Any] = {"kind": kind, "columns": columns, "addLabel": add_label}
+        self.spec: dict[str, Any] = _spec(kind, columns, sections, add_label, label)
 
     def set_placeholders(self, placeholders: dict[str, str]) -> None:
         """Per-name hints in the value cells (a write-only map shows what is stored, masked)."""
@@ -67,6 +68,25 @@ class StructuredJSONWidget(forms.Textarea):
     class Media:
         js = ["structured/editor.js"]
         css = {"all": ["structured/editor.css"]}
+
+
+def _spec(kind: str, columns, sections, add_label: str, label: str) -> dict[str, Any]:
+    if kind == "object":
+        if not sections or columns:
+            raise ValueError("an object is edited by its sections")
+        return {"kind": kind, "sections": sections}
+    if kind not in ("map", "list", "strings"):
+        raise ValueError(f"unknown kind {kind!r}: map, list, strings or object")
+    if kind == "map" and len(columns or []) != 2:
+        raise ValueError("a map has two columns (name, value)")
+    if kind == "list" and not columns:
+        raise ValueError("a list has one column per key")
+    return {"kind": kind, "columns": columns or [], "addLabel": add_label, "label": label}
+
+
+def section(key: str, label: str, widget: StructuredJSONWidget) -> dict[str, Any]:
+    """One key of an "object" editor, edited like `widget` (a map, list or strings widget)."""
+    return {"key": key, "label": label, **widget.spec}
 
 
 def template_map(name_label: str, value_label: str = "Template", *, placeholder: str = "") -> StructuredJSONWidget:

@@ -81,8 +81,10 @@ def test_rows_that_are_not_json_are_a_form_error_and_change_nothing(admin, endpo
     assert endpoint.query == {"q": "{{term}}"} and endpoint.headers["X-Api-Key"] == SECRET
 
 
-def test_a_map_widget_has_exactly_two_columns():
+def test_widget_specs_are_checked_when_declared():
     with pytest.raises(ValueError, match="two columns"):
         StructuredJSONWidget(kind="map", columns=[text("name", "Name")])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown kind"):
         StructuredJSONWidget(kind="table", columns=[])
+    with pytest.raises(ValueError, match="sections"):
+        StructuredJSONWidget(kind="object", columns=[text("name", "Name")])

@@ -101,6 +101,7 @@ def test_duplicate_names_are_flagged_before_sending(page, admin_login, tenant, m
     page.goto(f"/admin/integrations/endpoint/{endpoint.pk}/change/")
     add_row(page, "query", name="q", value="{{other}}")
     problem = editor(page, "query").locator(".structured-problem")
+    assert problem.count() == 1
     assert problem.inner_text() == "Two rows have the same name: rename or remove one."
     page.click("input[name=_save]")
     assert "/change/" in page.url  # not sent
