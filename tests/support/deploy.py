@@ -88,7 +88,8 @@ class Deployment:
     def start_web(self) -> str:
         """gunicorn as the README runs it, on a port the OS picks (read back from its log)."""
         self.start(
-            "web", sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2", "--bind", "127.0.0.1:0",
+            "web", sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2", "--threads", "4",
+            "--bind", "127.0.0.1:0",
             # gunicorn ≥ 27 opens a control socket in $HOME by default; one per deployment here.
             "--control-socket", str(self.workdir / "gunicorn.ctl"),
         )  # fmt: skip
