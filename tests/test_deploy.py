@@ -107,6 +107,30 @@ def test_static_files_admin_and_docs_are_served_with_debug_off(api):
     assert plain_http.status_code == 301 and plain_http.headers["Location"].startswith("https://")
 
 
+def test_the_bootstrapped_owner_signs_in_to_the_admin(deployment):
+    url, host = deployment.url, deployment.url.removeprefix("http://")
+    browser = requests.Session()
+    browser.headers.update({"X-Forwarded-Proto": "https", "Origin": f"https://{host}"})
+    form = browser.get(f"{url}/admin/login/", timeout=30)
+    assert "Secure" in form.headers["Set-Cookie"]
+    # The cookies are Secure (DEBUG off): a browser on https sends them back; this client is on the
+    # proxy's plain-HTTP side, so it hands them back itself.
+    token = form.cookies["csrftoken"]
+    browser.cookies.set("csrftoken", token)
+
+    login = browser.post(
+        f"{url}/admin/login/?next=/admin/",
+        data={"username": "alice", "password": PASSWORD, "csrfmiddlewaretoken": token, "next": "/admin/"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert login.status_code == 302, login.text[:500]
+    browser.cookies.set("sessionid", login.cookies["sessionid"])
+    index = browser.get(f"{url}{login.headers['Location']}", timeout=30)
+
+    assert index.status_code == 200 and "alice" in index.text
+
+
 def test_a_widget_session_converses(api):
     rule = {
         "name": "Greeting",
