@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import uuid
 
 import pytest
@@ -19,6 +20,7 @@ import requests
 from tests.calls.conftest import verify_like_a_receiver
 from tests.support.deploy import Deployment, postgres_database, postgres_server_url, require_or_skip
 from tests.support.oauth_server import CLIENT_ID, CLIENT_SECRET
+from tests.support.totp import totp
 
 pytestmark = pytest.mark.deploy
 
@@ -126,9 +128,21 @@ def test_the_bootstrapped_owner_signs_in_to_the_admin(deployment):
     )
     assert login.status_code == 302, login.text[:500]
     browser.cookies.set("sessionid", login.cookies["sessionid"])
-    index = browser.get(f"{url}{login.headers['Location']}", timeout=30)
+    # DEBUG off requires two-factor sign-in (ADMIN_REQUIRE_2FA): the first sign-in sets it up.
+    setup = browser.get(f"{url}{login.headers['Location']}", timeout=30)
+    assert setup.url.endswith("/admin/two-factor/") and "<svg" in setup.text
+    secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', setup.text).group(1)
+    confirmed = browser.post(
+        f"{url}/admin/two-factor/",
+        data={"token": totp(secret), "csrfmiddlewaretoken": token},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert confirmed.status_code == 302 and confirmed.headers["Location"] == "/admin/", confirmed.text[:500]
+    browser.cookies.set("sessionid", confirmed.cookies.get("sessionid") or login.cookies["sessionid"])
+    index = browser.get(f"{url}/admin/", timeout=30)
 
-    assert index.status_code == 200 and "alice" in index.text
+    assert index.status_code == 200 and "alice" in index.text and 'id="dashboard"' in index.text
 
 
 def test_a_widget_session_converses(api):
