@@ -139,10 +139,6 @@ class ConnectionForm(SecretMapFormMixin, forms.ModelForm):
         if not data.get("retry"):
             data["retry"] = self.instance.retry_policy
         self._add_errors(validation.connection_errors(data))
-        tenant_id = data["tenant"].pk if data.get("tenant") else self.instance.tenant_id
-        credential = data.get("credential")
-        if credential is not None and tenant_id is not None and credential.tenant_id != tenant_id:
-            self.add_error("credential", "Choose a credential of the same organisation.")
         return data
 
 
