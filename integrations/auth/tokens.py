@@ -14,10 +14,9 @@ import time
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import jmespath
 from jmespath.exceptions import JMESPathError
 
-from integrations import token_cache
+from integrations import mapping, token_cache
 from integrations.auth.base import AuthTarget, AuthTestResult, CredentialType, CredentialUnavailable, Field
 from tenants.secrets import MASK, mask
 
@@ -90,8 +89,8 @@ class TokenAuth(CredentialType):
         except ValueError:
             return False
         try:
-            return bool(jmespath.search(condition, body))
-        except JMESPathError:
+            return bool(mapping.search(mapping.compile_expression(condition), body))
+        except (JMESPathError, ValueError):
             return False
 
     def on_unauthorized(self, response: Any) -> bool:
@@ -127,9 +126,9 @@ class TokenAuth(CredentialType):
         condition = config.get("expired_token_condition")
         if condition:
             try:
-                jmespath.compile(condition)
-            except JMESPathError as exc:
-                message = f"Not a valid JMESPath expression: {str(exc).splitlines()[0]}"
+                mapping.compile_expression(condition)
+            except ValueError as exc:
+                message = f"Not a valid JMESPath expression: {exc}"
                 errors.setdefault("config", {})["expired_token_condition"] = [message]
 
 
