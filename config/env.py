@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 # Every variable (and NAME_FILE file) the settings read: the app's own configuration, which tenants'
-# `env:` / `file:` secret references may never name (integrations.secret_refs).
+# `env:` / `file:` secret references may never name (integrations.auth.secret_refs).
 READ_NAMES: set[str] = set()
 READ_FILES: set[str] = set()
 

@@ -244,7 +244,7 @@ OUTBOUND_ALLOW_PRIVATE_NETWORKS = env_bool("OUTBOUND_ALLOW_PRIVATE_NETWORKS", Fa
 OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS")
 OUTBOUND_USER_AGENT = "Switchboard/1.0 (+https://switchboard.invalid/bot)"
 
-# What tenants' `env:NAME` / `file:/path` secret references may read (integrations/secret_refs.py):
+# What tenants' `env:NAME` / `file:/path` secret references may read (integrations/auth/secret_refs.py):
 # nothing unless the operator opens it. Variables whose name starts with one of the prefixes or is
 # listed; files under one of the directories (e.g. /run/secrets/tenants). The settings' own
 # variables and files are refused whatever these say.

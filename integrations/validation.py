@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from integrations import http, mapping, parameters, rendering, secret_refs, templating
+from integrations import http, mapping, parameters, rendering, templating
+from integrations.auth import secret_refs
 from integrations.auth.base import HEADER_NAME
 from integrations.models import BodyType
 

@@ -1,4 +1,4 @@
-"""What the token-based credential types share: a token in the shared cache (`integrations.token_cache`),
+"""What the token-based credential types share: a token in the shared cache (`integrations.auth.token_cache`),
 renewed once on a 401 or when the response body says the token expired.
 
 `expired_token_condition` (config) is a JMESPath expression over a JSON response body; when it is
@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 from jmespath.exceptions import JMESPathError
 
-from integrations import mapping, token_cache
+from integrations import mapping
+from integrations.auth import token_cache
 from integrations.auth.base import AuthTarget, AuthTestResult, CredentialType, CredentialUnavailable, Field
 from tenants.secrets import MASK, mask
 

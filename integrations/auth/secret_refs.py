@@ -24,13 +24,13 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 RESOLVERS: dict[str, str] = {
-    "env": "integrations.secret_refs.resolve_env",
-    "file": "integrations.secret_refs.resolve_file",
+    "env": "integrations.auth.secret_refs.resolve_env",
+    "file": "integrations.auth.secret_refs.resolve_file",
 }
 # Save-time checks per scheme (a vault back end may register one too); the resolver re-checks.
 CHECKS: dict[str, str] = {
-    "env": "integrations.secret_refs.check_env",
-    "file": "integrations.secret_refs.check_file",
+    "env": "integrations.auth.secret_refs.check_env",
+    "file": "integrations.auth.secret_refs.check_file",
 }
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MAX_FILE_BYTES = 64 * 1024
