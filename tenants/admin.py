@@ -18,6 +18,7 @@ from tenants import audit, scoping, services
 from tenants.auth import client_ip
 from tenants.invariants import cross_tenant_errors, is_tenant_owned, tenant_m2m_relations
 from tenants.models import ApiKey, AuditAction, AuditEvent, Membership, Role, Tenant, role_at_least
+from tenants.parsers import RequestJSONRefused, check_request_json
 from tenants.scoping import TenantContext
 from tenants.secrets import mask
 
@@ -114,6 +115,18 @@ class TenantBoundForm:
             queryset = getattr(field, "queryset", None)
             if name != "tenant" and queryset is not None and is_tenant_owned(queryset.model):
                 field.queryset = queryset.filter(tenant=tenant)
+
+    def clean(self):
+        data = super().clean()
+        # The API's limits on JSON apply to the admin's JSON boxes too (`1e999` is infinity, which
+        # no JSON column stores: a 500 at save).
+        for name, field in self.fields.items():
+            if isinstance(field, forms.JSONField) and name in data:
+                try:
+                    check_request_json(data[name])
+                except RequestJSONRefused as exc:
+                    self.add_error(name, str(exc)[:1].upper() + str(exc)[1:] + ".")
+        return data
 
     def _post_clean(self) -> None:
         super()._post_clean()
