@@ -140,7 +140,9 @@ def mentions(templates: Any, name: str) -> bool:
 
 def build_url(endpoint: Endpoint, context: dict, params: dict, missing: list[str]) -> tuple[str, dict[str, str]]:
     """(URL without the query, query parameters) from the base URL, the path and the query templates."""
-    base = _render(endpoint.connection.base_url, context, missing)
+    # Values in a templated base URL are percent-encoded like path segments: a variable (perhaps a
+    # visitor's) must never add a host, a user-info `@`, a path or a query to the tenant's URL.
+    base = _render(endpoint.connection.base_url, context, missing, templating.render_path)
     path = _render(endpoint.path or "", context, missing, templating.render_path)
     parts = urlsplit(base)
     if path:
