@@ -81,18 +81,23 @@ def _allowed_path(path: str) -> Path | None:
     return None
 
 
+def _file_refused(path: str) -> SecretRefused:
+    return SecretRefused(
+        f"file:{path[:200]} is not allowed: only files under a directory the operator opened for "
+        "tenants (SECRET_REFS_FILE_DIRS) may be referenced"
+    )
+
+
 def check_file(path: str) -> None:
     """Refuse a path outside the operator's directories (without looking at whether it exists)."""
     if _allowed_path(path) is None:
-        raise SecretRefused(
-            f"file:{path[:200]} is not allowed: only files under a directory the operator opened for "
-            "tenants (SECRET_REFS_FILE_DIRS) may be referenced"
-        )
+        raise _file_refused(path)
 
 
 def resolve_file(path: str) -> str:
-    check_file(path)
     real = _allowed_path(path)
+    if real is None:
+        raise _file_refused(path)
     # One message for every failure (missing, unreadable, not a file, too large, not UTF-8), so a
     # reference cannot probe which files exist.
     unreadable = SecretUnavailable(f"secret file {path[:200]} cannot be read as a UTF-8 text file of at most 64 KiB")
@@ -100,19 +105,29 @@ def resolve_file(path: str) -> str:
         fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         raise unreadable from None
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise unreadable
-            data = handle.read(MAX_FILE_BYTES + 1)
-        except OSError:
-            raise unreadable from None
-    if len(data) > MAX_FILE_BYTES:
+    try:
+        data = _read_regular(fd)
+    except OSError:
+        raise unreadable from None
+    finally:
+        os.close(fd)
+    if data is None or len(data) > MAX_FILE_BYTES:
         raise unreadable
     try:
         return data.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
         raise unreadable from None
+
+
+def _read_regular(fd: int) -> bytes | None:
+    """At most MAX_FILE_BYTES + 1 bytes of a regular file; None for a directory, FIFO or device."""
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        return None
+    chunks, size = [], 0
+    while size <= MAX_FILE_BYTES and (chunk := os.read(fd, MAX_FILE_BYTES + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 @cache
