@@ -28,6 +28,8 @@ def endpoint_to(tenant, http_server):
         settings = {"base_url": http_server.base_url, "retry": {"max_retries": 0}, **(connection or {})}
         owner = Connection.objects.create(tenant=tenant, name=f"API {n}", credential=credential, **settings)
         fields.setdefault("path", "/echo")
-        return Endpoint.objects.create(connection=owner, name=f"Echo {n}", tool_name=f"echo_{n}", **fields)
+        return Endpoint.objects.create(
+            tenant=tenant, connection=owner, name=f"Echo {n}", tool_name=f"echo_{n}", **fields
+        )
 
     return make

@@ -81,7 +81,9 @@ def test_an_opened_variable_and_file_are_sent(settings, monkeypatch, tmp_path, t
 
 def test_a_stored_reference_is_checked_again_when_called(closed, monkeypatch, endpoint_to, http_server, tenant):
     monkeypatch.setenv("SECRET_KEY", "the-master-key-of-the-platform")
-    credential = Credential.objects.create(tenant=tenant, name="old", type="bearer", secrets={"token": "env:SECRET_KEY"})
+    credential = Credential.objects.create(
+        tenant=tenant, name="old", type="bearer", secrets={"token": "env:SECRET_KEY"}
+    )
 
     result = execute(endpoint_to(credential))
 
