@@ -114,7 +114,7 @@ class TenantBoundForm:
         for name, field in self.fields.items():
             queryset = getattr(field, "queryset", None)
             if name != "tenant" and queryset is not None and is_tenant_owned(queryset.model):
-                field.queryset = queryset.filter(tenant=tenant)
+                field.queryset = scoping.for_tenant(queryset, tenant)
 
     def clean(self):
         data = super().clean()
