@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.contrib.auth import get_user_model
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import escape
@@ -240,13 +241,14 @@ class TenantScopedAdmin(TenantScopedMixin, admin.ModelAdmin):
 
 def _scoped_filter(model, entry):
     name = entry[0] if isinstance(entry, (list, tuple)) else entry
-    if not isinstance(name, str) or "__" in name:
-        return entry
+    if not isinstance(name, str):
+        return entry  # a SimpleListFilter: it builds its own choices
     try:
-        field = model._meta.get_field(name)
-    except Exception:  # a SimpleListFilter class, or a name Django's checks will report
+        field = get_fields_from_path(model, name)[-1]
+    except (FieldDoesNotExist, NotRelationField):  # Django's system checks report it
         return entry
-    if field.is_relation and isinstance(entry, str):
+    plain = isinstance(entry, str) or entry[1] is admin.RelatedFieldListFilter
+    if field.is_relation and plain:
         return (name, admin.RelatedOnlyFieldListFilter)
     return entry
 

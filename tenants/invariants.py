@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.db.models.signals import m2m_changed
 
@@ -19,7 +19,7 @@ def is_tenant_owned(model: Any) -> bool:
     """Whether `model` carries a `tenant` FK (every TenantOwned model, and Membership-like rows)."""
     try:
         field = model._meta.get_field("tenant")
-    except Exception:  # FieldDoesNotExist, or not a model at all
+    except (FieldDoesNotExist, AttributeError):  # no tenant, or not a model at all
         return False
     return field.is_relation and field.related_model._meta.label == "tenants.Tenant"
 
