@@ -336,3 +336,31 @@ def test_the_api_answers_a_model_level_refusal_with_400(owner_client, tenant, ot
     assert response.status_code == 400
     assert "error" in response.json()
     assert not agent.tools.exists()
+
+
+def test_a_superuser_adding_a_rule_cannot_give_it_another_tenants_endpoint(tenant, other_tenant, django_user_model):
+    root = Client()
+    root.force_login(django_user_model.objects.create_superuser("root", password="pw-for-tests-1"))
+    theirs = build(Endpoint, other_tenant)
+    data = {
+        "tenant": str(tenant.pk),
+        "name": "Mixed rule",
+        "priority": "10",
+        "is_active": "on",
+        "trigger_type": "always",
+        "actions-TOTAL_FORMS": "1",
+        "actions-INITIAL_FORMS": "0",
+        "actions-0-position": "0",
+        "actions-0-type": "CALL_API",
+        "actions-0-endpoint": str(theirs.pk),
+        "actions-0-on_error": "continue",
+        "actions-0-params": "{}",
+    }
+
+    response = root.post("/admin/rules/rule/add/", data)
+
+    # The action's own validation looks endpoints up in the rule's tenant; the invariant backs it.
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Unknown endpoint." in page or "Choose an endpoint of the same organisation." in page
+    assert not Rule.objects.filter(name="Mixed rule").exists()
