@@ -12,6 +12,7 @@ from integrations import auth, parameters, validation
 from integrations.models import CONNECTION_FIELDS, ENDPOINT_FIELDS, Connection, Credential, Endpoint
 from integrations.secrets import masked, merge_secret_map
 from tenants import widgets
+from tenants.parsers import RequestJSONRefused, check_request_json
 from tenants.scoping import for_tenant
 
 
@@ -24,7 +25,10 @@ def json_object(raw: str | None) -> dict:
         raise forms.ValidationError("Enter a JSON object.") from None
     if not isinstance(value, dict):
         raise forms.ValidationError("Enter a JSON object.")
-    return value
+    try:
+        return check_request_json(value)
+    except RequestJSONRefused as exc:
+        raise forms.ValidationError(f"Enter a JSON object ({exc}).") from None
 
 
 def _default_first(choices: tuple[str, ...], default: str) -> list[str]:
@@ -153,10 +157,6 @@ class ConnectionForm(SecretMapFormMixin, forms.ModelForm):
         if not data.get("retry"):
             data["retry"] = self.instance.retry_policy
         self._add_errors(validation.connection_errors(data))
-        tenant_id = data["tenant"].pk if data.get("tenant") else self.instance.tenant_id
-        credential = data.get("credential")
-        if credential is not None and tenant_id is not None and credential.tenant_id != tenant_id:
-            self.add_error("credential", "Choose a credential of the same organisation.")
         return data
 
 
