@@ -7,7 +7,7 @@ from rest_framework import mixins, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants import services
+from tenants import health, services
 from tenants.models import ApiKey, Role
 from tenants.serializers import ApiKeyCreatedSerializer, ApiKeySerializer, WebhookSecretSerializer
 from tenants.viewsets import TenantGenericViewSet
@@ -61,7 +61,14 @@ class WebhookSecretView(APIView):
 
 
 def healthz(request):
-    """Liveness and readiness for load balancers: the database answers."""
+    """Liveness for load balancers: the process and its database answer (readiness: `readyz`)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+def readyz(request):
+    """Readiness: 200 when the database, the cache and the broker all answer, else 503 naming the failure."""
+    ready, checks = health.readiness()
+    body = {"status": "ok" if ready else "unavailable", "checks": checks}
+    return JsonResponse(body, status=200 if ready else 503, headers={"Cache-Control": "no-store"})
