@@ -177,6 +177,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.HasTenantRole"],
     "DEFAULT_PARSER_CLASSES": ["tenants.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.ApiKeyRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "tenants.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "tenants.api.exception_handler",
@@ -261,6 +262,7 @@ LOGGING = {
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "tenants.heartbeat", "schedule": 60.0},
 }
+CELERY_BEAT_SCHEDULE["purge-rate-limit-counters"] = {"task": "tenants.purge_rate_limit_counters", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["purge-api-call-logs"] = {"task": "integrations.purge_api_call_logs", "schedule": 3600.0}
 
 # OAuth2 authorization-code grants are refreshed ahead of expiry even when unused, so the provider
@@ -309,3 +311,5 @@ CELERY_BEAT_SCHEDULE["calls-stalled-sweep"] = {"task": "calls.sweep_stalled", "s
 
 # Operations (SPEC §17): readiness, metrics, API rate limits, structured logs.
 READYZ_BROKER_TIMEOUT_SECONDS = env_float("READYZ_BROKER_TIMEOUT_SECONDS", 2.0)
+# Requests per seconds allowed to one API key ("<count>/<seconds>"); a key may carry its own override.
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "600/60")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class TenantsConfig(AppConfig):
@@ -10,3 +11,13 @@ class TenantsConfig(AppConfig):
     def ready(self) -> None:
         # Registers the OpenAPI descriptions of our authentication classes.
         from tenants import schema  # noqa: F401
+        from tenants.ratelimit import Limit
+
+        # A malformed limit stops the app at start-up, like every other malformed setting.
+        for name in (
+            "API_RATE_LIMIT",
+            "WIDGET_RATE_SESSION_MESSAGES",
+            "WIDGET_RATE_IP_MESSAGES",
+            "WIDGET_RATE_IP_SESSIONS",
+        ):
+            Limit.from_setting(name, getattr(settings, name))

@@ -45,7 +45,8 @@ class ApiErrorMiddleware:
     413 from its declared Content-Length, before routing, authentication or parsing (so also on views
     that are not DRF's), refuse a NUL character in the URL or a header with 400, and turn Django's
     HTML error pages (unknown route, CSRF failure, an unhandled exception — DEBUG on or off) into
-    `{"error": "..."}`. A body without Content-Length reads as empty.
+    `{"error": "..."}`. A body without Content-Length reads as empty. Responses to API-key requests carry
+    the key's `RateLimit-*` headers.
     """
 
     def __init__(self, get_response) -> None:
@@ -61,5 +62,10 @@ class ApiErrorMiddleware:
             return json_error("The URL and headers may not contain NUL (%00) characters", 400)
         response = self.get_response(request)
         if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
-            return json_error(_message(response.status_code), response.status_code)
+            response = json_error(_message(response.status_code), response.status_code)
+        # Set by tenants.throttling on every request an API key made, allowed or not.
+        decision = getattr(request, "rate_limit_decision", None)
+        if decision is not None:
+            for name, value in decision.headers().items():
+                response[name] = value
         return response

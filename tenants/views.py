@@ -9,7 +9,12 @@ from rest_framework.views import APIView
 
 from tenants import health, services
 from tenants.models import ApiKey, Role
-from tenants.serializers import ApiKeyCreatedSerializer, ApiKeySerializer, WebhookSecretSerializer
+from tenants.serializers import (
+    ApiKeyCreatedSerializer,
+    ApiKeySerializer,
+    ApiKeyUpdateSerializer,
+    WebhookSecretSerializer,
+)
 from tenants.viewsets import TenantGenericViewSet
 
 
@@ -18,15 +23,20 @@ class ApiKeyViewSet(
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
 ):
-    """API keys of the tenant (owner only). The create response alone carries the raw key; DELETE revokes."""
+    """API keys of the tenant (owner only). The create response alone carries the raw key; PATCH changes the
+    name and the rate-limit override; DELETE revokes."""
 
     queryset = ApiKey.objects.all()
     serializer_class = ApiKeySerializer
     read_role = Role.OWNER
     write_role = Role.OWNER
-    http_method_names = ["get", "post", "delete", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_serializer_class(self):
+        return ApiKeyUpdateSerializer if self.action in ("update", "partial_update") else ApiKeySerializer
 
     @extend_schema(responses={201: ApiKeyCreatedSerializer})
     def create(self, request, *args, **kwargs):
@@ -38,6 +48,7 @@ class ApiKeyViewSet(
             name=serializer.validated_data["name"],
             role=serializer.validated_data.get("role", Role.MEMBER),
             expires_at=serializer.validated_data.get("expires_at"),
+            rate_limit=serializer.validated_data.get("rate_limit", ""),
             created_by=ctx.user,
             ctx=ctx,
         )
