@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from integrations import calllog, http, response_cache, templating
+from integrations import calllog, http, response_cache, signing, templating
 from integrations.auth import CredentialUnavailable
 from integrations.mapping import apply_mapping
 from integrations.models import CallStatus, Trigger
@@ -267,6 +267,7 @@ def send_once(endpoint: Endpoint, prepared: PreparedRequest, deadline: float) ->
             verify_tls=connection.verify_tls,
             follow_redirects=follow,
             pool_key=str(connection.pk),
+            signer=signing.signer_for(connection),
         )
     except http.OutboundError as exc:
         return None, exc
