@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import time
+from datetime import datetime
 
 from celery import Celery
+from celery.signals import before_task_publish, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -45,3 +49,30 @@ def _tune_embedded_broker() -> None:
 @app.on_after_configure.connect
 def _on_configure(sender, **kwargs) -> None:
     _tune_embedded_broker()
+
+
+# Task queue delay (tenants.metrics): every message carries the time it was sent; when a worker starts
+# the task, the wait since it was due (sent, or its ETA if later) is observed.
+SENT_AT_HEADER = "switchboard_sent_at"
+
+
+@before_task_publish.connect
+def _stamp_sent_at(headers=None, **kwargs) -> None:
+    if headers is not None:
+        headers.setdefault(SENT_AT_HEADER, time.time())
+
+
+@task_prerun.connect
+def _observe_queue_delay(task=None, **kwargs) -> None:
+    from tenants import metrics
+
+    request = getattr(task, "request", None)
+    sent_at = getattr(request, SENT_AT_HEADER, None)
+    if not isinstance(sent_at, int | float):
+        return  # sent by something that does not stamp (or run eagerly)
+    due = sent_at
+    eta = getattr(request, "eta", None)
+    if eta:
+        with contextlib.suppress(ValueError):
+            due = max(due, datetime.fromisoformat(str(eta)).timestamp())
+    metrics.observe_queue_delay(task.name, time.time() - due)

@@ -7,6 +7,7 @@ FIELD_ENCRYPTION_KEYS; with DEBUG off the app refuses to start without its secre
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -68,6 +69,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it times and counts every answer, redirects and static files included.
+    "tenants.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.ApiErrorMiddleware",
@@ -313,3 +316,13 @@ CELERY_BEAT_SCHEDULE["calls-stalled-sweep"] = {"task": "calls.sweep_stalled", "s
 READYZ_BROKER_TIMEOUT_SECONDS = env_float("READYZ_BROKER_TIMEOUT_SECONDS", 2.0)
 # Requests per seconds allowed to one API key ("<count>/<seconds>"); a key may carry its own override.
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "600/60")
+# Prometheus (tenants.metrics): `/metrics`, Bearer METRICS_TOKEN when set. Every process of a host (gunicorn
+# workers, Celery workers) writes its counters into one folder that the scrape sums; it must exist before
+# prometheus-client is first imported, so it is set here. Give each host an empty folder at boot.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", str(LOCAL_DIR / "metrics"))
+try:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+except OSError as exc:
+    raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR {PROMETHEUS_MULTIPROC_DIR} cannot be created: {exc}") from exc
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR

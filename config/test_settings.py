@@ -12,6 +12,11 @@ os.environ.setdefault(
     + os.path.join(os.path.dirname(os.path.dirname(__file__)), ".local", "celery-test-broker.sqlite3"),
 )
 
+# The suite's processes (workers, the cross-process tests) count into a folder of their own.
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), ".local", "metrics-test")
+)
+
 from config.settings import *  # noqa: F403
 
 SECURE_SSL_REDIRECT = False

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import re
+import time
 from http import HTTPStatus
 
 from django.conf import settings
 
+from tenants import metrics
 from tenants.api import is_api_path, json_error
 
 # Django's own words where DRF has a matching message, so a 404 reads the same wherever it came from.
@@ -69,3 +73,31 @@ class ApiErrorMiddleware:
             for name, value in decision.headers().items():
                 response[name] = value
         return response
+
+
+class MetricsMiddleware:
+    """Counts and times every response by its route pattern (`api/v1/calls/<uuid:pk>`, never the raw
+    path: ids would make a series per object); a request no route matched counts as `unmatched`."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        route = route_label(match.route) if match is not None and match.route else "unmatched"
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        metrics.observe_http(route, method, response.status_code, time.perf_counter() - started)
+        return response
+
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_NAMED_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
+
+
+@functools.lru_cache(maxsize=1024)
+def route_label(route: str) -> str:
+    """`api/v1/agents/(?P<pk>[^/]+)/?$` (DRF's regex routes) reads as `api/v1/agents/<pk>`."""
+    label = _NAMED_GROUP.sub(r"<\1>", route).replace("^", "").removesuffix("$").removesuffix("/?")
+    return label or "/"

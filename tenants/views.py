@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from rest_framework import mixins, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants import health, services
+from tenants import health, metrics, services
 from tenants.models import ApiKey, Role
 from tenants.serializers import (
     ApiKeyCreatedSerializer,
@@ -83,3 +85,14 @@ def readyz(request):
     ready, checks = health.readiness()
     body = {"status": "ok" if ready else "unavailable", "checks": checks}
     return JsonResponse(body, status=200 if ready else 503, headers={"Cache-Control": "no-store"})
+
+
+def metrics_view(request):
+    """Prometheus text format for this host's processes; `Authorization: Bearer <METRICS_TOKEN>` when set."""
+    if not metrics.token_accepted(request.headers.get("Authorization", ""), settings.METRICS_TOKEN):
+        response = JsonResponse({"error": "Invalid or missing metrics token"}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(
+        metrics.exposition(), content_type=CONTENT_TYPE_PLAIN_0_0_4, headers={"Cache-Control": "no-store"}
+    )
