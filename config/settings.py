@@ -247,11 +247,21 @@ LLM_MODEL = env_str("LLM_MODEL", "gpt-4o-mini")
 API_CALL_LOG_RETENTION_DAYS = env_int("API_CALL_LOG_RETENTION_DAYS", 30)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
 
+# LOG_FORMAT: `plain` lines, or `json` (one object per line: time, level, logger, message, extra fields).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "tenants.logformat.JsonFormatter"},
+    },
+    "filters": {"scrub_secrets": {"()": "tenants.logformat.ScrubSecrets"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["scrub_secrets"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # Django's own console handler would print every request warning a second time through root.
