@@ -142,15 +142,16 @@ def token_accepted(authorization: str, expected: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
 
 
-def exposition() -> bytes:
-    """Every process's counters and histograms of this host, plus the database gauges, in the text format."""
+def exposition(*, database_gauges: bool = True) -> bytes:
+    """Every process's counters and histograms of this host, plus (unless told not to) the database
+    gauges, in the Prometheus text format."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessCollector(registry)
     else:  # single-process mode (prometheus-client imported before the settings set the folder)
         registry = REGISTRY
     output = generate_latest(registry)
-    return output + generate_latest(_database_registry)
+    return output + generate_latest(_database_registry) if database_gauges else output
 
 
 _database_registry = CollectorRegistry(auto_describe=False)

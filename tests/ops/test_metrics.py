@@ -103,3 +103,38 @@ def test_a_registered_database_gauge_is_read_at_scrape_time_and_a_broken_one_is_
     finally:
         metrics._gauges.pop("switchboard_test_rows")
         metrics._gauges.pop("switchboard_test_broken")
+
+
+def test_serve_metrics_exports_this_hosts_counters_for_worker_only_hosts(plain_client, viewer, db):
+    import os
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+
+    from tests.support.metrics import Samples
+
+    viewer.get("/integration/v1/agents")  # counted by this process, into the shared folder
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings", "METRICS_TOKEN": "worker-host-token"}
+    command = [sys.executable, "manage.py", "serve_metrics", "--addr", "127.0.0.1", "--port", "0"]
+    root = Path(__file__).resolve().parents[2]
+    server = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = server.stdout.readline().strip().rsplit(" ", 1)[-1]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=10)
+        assert refused.value.code == 401
+        request = urllib.request.Request(url, headers={"Authorization": "Bearer worker-host-token"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            samples = Samples(answer.read().decode())
+            assert answer.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert (
+            samples.get("switchboard_http_requests_total", route="integration/v1/agents", method="GET", status="200")
+            >= 1
+        )
+        assert "switchboard_calls_in_progress" not in samples.names()  # database gauges are the web's job
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
