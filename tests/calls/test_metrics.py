@@ -105,7 +105,7 @@ def test_a_worker_process_counts_into_the_same_metrics_with_queue_delays(
     # the worker moved the call on and sent the callback; this process only reads the shared folder
     assert after.get(CALLS, status="Completed") - before.get(CALLS, status="Completed") == 1
     assert after.get(CALLS, status="Answered") - before.get(CALLS, status="Answered") == 1
-    assert after.get(delay, task="calls.advance_call") - before.get(delay, task="calls.advance_call") >= 3
+    assert after.get(delay, task="calls.advance_call") - before.get(delay, task="calls.advance_call") >= 1
     assert after.get(delay, task="calls.deliver_webhook") - before.get(delay, task="calls.deliver_webhook") >= 1
     queued = "switchboard_task_queue_delay_seconds_bucket"
     assert after.get(queued, task="calls.advance_call", le="+Inf") >= after.get(
