@@ -174,6 +174,18 @@ class SigningSecretSerializer(serializers.Serializer):
     signing_secret = serializers.CharField(read_only=True)
 
 
+class ConnectionWrittenSerializer(ConnectionSerializer):
+    """Documents the write responses (never used to read input): `signing_secret` appears only in the one
+    that turned signing on, so it is declared optional rather than read-only (read-only means required)."""
+
+    signing_secret = serializers.CharField(
+        required=False, help_text="Only when this write turned sign_requests on: shown once"
+    )
+
+    class Meta(ConnectionSerializer.Meta):
+        fields = [*ConnectionSerializer.Meta.fields, "signing_secret"]
+
+
 class EndpointTestSerializer(StrictSerializer):
     params = serializers.DictField(required=False, default=dict)
     variables = serializers.DictField(required=False, default=dict)

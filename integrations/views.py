@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import ProtectedError
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -13,6 +13,7 @@ from integrations import consoles, signing
 from integrations.models import Connection, Credential, Endpoint
 from integrations.serializers import (
     ConnectionSerializer,
+    ConnectionWrittenSerializer,
     CredentialSerializer,
     EndpointSerializer,
     EndpointTestSerializer,
@@ -51,6 +52,11 @@ class CredentialViewSet(InUseViewSet):
     serializer_class = CredentialSerializer
 
 
+@extend_schema_view(
+    create=extend_schema(responses={201: ConnectionWrittenSerializer}),
+    update=extend_schema(responses={200: ConnectionWrittenSerializer}),
+    partial_update=extend_schema(responses={200: ConnectionWrittenSerializer}),
+)
 class ConnectionViewSet(InUseViewSet):
     queryset = Connection.objects.select_related("credential")
     serializer_class = ConnectionSerializer
