@@ -186,3 +186,21 @@ def test_two_processes_share_one_exact_limit_in_the_database(transactional_db, t
     monkeypatch.delenv("REDIS_URL", raising=False)
     statuses = _two_processes_share_one_limit(tenant, monkeypatch, {})
     assert (statuses.count(200), statuses.count(429)) == (50, 30)
+
+
+def test_owner_creates_a_key_with_an_override_in_the_admin(tenant, make_staff_user):
+    make_staff_user("otto", tenant, role=Role.OWNER)
+    browser = Client()
+    browser.login(username="otto", password="pw-for-tests-1")
+    form = {"name": "nightly export", "role": "viewer", "rate_limit": "6000/60"}
+
+    assert (
+        "A rate limit looks like"
+        in browser.post("/admin/tenants/apikey/add/", {**form, "rate_limit": "x"}).content.decode()
+    )
+    created = browser.post("/admin/tenants/apikey/add/", form)
+
+    key = ApiKey.objects.get(name="nightly export")
+    assert key.rate_limit == "6000/60"
+    raw_key = created.content.decode().split('id="raw-api-key"')[1].split(">", 1)[1].split("<", 1)[0]
+    assert bearer_client(raw_key).get("/api/v1/agents")["RateLimit-Limit"] == "6000"
