@@ -9,7 +9,7 @@ import time
 from datetime import datetime
 
 from celery import Celery
-from celery.signals import before_task_publish, task_prerun
+from celery.signals import before_task_publish, setup_logging, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -33,6 +33,21 @@ class QuietHousekeeping(logging.Filter):
 
 for _name in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
     logging.getLogger(_name).addFilter(QuietHousekeeping())
+
+
+def _use_django_logging(**kwargs) -> None:
+    # Celery replaces the root logger's handlers with its own plain format unless a receiver of
+    # setup_logging configures logging itself: with LOG_FORMAT=json, workers and beat then write the
+    # same JSON lines (and go through the same secret scrubbing) as the web processes.
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+    setup_logging.connect(_use_django_logging, weak=False)
 
 
 def _tune_embedded_broker() -> None:

@@ -60,3 +60,22 @@ def test_an_unknown_format_stops_the_app():
     done = run("xml")
     assert done.returncode == 1
     assert "ImproperlyConfigured: LOG_FORMAT must be plain or json" in done.stderr
+
+
+CELERY_LOGS = """
+import logging, django
+django.setup()
+from config.celery import app
+app.log.setup(loglevel="INFO")  # what `celery worker` and `celery beat` do at start-up
+logging.getLogger("celery.worker").info("worker up with %s", "Bearer swb_q7Lr2Xc9abcdefghijklmnop")
+"""
+
+
+def test_celery_processes_write_the_same_json_lines():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings", "LOG_FORMAT": "json"}
+    done = subprocess.run(
+        [sys.executable, "-c", CELERY_LOGS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    line = json.loads(done.stderr.strip().splitlines()[-1])
+    assert (line["logger"], line["level"], line["message"]) == ("celery.worker", "INFO", "worker up with Bearer ••••")
