@@ -129,11 +129,11 @@ def _increment_in_redis(key: str, expires_at: float) -> int:
 
 
 def _increment_in_database(key: str, expires_at: float) -> int:
-    table = connection.ops.quote_name(COUNTER_TABLE)
+    table, key_column, count = (connection.ops.quote_name(n) for n in (COUNTER_TABLE, "key", "count"))
     expires = _db_time(expires_at + 1)
     sql = (
-        f"INSERT INTO {table} (key, count, expires_at) VALUES (%s, 1, %s) "  # noqa: S608 — names are ours
-        f"ON CONFLICT (key) DO UPDATE SET count = {table}.count + 1 RETURNING count"
+        f"INSERT INTO {table} ({key_column}, {count}, expires_at) VALUES (%s, 1, %s) "  # noqa: S608 — names are ours
+        f"ON CONFLICT ({key_column}) DO UPDATE SET {count} = {table}.{count} + 1 RETURNING {count}"
     )
     # A count lost in a database crash only lets a few requests more through: no WAL flush wait.
     with cursor_without_flush_wait(connection) as cursor:
