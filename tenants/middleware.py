@@ -77,16 +77,23 @@ class ApiErrorMiddleware:
 
 class MetricsMiddleware:
     """Counts and times every response by its route pattern (`api/v1/calls/<uuid:pk>`, never the raw
-    path: ids would make a series per object); a request no route matched counts as `unmatched`."""
+    path: ids would make a series per object); static files count as `static`, a request no route
+    matched as `unmatched`."""
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
+        self.static_prefix = "/" + settings.STATIC_URL.lstrip("/")
 
     def __call__(self, request):
         started = time.perf_counter()
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
-        route = route_label(match.route) if match is not None and match.route else "unmatched"
+        if match is not None and match.route:
+            route = route_label(match.route)
+        elif request.path_info.startswith(self.static_prefix):  # answered by WhiteNoise before routing
+            route = "static"
+        else:
+            route = "unmatched"
         method = request.method if request.method in KNOWN_METHODS else "other"
         metrics.observe_http(route, method, response.status_code, time.perf_counter() - started)
         return response

@@ -40,6 +40,7 @@ def test_http_requests_are_counted_by_route_pattern_and_timed(plain_client, view
     viewer.get("/integration/v1/agents")
     viewer.get("/integration/v1/calls/00000000-0000-0000-0000-000000000000/status")
     plain_client.get("/no/such/page")
+    plain_client.get("/static/widget/widget.js")
     after = scrape(plain_client)
 
     counted = "switchboard_http_requests_total"
@@ -54,6 +55,11 @@ def test_http_requests_are_counted_by_route_pattern_and_timed(plain_client, view
     )
     assert delta == 1  # one series for every call id, not one per id
     assert after.get(counted, route="unmatched", method="GET", status="404") >= 1
+    assert (
+        after.get(counted, route="static", method="GET", status="200")
+        - before.get(counted, route="static", method="GET", status="200")
+        == 1
+    )
     hist = "switchboard_http_request_duration_seconds"
     assert (
         after.get(f"{hist}_count", route=route, method="GET") - before.get(f"{hist}_count", route=route, method="GET")
