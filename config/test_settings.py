@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 os.environ.setdefault("SWITCHBOARD_LOCAL_SECRETS", "true")
 # The suite never shares a broker with `make run`: its own SQLite file unless CI names a server.
@@ -12,12 +13,16 @@ os.environ.setdefault(
     + os.path.join(os.path.dirname(os.path.dirname(__file__)), ".local", "celery-test-broker.sqlite3"),
 )
 
-# The suite's processes (workers, the cross-process tests) count into a folder of their own.
-os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), ".local", "metrics-test")
-)
+# Metrics: each pytest process (each xdist worker) counts into a fresh folder of its own, shared with the
+# workers and helper processes its tests start (they inherit it), so the metric tests' before/after
+# deltas see only their own process tree.
+_test_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+if os.environ.get("SWB_TEST_METRICS_FOR") != _test_worker:
+    _metrics_dir = os.path.join(os.path.dirname(os.path.dirname(__file__)), ".local", "metrics-test", _test_worker)
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    os.environ.update(PROMETHEUS_MULTIPROC_DIR=_metrics_dir, SWB_TEST_METRICS_FOR=_test_worker)
 
-from config.settings import *  # noqa: F403
+from config.settings import *  # noqa: E402, F403
 
 SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False
