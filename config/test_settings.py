@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 
 os.environ.setdefault("SWITCHBOARD_LOCAL_SECRETS", "true")
 # The suite never shares a broker with `make run`: its own SQLite file unless CI names a server.
@@ -35,3 +36,7 @@ API_KEY_LAST_USED_RESOLUTION_SECONDS = 0
 # Suites (the schema fuzz run above all) send far more than 600 requests a minute with one key; the
 # rate-limit tests set their own limits.
 API_RATE_LIMIT = "1000000/60"
+# Secret references: the suite's own variables (SWB_*) and pytest's temporary files; the tests of the
+# policy itself narrow these.
+SECRET_REFS_ENV_PREFIXES = ["SWB_"]
+SECRET_REFS_FILE_DIRS = [tempfile.gettempdir()]

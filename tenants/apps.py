@@ -10,9 +10,13 @@ class TenantsConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the OpenAPI descriptions of our authentication classes.
+        from django.apps import apps
+
         from tenants import schema  # noqa: F401
+        from tenants.invariants import install_m2m_guards
         from tenants.ratelimit import Limit
 
+        install_m2m_guards(apps.get_models())
         # A malformed limit stops the app at start-up, like every other malformed setting.
         for name in (
             "API_RATE_LIMIT",
