@@ -124,12 +124,15 @@ def invoke_tool(
     arguments: dict | None,
     confirmed: bool = False,
     ctx: Any = None,
+    *,
+    log_data: dict | None = None,
 ) -> ToolOutcome:
     """Run the tenant's tool `tool_name` in `conversation`, the burden level enforced; see the module doc.
 
     Raises Http404 for a tool name the tenant does not have, `ToolRefused` when the tool may not run
     (400 bad arguments, 403 unverified caller or a tool the call's agent does not have, 409 not
-    confirmed). `ctx` (a TenantContext) is recorded as who triggered the call.
+    confirmed). `ctx` (a TenantContext) is recorded as who triggered the call; `log_data` (no secrets)
+    is added to the logged `tool` message (the agent runtime keeps the model's tool-call id there).
     """
     endpoint = scoping.get_for_tenant_or_404(Endpoint.objects.for_execution(), tenant, tool_name=tool_name)
     if conversation.tenant_id != tenant.pk:
@@ -156,6 +159,7 @@ def invoke_tool(
             "error": redactor.text(result.error) if result.error else None,
             "say": say,
             "api_call_log_id": str(result.log_id) if result.log_id else None,
+            **(log_data or {}),
         },
     )
     return ToolOutcome(result=result, say=say, message_id=message.pk)
