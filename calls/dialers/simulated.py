@@ -4,7 +4,10 @@ Its trunk's `dialer_config`:
 - `ring_seconds` (default 2): time from dialing to answer (or to the decline / SIP failure);
 - `talk_seconds` (default 8): length of the conversation of an answered call;
 - `outcome` (default `completed`): `completed`, `declined`, `sip_failed`, `trigger_failed`, or a map of
-  those to weights (e.g. `{"completed": 8, "declined": 1, "sip_failed": 1}`), drawn once per call.
+  those to weights (e.g. `{"completed": 8, "declined": 1, "sip_failed": 1}`), drawn once per call;
+- `caller` (optional, calls.dialers.simulated_caller): who answers. With it, an answered call runs the
+  agent's real runtime (its tools against the tenant's APIs), one turn per dialer step, and ends
+  `Completed` with the analysis as its outcome; without an AI provider the call is `Trigger Failed`.
 
 At `place()` the outcome is drawn and turned into a plan of (status, offset) steps kept in
 `call.dialer_state`; each step is a due time on the call, run by the `calls.advance_call` task (sent
@@ -20,11 +23,15 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from calls.dialers import Dialer, DialerConfigError
+from calls import runtime
+from calls.dialers import Dialer, DialerConfigError, simulated_caller
 from calls.models import Call, CallStatus
+from calls.representations import transcript_url
+from rules import ai
 
 OUTCOMES = ("completed", "declined", "sip_failed", "trigger_failed")
 DEFAULTS = {"ring_seconds": 2.0, "talk_seconds": 8.0, "outcome": "completed"}
+SETTINGS = (*DEFAULTS, "caller")
 MAX_SECONDS = {"ring_seconds": 300.0, "talk_seconds": 3600.0}
 SOURCE = "simulated"
 
@@ -87,7 +94,7 @@ class SimulatedDialer(Dialer):
             config = {}
         if not isinstance(config, dict):
             raise DialerConfigError("dialer_config must be a JSON object")
-        unknown = sorted(set(config) - set(DEFAULTS))
+        unknown = sorted(set(config) - set(SETTINGS))
         if unknown:
             raise DialerConfigError(f"unknown setting(s) for the simulated dialer: {', '.join(unknown)}")
         clean: dict[str, Any] = {}
@@ -96,6 +103,8 @@ class SimulatedDialer(Dialer):
                 clean[name] = _seconds(name, config[name])
         if "outcome" in config:
             clean["outcome"] = _outcome(config["outcome"])
+        if config.get("caller") is not None:
+            clean["caller"] = simulated_caller.validate(config["caller"])
         return clean
 
     def settings_of(self, config: dict | None) -> dict:
@@ -113,14 +122,25 @@ class SimulatedDialer(Dialer):
         return outcome
 
     def place(self, call: Call) -> None:
+        from calls.services import record_call_event, schedule_dialer_step
+
         config = self.settings_of(call.sip_trunk.dialer_config)
+        caller = config.get("caller")
+        if caller and ai.provider_for(call.tenant) is None:
+            Call.objects.filter(pk=call.pk).update(rejection_reason=runtime.NEEDS_PROVIDER)
+            record_call_event(call, CallStatus.TRIGGER_FAILED, SOURCE, detail={"reason": runtime.NEEDS_PROVIDER})
+            schedule_dialer_step(call, None, {"reason": runtime.NEEDS_PROVIDER})
+            return
         outcome = self.draw_outcome(config)
         plan = _plan(outcome, float(config["ring_seconds"]), float(config["talk_seconds"]))
+        if caller and outcome == "completed":
+            plan = plan[:-1]  # the conversation decides when the call ends
         state = {
             "outcome": outcome,
             "placed_at": timezone.now().isoformat(),
             "plan": [[str(status), offset] for status, offset in plan],
             "next": 0,
+            "converse": bool(caller and outcome == "completed"),
         }
         self._run_due_steps(call, state)
 
@@ -146,4 +166,39 @@ class SimulatedDialer(Dialer):
             if status in (CallStatus.COMPLETED, CallStatus.DECLINE):
                 extra["call_outcome"] = _call_outcome(call, state["outcome"])
             record_call_event(call, status, SOURCE, detail={"outcome": state["outcome"]}, **extra)
+        if state.get("converse") and not call.is_terminal:
+            self._converse(call, state)
+            return
+        schedule_dialer_step(call, None, state)
+
+    def _converse(self, call: Call, state: dict) -> None:
+        """One turn of the conversation per step (short steps: a lease never outlives a long call)."""
+        from calls.services import schedule_dialer_step
+
+        conversation = call.conversation
+        caller = self.settings_of(call.sip_trunk.dialer_config).get("caller") or {"script": []}
+        try:
+            if not state.get("started"):
+                state["started"], state["turn"] = True, 0
+                ended = runtime.start(conversation).ended
+            else:
+                line = simulated_caller.next_line(caller, state["turn"], conversation, ai.provider_for(call.tenant))
+                state["turn"] += 1
+                ended = line is None or runtime.respond(conversation, line).ended
+        except runtime.AgentRuntimeError:
+            ended = True  # the agent ended the call, or the provider went away: analyse what was said
+        if ended:
+            self._hang_up(call, state)
+            return
+        schedule_dialer_step(call, timezone.now(), state)
+
+    def _hang_up(self, call: Call, state: dict) -> None:
+        from calls.services import record_call_event, schedule_dialer_step
+
+        # The analysis is stored on the call in the same transaction that writes the callback row.
+        outcome = runtime.finish(call.conversation)
+        detail = {"outcome": "conversation", "turns": state.get("turn", 0)}
+        record_call_event(
+            call, CallStatus.COMPLETED, SOURCE, call_outcome=outcome, transcript_url=transcript_url(call), detail=detail
+        )
         schedule_dialer_step(call, None, state)

@@ -8,6 +8,7 @@ from calls import runtime
 from calls.models import Agent
 from integrations.models import Burden, Connection, Endpoint
 from rules.models import Channel, Conversation
+from tests.calls.conftest import calls_worker, fast_calls  # noqa: F401  (fixtures of the calls suite)
 
 METADATA = {"customer_name": "Rahul", "amount_due": "150000", "account": "AC-42", "date_of_birth": "1990-05-17"}
 ANALYSIS = {
