@@ -67,8 +67,9 @@ class _Runtime:
         self.session.save(update_fields=["state", "turns", "ended_at", "end_reason"])
 
     # -- one caller turn ---------------------------------------------------------------------------
-    def respond(self, text: str, provider: ai.AIProvider) -> Turn:
-        self._message(MessageRole.VISITOR, text)
+    def respond(self, text: str, provider: ai.AIProvider, *, record_caller: bool = True) -> Turn:
+        if record_caller:
+            self._message(MessageRole.VISITOR, text)
         self.session.turns += 1
         limit = self._over_limit()
         if limit:
@@ -151,16 +152,17 @@ def start(conversation: Conversation) -> Turn:
     return runtime.turn
 
 
-def respond(conversation: Conversation, text: str) -> Turn:
+def respond(conversation: Conversation, text: str, *, record_caller: bool = True) -> Turn:
     """One turn: the caller's `text` in; what the agent said, the tools it ran, and whether it ended the call.
 
     Never raises for a provider failure (the agent apologises and ends the call, the failure is kept
-    for the outcome); raises AgentRuntimeError as `start` does.
+    for the outcome); raises AgentRuntimeError as `start` does. `record_caller=False` when the caller's
+    words are already a message of the conversation (the widget's rule engine recorded them).
     """
     session, provider = _open(conversation)
     runtime = _Runtime(conversation, session)
     try:
-        return runtime.respond(text, provider)
+        return runtime.respond(text, provider, record_caller=record_caller)
     finally:
         runtime.save()
 

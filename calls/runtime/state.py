@@ -15,18 +15,14 @@ from django.utils import timezone
 
 from calls.models import Agent, AgentSession, Call
 from rules import ai
+from rules.agents import AgentError
 from rules.models import Conversation
 
 NEEDS_PROVIDER = "this agent needs an AI provider"
 
 
-class AgentRuntimeError(Exception):
+class AgentRuntimeError(AgentError):
     """The runtime cannot do what was asked; `code` says why (views map codes to statuses)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
