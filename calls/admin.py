@@ -5,9 +5,10 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.urls import path
 from rest_framework import serializers
 
-from calls import services, webhooks
+from calls import admin_talk, services, validation, webhooks
 from calls.dialers import DialerConfigError, UnknownDialer, dialer_names, get_dialer
 from calls.models import Agent, Call, CallEvent, SipTrunk, WebhookAttempt, WebhookDelivery
 from calls.representations import is_stalled
@@ -24,9 +25,33 @@ class ReadOnlyInline(ReadOnlyAdminMixin, TenantScopedInline, admin.TabularInline
 
 
 class AgentForm(forms.ModelForm):
+    # Bounds as in the API; left empty they take the model's defaults.
+    max_turns = forms.IntegerField(min_value=1, max_value=validation.MAX_TURNS, initial=30, required=False)
+    max_duration_seconds = forms.IntegerField(
+        min_value=1, max_value=validation.MAX_DURATION_SECONDS, initial=600, required=False
+    )
+
     class Meta:
         model = Agent
         exclude: list[str] = []
+
+    def clean_max_turns(self):
+        return self.cleaned_data.get("max_turns") or 30
+
+    def clean_max_duration_seconds(self):
+        return self.cleaned_data.get("max_duration_seconds") or 600
+
+    def clean_analysis(self):
+        return validation.clean_analysis(self.cleaned_data.get("analysis"))
+
+    def clean_prompt(self):
+        return validation.clean_template(self.cleaned_data.get("prompt"), "prompt")
+
+    def clean_first_message(self):
+        return validation.clean_template(self.cleaned_data.get("first_message"), "first_message")
+
+    def clean_end_call_message(self):
+        return validation.clean_template(self.cleaned_data.get("end_call_message"), "end_call_message")
 
     def clean_input_schema(self):
         try:
@@ -36,6 +61,12 @@ class AgentForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        if "verification" in cleaned:
+            fields = (cleaned.get("input_schema") or {}).get("fields") or []
+            try:
+                cleaned["verification"] = validation.clean_verification(cleaned["verification"], input_fields=fields)
+            except ValidationError as exc:
+                self.add_error("verification", exc)
         tenant = cleaned.get("tenant") or (self.instance.tenant if self.instance.tenant_id else None)
         if tenant is not None and cleaned.get("tools"):
             try:
@@ -52,6 +83,13 @@ class AgentAdmin(TenantScopedAdmin):
     list_filter = ["status"]
     search_fields = ["name", "agent_code"]
     filter_horizontal = ["tools"]
+    change_form_template = "calls/agent_change_form.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(
+            lambda request, object_id: admin_talk.talk_view(self.admin_site, request, object_id)
+        )
+        return [path("<path:object_id>/talk/", view, name="calls_agent_talk"), *super().get_urls()]
 
 
 class SipTrunkForm(forms.ModelForm):
@@ -67,7 +105,7 @@ class SipTrunkForm(forms.ModelForm):
         exclude: list[str] = []
 
     def clean_trunk_phone(self):
-        normalised = services.normalise_e164(self.cleaned_data.get("trunk_phone"))
+        normalised = validation.normalise_e164(self.cleaned_data.get("trunk_phone"))
         if normalised is None:
             raise ValidationError("Enter the caller id in E.164 format, e.g. +14155552671.")
         return normalised

@@ -5,10 +5,9 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from calls import services
+from calls import services, validation
 from calls.dialers import DEFAULT_DIALER, DialerConfigError, UnknownDialer, dialer_names, get_dialer
 from calls.models import Agent, SipTrunk
-from calls.runtime import config as agent_config
 from integrations.models import Endpoint
 from tenants import scoping
 from tenants.api import StrictModelSerializer, StrictSerializer, TenantScopedPrimaryKeyField
@@ -85,16 +84,16 @@ class AgentSerializer(StrictModelSerializer):
         schema = attrs.get("input_schema", self.instance.input_schema if self.instance else None) or {}
         verification = attrs.get("verification", self.instance.verification if self.instance else [])
         checks = {
-            "analysis": lambda: agent_config.clean_analysis(attrs["analysis"]),
-            "verification": lambda: agent_config.clean_verification(
+            "analysis": lambda: validation.clean_analysis(attrs["analysis"]),
+            "verification": lambda: validation.clean_verification(
                 verification, input_fields=schema.get("fields") or []
             ),
-            "prompt": lambda: agent_config.clean_template(attrs["prompt"], "prompt"),
-            "first_message": lambda: agent_config.clean_template(attrs["first_message"], "first_message"),
-            "end_call_message": lambda: agent_config.clean_template(attrs["end_call_message"], "end_call_message"),
-            "max_turns": lambda: agent_config.clean_bound(attrs["max_turns"], "max_turns", agent_config.MAX_TURNS),
-            "max_duration_seconds": lambda: agent_config.clean_bound(
-                attrs["max_duration_seconds"], "max_duration_seconds", agent_config.MAX_DURATION_SECONDS
+            "prompt": lambda: validation.clean_template(attrs["prompt"], "prompt"),
+            "first_message": lambda: validation.clean_template(attrs["first_message"], "first_message"),
+            "end_call_message": lambda: validation.clean_template(attrs["end_call_message"], "end_call_message"),
+            "max_turns": lambda: validation.clean_bound(attrs["max_turns"], "max_turns", validation.MAX_TURNS),
+            "max_duration_seconds": lambda: validation.clean_bound(
+                attrs["max_duration_seconds"], "max_duration_seconds", validation.MAX_DURATION_SECONDS
             ),
         }
         errors = {}
@@ -148,7 +147,7 @@ class SipTrunkSerializer(StrictModelSerializer):
         return services.live_channels(obj)
 
     def validate_trunk_phone(self, value: str) -> str:
-        normalised = services.normalise_e164(value)
+        normalised = validation.normalise_e164(value)
         if normalised is None:
             raise serializers.ValidationError("trunk_phone must be in E.164 format, e.g. +14155552671")
         return normalised
@@ -162,7 +161,7 @@ class SipTrunkSerializer(StrictModelSerializer):
 
 
 class PlaceCallSerializer(StrictSerializer):
-    """`POST /integration/v1/calls`, for the OpenAPI schema: services.validate_call_request checks it
+    """`POST /integration/v1/calls`, for the OpenAPI schema: calls.validation.validate_call_request checks it
     (in SPEC §9's order, with its exact messages)."""
 
     phone_number = serializers.CharField(help_text="E.164, e.g. +14155552671")

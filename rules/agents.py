@@ -1,8 +1,9 @@
 """The hook through which an agent answers a conversation (rules cannot import calls: calls fills it in).
 
 `calls` registers its runtime in `CallsConfig.ready()`; the conversation API and the widget's
-`REPLY_AI` with an `"agent"` call it through `agent_runtime()`. Errors carry codes, not statuses:
-`no_provider`, `ended`, `no_agent`, `not_found`, `inactive`, `unavailable`.
+`REPLY_AI` with an `"agent"` call it through `agent_runtime()`. Errors are domain errors (a code, not
+a status) with a finer `reason`: `no_provider`, `ended`, `unavailable` (conflict), `not_found`,
+`no_agent`, `inactive` (invalid).
 """
 
 from __future__ import annotations
@@ -10,15 +11,18 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from rules.models import Conversation
+from tenants.errors import DomainError, ErrorCode
+
+_CODES = {"no_provider": ErrorCode.CONFLICT, "ended": ErrorCode.CONFLICT, "unavailable": ErrorCode.CONFLICT}
+_CODES["not_found"] = ErrorCode.NOT_FOUND
 
 
-class AgentError(Exception):
-    """The agent cannot answer; `code` says why, the message is safe to show."""
+class AgentError(DomainError):
+    """The agent cannot answer; `reason` says why (see the module docstring), the message is safe to show."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message, code=_CODES.get(reason, ErrorCode.INVALID))
+        self.reason = reason
 
 
 class AgentRuntime(Protocol):

@@ -54,13 +54,6 @@ def reply_body(result: engine.EngineResult) -> dict:
     }
 
 
-AGENT_ERROR_STATUS = {"no_provider": 409, "ended": 409, "unavailable": 409, "not_found": 404, "no_agent": 400}
-
-
-def agent_error(exc: agents.AgentError) -> Response:
-    return Response({"error": exc.message}, status=AGENT_ERROR_STATUS.get(exc.code, 400))
-
-
 class ConversationViewSet(TenantModelViewSet):
     """Conversations: members create them, talk in them and change their variables; admins delete.
 
@@ -86,12 +79,9 @@ class ConversationViewSet(TenantModelViewSet):
         serializer = ConversationMessageSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         text = serializer.validated_data["text"]
-        try:
-            runtime = agents.agent_runtime()
-            if runtime.held_by_agent(conversation):
-                return Response(runtime.respond(conversation, text))
-        except agents.AgentError as exc:
-            return agent_error(exc)
+        runtime = agents.agent_runtime()
+        if runtime.held_by_agent(conversation):
+            return Response(runtime.respond(conversation, text))
         result = engine.evaluate_message(conversation, text)
         return Response(reply_body(result), status=status.HTTP_200_OK)
 
@@ -102,13 +92,10 @@ class ConversationViewSet(TenantModelViewSet):
         if agent_id is None:
             self.perform_create(serializer)
             return Response(serializer.data, status=status.HTTP_201_CREATED)
-        try:
-            runtime = agents.agent_runtime()
-            agent = runtime.check_agent(self.tenant_context.tenant, agent_id)  # before anything is saved
-            self.perform_create(serializer)
-            turn = runtime.open(serializer.instance, agent)
-        except agents.AgentError as exc:
-            return agent_error(exc)
+        runtime = agents.agent_runtime()
+        agent = runtime.check_agent(self.tenant_context.tenant, agent_id)  # before anything is saved
+        self.perform_create(serializer)
+        turn = runtime.open(serializer.instance, agent)
         body = {**serializer.data, "agent": str(agent_id), **turn}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -117,13 +104,10 @@ class ConversationViewSet(TenantModelViewSet):
     def end(self, request, pk=None):
         """End a conversation held by an agent: the analysis (disposition, summary, sentiment, extracted)."""
         conversation = self.get_object()
-        try:
-            runtime = agents.agent_runtime()
-            if not runtime.held_by_agent(conversation):
-                raise agents.AgentError("no_agent", "this conversation is not held by an agent")
-            return Response(runtime.end(conversation))
-        except agents.AgentError as exc:
-            return agent_error(exc)
+        runtime = agents.agent_runtime()
+        if not runtime.held_by_agent(conversation):
+            raise agents.AgentError("no_agent", "this conversation is not held by an agent")
+        return Response(runtime.end(conversation))
 
     @property
     def action_roles(self) -> dict[str, str]:

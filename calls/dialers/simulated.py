@@ -25,6 +25,8 @@ from django.utils.dateparse import parse_datetime
 
 from calls import runtime
 from calls.dialers import Dialer, DialerConfigError, simulated_caller
+from calls.dialing import schedule_dialer_step
+from calls.events import record_call_event
 from calls.models import Call, CallStatus
 from calls.representations import transcript_url
 from rules import ai
@@ -122,8 +124,6 @@ class SimulatedDialer(Dialer):
         return outcome
 
     def place(self, call: Call) -> None:
-        from calls.services import record_call_event, schedule_dialer_step
-
         config = self.settings_of(call.sip_trunk.dialer_config)
         caller = config.get("caller")
         if caller and ai.provider_for(call.tenant) is None:
@@ -151,8 +151,6 @@ class SimulatedDialer(Dialer):
         self._run_due_steps(call, dict(call.dialer_state))
 
     def _run_due_steps(self, call: Call, state: dict) -> None:
-        from calls.services import record_call_event, schedule_dialer_step
-
         placed_at = parse_datetime(state["placed_at"])
         plan = state["plan"]
         while state["next"] < len(plan):
@@ -173,8 +171,6 @@ class SimulatedDialer(Dialer):
 
     def _converse(self, call: Call, state: dict) -> None:
         """One turn of the conversation per step (short steps: a lease never outlives a long call)."""
-        from calls.services import schedule_dialer_step
-
         conversation = call.conversation
         caller = self.settings_of(call.sip_trunk.dialer_config).get("caller") or {"script": []}
         try:
@@ -193,8 +189,6 @@ class SimulatedDialer(Dialer):
         schedule_dialer_step(call, timezone.now(), state)
 
     def _hang_up(self, call: Call, state: dict) -> None:
-        from calls.services import record_call_event, schedule_dialer_step
-
         # The analysis is stored on the call in the same transaction that writes the callback row.
         outcome = runtime.finish(call.conversation)
         detail = {"outcome": "conversation", "turns": state.get("turn", 0)}

@@ -132,7 +132,7 @@ def test_end_call_speaks_the_end_message_and_ends(talk, llm):
     assert turn.ended and turn.say == ["Thank you Rahul, goodbye."]
     with pytest.raises(runtime.AgentRuntimeError) as error:
         runtime.respond(talk, "Hello?")
-    assert error.value.code == "ended"
+    assert error.value.reason == "ended"
 
 
 def test_a_provider_timeout_ends_the_call_politely_and_is_recorded(talk, llm, settings):
@@ -197,6 +197,6 @@ def test_without_a_provider_the_runtime_says_what_to_set(talk, settings):
     settings.LLM_BASE_URL = ""
     with pytest.raises(runtime.AgentRuntimeError) as error:
         runtime.respond(talk, "Hello?")
-    assert (error.value.code, str(error.value)) == ("no_provider", "this agent needs an AI provider")
+    assert (error.value.reason, str(error.value)) == ("no_provider", "this agent needs an AI provider")
     assert talk.messages.count() == 0
     assert ApiCallLog.objects.count() == 0
