@@ -83,6 +83,8 @@ class AgentSession(TenantOwned):
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=100, blank=True)
     analysis = models.JSONField(null=True, blank=True)
+    # Set while a turn is being answered: a second message at the same time is refused, not interleaved.
+    busy_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]

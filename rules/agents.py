@@ -2,7 +2,7 @@
 
 `calls` registers its runtime in `CallsConfig.ready()`; the conversation API and the widget's
 `REPLY_AI` with an `"agent"` call it through `agent_runtime()`. Errors are domain errors (a code, not
-a status) with a finer `reason`: `no_provider`, `ended`, `unavailable` (conflict), `not_found`,
+a status) with a finer `reason`: `no_provider`, `ended`, `busy`, `unavailable` (conflict), `not_found`,
 `no_agent`, `inactive` (invalid).
 """
 
@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from rules.models import Conversation
 from tenants.errors import DomainError, ErrorCode
 
-_CODES = {"no_provider": ErrorCode.CONFLICT, "ended": ErrorCode.CONFLICT, "unavailable": ErrorCode.CONFLICT}
+_CODES = dict.fromkeys(("no_provider", "ended", "busy", "unavailable"), ErrorCode.CONFLICT)
 _CODES["not_found"] = ErrorCode.NOT_FOUND
 
 

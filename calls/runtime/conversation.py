@@ -8,9 +8,11 @@ saves what was said as messages of the conversation, in order.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from calls.models import AgentSession
@@ -25,6 +27,10 @@ APOLOGY = "I'm sorry, I'm having technical difficulties and have to end the call
 TOO_MANY_ROUNDS = "I'm sorry, I couldn't finish that just now."
 DEFAULT_GOODBYE = "Thank you for your time. Goodbye."
 ENDED = "this conversation has ended"
+BUSY = "the agent is still answering the previous message"
+# Longer than any turn can take (its provider and tool calls all have timeouts): a claim left by a
+# crashed process expires.
+BUSY_SECONDS = 300
 
 
 class _Runtime:
@@ -64,7 +70,9 @@ class _Runtime:
         self.session.end_reason = reason[:100]
 
     def save(self) -> None:
-        self.session.save(update_fields=["state", "turns", "ended_at", "end_reason"])
+        """Keep the turn's state and release the claim on the session."""
+        self.session.busy_until = None
+        self.session.save(update_fields=["state", "turns", "ended_at", "end_reason", "busy_until"])
 
     # -- one caller turn ---------------------------------------------------------------------------
     def respond(self, text: str, provider: ai.AIProvider, *, record_caller: bool = True) -> Turn:
@@ -130,10 +138,24 @@ def _wire_calls(calls: list[ai.ToolCall]) -> list[dict[str, Any]]:
 
 
 def _open(conversation: Conversation) -> tuple[AgentSession, ai.AIProvider]:
+    """The session, claimed for one turn (a conditional UPDATE: correct across processes, SQLite too)."""
     session = session_of(conversation)
     if session.ended:
         raise AgentRuntimeError("ended", ENDED)
-    return session, provider_or_error(conversation.tenant)
+    provider = provider_or_error(conversation.tenant)
+    now = timezone.now()
+    claimed = (
+        AgentSession.objects.filter(pk=session.pk)
+        .filter(Q(busy_until__isnull=True) | Q(busy_until__lt=now))
+        .update(busy_until=now + timedelta(seconds=BUSY_SECONDS))
+    )
+    if not claimed:
+        raise AgentRuntimeError("busy", BUSY)
+    session.refresh_from_db(fields=["state", "turns", "started_at", "ended_at", "end_reason", "busy_until"])
+    if session.ended:  # ended by the turn that held the claim
+        AgentSession.objects.filter(pk=session.pk).update(busy_until=None)
+        raise AgentRuntimeError("ended", ENDED)
+    return session, provider
 
 
 def start(conversation: Conversation) -> Turn:
@@ -144,11 +166,14 @@ def start(conversation: Conversation) -> Turn:
     """
     session, _ = _open(conversation)
     runtime = _Runtime(conversation, session)
-    if not session.state.get("started"):
-        session.state["started"] = True
-        session.started_at = timezone.now()
-        runtime.speak(prompt.render(session.agent.first_message, runtime.context), "first_message")
-        session.save(update_fields=["state", "started_at"])
+    try:
+        if not session.state.get("started"):
+            session.state["started"] = True
+            session.started_at = timezone.now()
+            session.save(update_fields=["started_at"])
+            runtime.speak(prompt.render(session.agent.first_message, runtime.context), "first_message")
+    finally:
+        runtime.save()
     return runtime.turn
 
 

@@ -14,7 +14,7 @@ from calls.models import Agent
 from calls.tools import GUIDANCE, tool_definition
 from integrations import templating
 from integrations.models import Endpoint
-from rules.models import Conversation, Message, MessageRole
+from rules.models import Conversation, MessageRole
 
 END_CALL = "end_call"
 VERIFY_IDENTITY = "verify_identity"
@@ -145,7 +145,3 @@ def history(conversation: Conversation) -> list[dict[str, Any]]:
 def _past_result(data: dict) -> str:
     shown = {k: data.get(k) for k in ("status", "status_code", "error", "say", "result") if data.get(k) is not None}
     return json.dumps(shown, ensure_ascii=False, default=str)
-
-
-def spoken_messages(messages: list[Message]) -> list[str]:
-    return [m.text for m in messages if m.role == MessageRole.ASSISTANT and m.text]
