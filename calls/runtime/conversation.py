@@ -42,14 +42,16 @@ class _Runtime:
         self.endpoints = prompt.agent_endpoints(self.agent)
         self.clock = Clock()
         self.turn = Turn()
+        self.spoken: list[Message] = []
 
     def speak(self, text: str, kind: str = "reply") -> None:
+        """Say `text`: part of the turn, saved with the turn's end (times taken now keep the order)."""
         if text:
             self.turn.say.append(text)
-            self._message(MessageRole.ASSISTANT, text, {"kind": kind} if kind != "reply" else None)
+            self.spoken.append(self._message(MessageRole.ASSISTANT, text, {"kind": kind} if kind != "reply" else None))
 
     def _message(self, role: str, text: str, data: dict | None = None) -> Message:
-        return Message.objects.create(
+        return Message(
             tenant_id=self.conversation.tenant_id,
             conversation=self.conversation,
             role=role,
@@ -70,14 +72,17 @@ class _Runtime:
         self.session.end_reason = reason[:100]
 
     def save(self) -> None:
-        """Keep the turn's state and release the claim on the session."""
+        """Save what was said and the turn's state, and release the claim on the session (one commit)."""
         self.session.busy_until = None
-        self.session.save(update_fields=["state", "turns", "ended_at", "end_reason", "busy_until"])
+        with transaction.atomic():
+            Message.objects.bulk_create(self.spoken)
+            self.session.save(update_fields=["state", "turns", "ended_at", "end_reason", "busy_until"])
+        self.spoken = []
 
     # -- one caller turn ---------------------------------------------------------------------------
     def respond(self, text: str, provider: ai.AIProvider, *, record_caller: bool = True) -> Turn:
-        if record_caller:
-            self._message(MessageRole.VISITOR, text)
+        if record_caller:  # saved at once: the caller's words are never lost with a failed turn
+            self._message(MessageRole.VISITOR, text).save(force_insert=True)
         self.session.turns += 1
         limit = self._over_limit()
         if limit:
