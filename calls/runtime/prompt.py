@@ -20,6 +20,10 @@ END_CALL = "end_call"
 VERIFY_IDENTITY = "verify_identity"
 BUILT_INS = (END_CALL, VERIFY_IDENTITY)
 HISTORY_MESSAGES = 60
+TOOL_FIELDS = (
+    "id", "tenant_id", "tool_name", "name", "description", "parameters", "burden", "response_template",
+    "say_on_start", "say_on_delay", "say_on_delay_seconds", "say_on_failure",
+)  # fmt: skip
 STYLE = (
     "You are speaking with a person in real time, as on a phone call. Speak in short, plain sentences, one or "
     "two at a time; no lists, no markdown, no emoji. Never invent facts: use your tools. When a tool result has "
@@ -53,7 +57,9 @@ def render(template: str, context: dict[str, Any]) -> str:
 
 def agent_endpoints(agent: Agent) -> dict[str, Endpoint]:
     """The agent's endpoints by tool name; a tool named like a built-in is left out (the built-in wins)."""
-    endpoints = agent.tools.select_related("connection").order_by("tool_name")
+    # Only what a tool definition and the burden checks read: the encrypted headers (and the
+    # connection's) cost a decryption each and are loaded by invoke_tool for the one tool that runs.
+    endpoints = agent.tools.only(*TOOL_FIELDS).order_by("tool_name")
     return {e.tool_name: e for e in endpoints if e.tool_name not in BUILT_INS}
 
 
