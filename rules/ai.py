@@ -44,6 +44,10 @@ REPLY_SYSTEM_PROMPT = (
 class AIError(Exception):
     """The provider could not answer; the message is safe to show and log (no key, no body)."""
 
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code  # the provider's HTTP status, when it answered one
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -162,7 +166,7 @@ class ChatCompletionsProvider:
         try:
             answer = self._complete(messages, temperature=0, response_format=response_format)
         except AIError as exc:
-            if "answered 400" not in str(exc):
+            if exc.status_code != 400:
                 raise
             hint = {"role": "system", "content": "Answer with one JSON object only, matching: " + json.dumps(schema)}
             answer = self._complete([*messages, hint], temperature=0)
@@ -202,7 +206,7 @@ class ChatCompletionsProvider:
     def _message(self, response) -> dict:
         if not 200 <= response.status_code < 300:
             self._log_failure(f"status {response.status_code}")
-            raise AIError(f"AI provider answered {response.status_code}")
+            raise AIError(f"AI provider answered {response.status_code}", status_code=response.status_code)
         try:
             message = response.json()["choices"][0]["message"]
         except (ValueError, KeyError, IndexError, TypeError):
