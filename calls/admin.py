@@ -6,9 +6,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.urls import path
+from django.utils.html import format_html_join
 from rest_framework import serializers
 
-from calls import admin_talk, services, validation, webhooks
+from calls import admin_talk, representations, services, validation, webhooks
 from calls.dialers import DialerConfigError, UnknownDialer, dialer_names, get_dialer
 from calls.models import Agent, Call, CallEvent, SipTrunk, WebhookAttempt, WebhookDelivery
 from calls.representations import is_stalled
@@ -183,6 +184,7 @@ class CallAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
                     "conversation",
                     "callback_url",
                     "call_outcome",
+                    "transcript",
                     "transcript_url",
                     "recording_url",
                 ]
@@ -221,7 +223,19 @@ class CallAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     ]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Call._meta.fields]
+        return [*(f.name for f in Call._meta.fields), "transcript"]
+
+    @admin.display(description="Transcript")
+    def transcript(self, obj: Call):
+        """What the agent and the callee said, and the tools it ran (calls that ran the agent runtime)."""
+        if not obj.conversation_id:
+            return "—"
+        lines = representations.transcript(obj, obj.conversation.messages.order_by("created_at", "id"))["messages"]
+        if not lines:
+            return "—"
+        return format_html_join(
+            "", '<div class="transcript-line"><strong>{}</strong>: {}</div>', ((m["role"], m["text"]) for m in lines)
+        )
 
     @admin.display(boolean=True, description="Stalled")
     def stalled(self, obj: Call) -> bool:

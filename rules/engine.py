@@ -425,6 +425,11 @@ def _persist(conversation: Conversation, visitor_message: Message, evaluation: _
         Message.objects.bulk_create(messages)
     conversation.variables = merged
     result.variables = merged
+    if any(reply.kind == "agent" for reply in result.replies):
+        # An agent saved its own messages (utterances, tool calls) during the evaluation.
+        return list(
+            conversation.messages.filter(created_at__gte=visitor_message.created_at).order_by("created_at", "id")
+        )
     return [visitor_message, *messages]
 
 

@@ -137,7 +137,7 @@ def test_call_page_shows_every_field():
     from django.contrib import admin
 
     shown = {f for _, options in admin.site._registry[Call].fieldsets for f in options["fields"]}
-    assert shown == {f.name for f in Call._meta.fields}
+    assert shown == {f.name for f in Call._meta.fields} | {"transcript"}  # every field, and the transcript
 
 
 def test_statuses_are_shown_as_the_api_spells_them(admin_browser, tenant, agent, trunk):

@@ -66,3 +66,22 @@ def test_the_talk_page_refuses_viewers_other_tenants_and_bad_posts(
     response = client.post(url, {"action": "say", "conversation": "not-a-uuid", "text": "hi"})
     assert response.status_code == 400 and "Start a conversation first." in response.content.decode()
     assert llm.calls == 0
+
+
+def test_a_calls_admin_page_shows_its_transcript(client, make_staff_user, tenant, voice_agent, llm):
+    from calls import runtime, services
+    from calls.models import SipTrunk
+
+    trunk = SipTrunk.objects.create(tenant=tenant, name="T", trunk_phone="+14155550126")
+    body = {"phone_number": "+14155552671", "agent_id": str(voice_agent.pk), "sip_trunk_id": str(trunk.pk)}
+    call = services.trigger_call(tenant, {**body, "metadata": METADATA}).call
+    runtime.start(call.conversation)
+    llm.say("Good to hear, Rahul.")
+    runtime.respond(call.conversation, "Yes, it's me")
+    make_staff_user("operator", tenant, role="viewer")
+    client.login(username="operator", password="pw-for-tests-1")
+
+    page = client.get(f"/admin/calls/call/{call.pk}/change/").content.decode()
+
+    assert "<strong>agent</strong>: Hello Rahul, this is Asha" in page
+    assert "<strong>caller</strong>: Yes, it&#x27;s me" in page and "Good to hear, Rahul." in page
