@@ -29,4 +29,5 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("", include("rules.site_urls")),
+    path("", include("calls.site_urls")),
 ]

@@ -9,6 +9,7 @@ from calls.models import Agent
 from integrations.models import Burden, Connection, Endpoint
 from rules.models import Channel, Conversation
 from tests.calls.conftest import calls_worker, fast_calls  # noqa: F401  (fixtures of the calls suite)
+from tests.support.llm_server import LLM_KEY
 
 METADATA = {"customer_name": "Rahul", "amount_due": "150000", "account": "AC-42", "date_of_birth": "1990-05-17"}
 ANALYSIS = {
@@ -102,3 +103,13 @@ def talk(tenant, voice_agent):
     conversation = Conversation.objects.create(tenant=tenant, channel=Channel.VOICE, variables=dict(METADATA))
     runtime.attach(conversation, voice_agent)
     return conversation
+
+
+@pytest.fixture
+def llm_for_workers(llm, monkeypatch):
+    """The scripted provider, also for worker processes started after this fixture (they read the env)."""
+    monkeypatch.setenv("LLM_BASE_URL", llm.base_url)
+    monkeypatch.setenv("LLM_API_KEY", LLM_KEY)
+    monkeypatch.setenv("LLM_MODEL", "test-model")
+    monkeypatch.setenv("LLM_MAX_RETRIES", "0")
+    return llm

@@ -8,7 +8,6 @@ import pytest
 from calls.models import Call, CallStatus, SipTrunk
 from tests.calls.conftest import FAST_DIALER, verify_like_a_receiver
 from tests.runtime.conftest import METADATA
-from tests.support.llm_server import LLM_KEY
 from tests.support.worker import wait_for
 
 SCRIPT = ["Yes, it's Rahul. What is my balance? Account AC-42.", "I'll pay on the 20th of June. Bye."]
@@ -18,16 +17,6 @@ ANALYSIS_ANSWER = {
     "sentiment": "positive",
     "extracted": {"preferred_date": "2026-06-20", "amount": None, "channel": "upi"},
 }
-
-
-@pytest.fixture
-def llm_for_workers(llm, monkeypatch):
-    """The scripted provider, also for worker processes started after this fixture (they read the env)."""
-    monkeypatch.setenv("LLM_BASE_URL", llm.base_url)
-    monkeypatch.setenv("LLM_API_KEY", LLM_KEY)
-    monkeypatch.setenv("LLM_MODEL", "test-model")
-    monkeypatch.setenv("LLM_MAX_RETRIES", "0")
-    return llm
 
 
 def scripted_trunk(tenant, caller) -> SipTrunk:
