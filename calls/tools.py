@@ -75,7 +75,7 @@ class ToolOutcome:
 def tool_definition(endpoint: Endpoint) -> dict[str, Any]:
     """One endpoint as a tool: OpenAI's `{"type": "function", "function": {...}}` plus burden, guidance, voice."""
     parameters = json_schema(endpoint)
-    if _takes_confirmation_argument(endpoint):
+    if takes_confirmation_argument(endpoint):
         parameters["properties"][CONFIRMED_ARGUMENT] = dict(CONFIRMED_SCHEMA)
     return {
         "type": "function",
@@ -134,7 +134,7 @@ def invoke_tool(
     if conversation.tenant_id != tenant.pk:
         raise ValueError("the conversation belongs to another tenant")
     arguments = dict(arguments or {})
-    if _takes_confirmation_argument(endpoint) and CONFIRMED_ARGUMENT in arguments:
+    if takes_confirmation_argument(endpoint) and CONFIRMED_ARGUMENT in arguments:
         confirmed = _confirmation_flag(arguments.pop(CONFIRMED_ARGUMENT)) or confirmed
     values = _validated(endpoint, arguments)
     _check_agent_may_use(endpoint, conversation)
@@ -161,7 +161,7 @@ def invoke_tool(
     return ToolOutcome(result=result, say=say, message_id=message.pk)
 
 
-def _takes_confirmation_argument(endpoint: Endpoint) -> bool:
+def takes_confirmation_argument(endpoint: Endpoint) -> bool:
     # A model can only answer with arguments, so a `confirmed` tool also accepts the flag among them
     # (unless the endpoint declares a parameter of that name itself).
     declared = {param.get("name") for param in endpoint.parameters or []}

@@ -110,6 +110,7 @@ class _Runtime:
     def _run_tools(self, answer: ai.ToolCallResult, messages: list[dict], runner: ToolRunner) -> bool:
         """Run one round of tool calls; True when the turn is over (the call ended or awaits the caller)."""
         messages.append({"role": "assistant", "content": answer.content, "tool_calls": _wire_calls(answer.tool_calls)})
+        runner.new_round()
         stop = False
         for call in answer.tool_calls:
             step = runner.run(call)

@@ -23,6 +23,7 @@ from calls.tools import (
     confirmation_prompt,
     invoke_tool,
     redact_arguments,
+    takes_confirmation_argument,
 )
 from integrations.models import Burden, Endpoint
 from integrations.parameters import ParameterError, coerce, validate_arguments
@@ -32,6 +33,7 @@ from rules import services as conversations
 from tenants.secrets import MASK
 
 MAX_RESULT_CHARS = 6000
+MAX_CALLS_PER_ROUND = 10  # a model asking for more at once gets the rest refused, not run
 
 
 @dataclass
@@ -59,9 +61,12 @@ class ToolRunner:
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
         self.state = runtime.session.state
+        self.calls_this_round = 0
 
     def run(self, call: ai.ToolCall) -> Step:
-        if call.malformed:
+        if self.calls_this_round >= MAX_CALLS_PER_ROUND:
+            step = self._refused(call, f"at most {MAX_CALLS_PER_ROUND} tool calls at a time")
+        elif call.malformed:
             step = self._refused(call, "the arguments were not a JSON object; call the tool again with valid JSON")
         elif call.name == prompt.END_CALL:
             step = self._end_call(call)
@@ -70,16 +75,20 @@ class ToolRunner:
         elif call.name in self.rt.endpoints:
             step = self._endpoint(call, self.rt.endpoints[call.name])
         else:
-            step = self._refused(call, f"there is no tool named {call.name!r}")
-        step.record.setdefault("tool", call.name)
+            step = self._refused(call, f"there is no tool named {call.name[:100]!r}")
+        self.calls_this_round += 1
+        step.record.setdefault("tool", call.name[:100])
         return step
+
+    def new_round(self) -> None:
+        self.calls_this_round = 0
 
     # -- refusals and built-ins --------------------------------------------------------------------
     def _log(self, call: ai.ToolCall, status: str, arguments: Any, **data: Any) -> None:
         conversations.record_tool_message(
             self.rt.conversation,
-            text=f"{call.name}: {status}",
-            data={"tool": call.name, "arguments": arguments, "status": status, "tool_call_id": call.id, **data},
+            text=f"{call.name[:100]}: {status}",
+            data={"tool": call.name[:100], "arguments": arguments, "status": status, "tool_call_id": call.id, **data},
         )
 
     def _refused(self, call: ai.ToolCall, reason: str, *, arguments: Any = None) -> Step:
@@ -129,7 +138,7 @@ class ToolRunner:
             return self._refused(call, f"the caller's identity must be verified before {call.name} ({how})")
         confirmed = False
         if endpoint.burden == Burden.CONFIRMED:
-            flag = arguments.pop(CONFIRMED_ARGUMENT, False)
+            flag = arguments.pop(CONFIRMED_ARGUMENT, False) if takes_confirmation_argument(endpoint) else False
             try:
                 values = validate_arguments(endpoint, arguments, allow_extra=False)
                 flag = coerce("boolean", flag)

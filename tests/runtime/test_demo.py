@@ -84,9 +84,10 @@ def test_the_demo_callback_receiver_checks_the_signature(demo, client):
     payload = f'{{"call_id": "{call.pk}"}}'.encode()
     good = hex_signature(demo.webhook_secret, payload)
     url = "/demo-api/call-callbacks"
-    post = lambda signature: client.post(
-        url, payload, content_type="application/json", HTTP_X_SWITCHBOARD_SIGNATURE=signature
-    )  # noqa: E731
+
+    def post(signature):
+        return client.post(url, payload, content_type="application/json", HTTP_X_SWITCHBOARD_SIGNATURE=signature)
+
     assert post(good).json() == {"verified": True}
     assert post("0" * 64).status_code == 401
     assert client.post(url, b"[]", content_type="application/json").status_code == 400

@@ -104,3 +104,10 @@ def test_a_persona_caller_is_played_by_the_provider_and_hangs_up(talk, llm):
     assert simulated_caller.next_line(caller, 1, talk, provider) is None
     assert simulated_caller.next_line(caller, 3, talk, provider) is None  # max_turns reached: no request
     assert llm.calls == 2
+
+
+def test_a_flood_of_tool_calls_in_one_answer_runs_at_most_ten(talk, llm, customer_api):
+    llm.call_tools([("get_balance", {"account": "AC-42"})] * 12).say("Done.")
+    turn = runtime.respond(talk, "balance?")
+    assert customer_api.count("/balance") == 10
+    assert [c["status"] for c in turn.tool_calls][-2:] == ["refused", "refused"]
