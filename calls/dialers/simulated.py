@@ -77,14 +77,17 @@ def _plan(outcome: str, ring: float, talk: float) -> list[tuple[str, float]]:
 
 
 def _call_outcome(call: Call, outcome: str) -> dict | None:
+    # The runtime's shape (SPEC §14) with nothing extracted: no one spoke in a call without a caller.
     if outcome == "completed":
         return {
             "disposition": "completed",
             "summary": f"Simulated conversation of {call.agent.name} with {call.phone_number}.",
             "sentiment": "positive",
+            "extracted": {},
         }
     if outcome == "declined":
-        return {"disposition": "declined", "summary": "The callee declined the call.", "sentiment": "neutral"}
+        summary = "The callee declined the call."
+        return {"disposition": "declined", "summary": summary, "sentiment": "neutral", "extracted": {}}
     return None
 
 
