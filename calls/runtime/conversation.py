@@ -8,6 +8,7 @@ saves what was said as messages of the conversation, in order.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from calls.runtime.tooling import ToolRunner, model_content
 from rules import ai
 from rules.models import Conversation, Message, MessageRole
 
+logger = logging.getLogger(__name__)
 MAX_TOOL_ROUNDS = 5
 APOLOGY = "I'm sorry, I'm having technical difficulties and have to end the call here. Goodbye."
 TOO_MANY_ROUNDS = "I'm sorry, I couldn't finish that just now."
@@ -191,9 +193,19 @@ def respond(conversation: Conversation, text: str, *, record_caller: bool = True
     words are already a message of the conversation (the widget's rule engine recorded them).
     """
     session, provider = _open(conversation)
-    runtime = _Runtime(conversation, session)
+    try:
+        runtime = _Runtime(conversation, session)
+    except Exception:
+        AgentSession.objects.filter(pk=session.pk).update(busy_until=None)
+        raise
     try:
         return runtime.respond(text, provider, record_caller=record_caller)
+    except Exception:
+        # A live caller is better served by an apology than by silence: log it, end politely.
+        logger.exception("agent turn failed", extra={"conversation_id": str(conversation.pk)})
+        runtime.session.state["provider_error"] = "the agent failed to answer"
+        runtime.end("error", goodbye=APOLOGY)
+        return runtime.turn
     finally:
         runtime.save()
 

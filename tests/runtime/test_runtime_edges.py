@@ -111,3 +111,18 @@ def test_a_flood_of_tool_calls_in_one_answer_runs_at_most_ten(talk, llm, custome
     turn = runtime.respond(talk, "balance?")
     assert customer_api.count("/balance") == 10
     assert [c["status"] for c in turn.tool_calls][-2:] == ["refused", "refused"]
+
+
+def test_an_unexpected_failure_in_a_turn_ends_the_call_politely(talk, llm, monkeypatch, caplog):
+    from calls.runtime import tooling
+
+    def broken(self, call):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(tooling.ToolRunner, "run", broken)
+    llm.call_tool("get_balance", {"account": "AC-42"})
+    turn = runtime.respond(talk, "balance?")
+    assert turn.ended and "technical difficulties" in turn.reply
+    assert "agent turn failed" in caplog.text
+    session = AgentSession.objects.get(conversation=talk)
+    assert (session.end_reason, session.busy_until) == ("error", None)
