@@ -148,7 +148,7 @@ def _wire_calls(calls: list[ai.ToolCall]) -> list[dict[str, Any]]:
 def _open(conversation: Conversation) -> tuple[AgentSession, ai.AIProvider]:
     """The session, claimed for one turn (a conditional UPDATE: correct across processes, SQLite too)."""
     session = session_of(conversation)
-    if session.ended:
+    if session.ended or session.analysis is not None:
         raise AgentRuntimeError("ended", ENDED)
     provider = provider_or_error(conversation.tenant)
     now = timezone.now()
@@ -159,8 +159,8 @@ def _open(conversation: Conversation) -> tuple[AgentSession, ai.AIProvider]:
     )
     if not claimed:
         raise AgentRuntimeError("busy", BUSY)
-    session.refresh_from_db(fields=["state", "turns", "started_at", "ended_at", "end_reason", "busy_until"])
-    if session.ended:  # ended by the turn that held the claim
+    session.refresh_from_db(fields=["state", "turns", "started_at", "ended_at", "end_reason", "busy_until", "analysis"])
+    if session.ended or session.analysis is not None:  # ended by the turn that held the claim, or finished
         AgentSession.objects.filter(pk=session.pk).update(busy_until=None)
         raise AgentRuntimeError("ended", ENDED)
     return session, provider
