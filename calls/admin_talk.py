@@ -67,9 +67,14 @@ def talk_view(admin_site, request, object_id: str):
         except (runtime.AgentRuntimeError, ValueError) as exc:
             context["error"], status = str(exc), 400
             context["session"] = _session(agent, request.POST.get("conversation", ""))
+        context["metadata"] = request.POST.get("metadata") or context["metadata"]
+    if context["turn"] is not None:
+        context["tool_calls"] = [_shown_call(call) for call in context["turn"].tool_calls]
     session = context["session"]
     if session is not None:
-        context["messages"] = session.conversation.messages.order_by("created_at", "id")
+        # Not "messages": the admin's base template shows Django's message framework under that name.
+        context["lines"] = [_line(m) for m in session.conversation.messages.order_by("created_at", "id")]
+        context["metadata"] = json.dumps(session.conversation.variables or {}, indent=2, ensure_ascii=False)
         context["analysis_json"] = json.dumps(session.analysis, indent=2) if session.analysis else ""
     context.update(
         admin_site.each_context(request),
@@ -80,6 +85,26 @@ def talk_view(admin_site, request, object_id: str):
         no_provider_help=NO_PROVIDER_HELP,
     )
     return TemplateResponse(request, "calls/agent_talk.html", context, status=status)
+
+
+SPEAKERS = {"visitor": "Caller", "assistant": "Agent", "tool": "Tool"}
+
+
+def _line(message) -> dict:
+    data = message.data if isinstance(message.data, dict) else {}
+    arguments = data.get("arguments") if message.role == "tool" else None
+    return {
+        "role": message.role,
+        "speaker": SPEAKERS.get(message.role, message.role),
+        "text": message.text,
+        "arguments": json.dumps(arguments, ensure_ascii=False) if arguments else "",
+        "error": data.get("error") if message.role == "tool" else "",
+    }
+
+
+def _shown_call(call: dict) -> dict:
+    result = call.get("result")
+    return {**call, "result_json": json.dumps(result, indent=2, ensure_ascii=False) if result is not None else ""}
 
 
 def _act(agent: Agent, form) -> dict:

@@ -32,10 +32,12 @@ def test_an_admin_talks_to_the_agent_and_sees_tools_and_analysis(
     assert "/balance?account=AC-42" in page.locator(".talk-request").inner_text()
     assert "150000" in page.locator(".talk-result").inner_text()
     assert customer_api.count("/balance") == 1
+    assert page.locator(".messagelist").count() == 0  # the transcript is not shown as admin notices
 
     page.click("#end-call")
     analysis = json.loads(page.locator("#analysis").inner_text())
     assert analysis["disposition"] == "refused" and analysis["extracted"]["preferred_date"] is None
+    assert json.loads(page.locator("#metadata").input_value()) == METADATA  # "Start again" with the same metadata
     page.screenshot(path=".local/agent-talk.png", full_page=True)
 
 
