@@ -82,9 +82,7 @@ class _Runtime:
         self.spoken = []
 
     # -- one caller turn ---------------------------------------------------------------------------
-    def respond(self, text: str, provider: ai.AIProvider, *, record_caller: bool = True) -> Turn:
-        if record_caller:  # saved at once: the caller's words are never lost with a failed turn
-            self._message(MessageRole.VISITOR, text).save(force_insert=True)
+    def respond(self, provider: ai.AIProvider) -> Turn:
         self.session.turns += 1
         limit = self._over_limit()
         if limit:
@@ -192,14 +190,19 @@ def respond(conversation: Conversation, text: str, *, record_caller: bool = True
     for the outcome); raises AgentRuntimeError as `start` does. `record_caller=False` when the caller's
     words are already a message of the conversation (the widget's rule engine recorded them).
     """
-    session, provider = _open(conversation)
+    with transaction.atomic():  # the claim and the caller's words in one commit
+        session, provider = _open(conversation)
+        if record_caller:  # saved at once: the caller's words are never lost with a failed turn
+            Message.objects.create(
+                tenant_id=conversation.tenant_id, conversation=conversation, role=MessageRole.VISITOR, text=text
+            )
     try:
         runtime = _Runtime(conversation, session)
     except Exception:
         AgentSession.objects.filter(pk=session.pk).update(busy_until=None)
         raise
     try:
-        return runtime.respond(text, provider, record_caller=record_caller)
+        return runtime.respond(provider)
     except Exception:
         # A live caller is better served by an apology than by silence: log it, end politely.
         logger.exception("agent turn failed", extra={"conversation_id": str(conversation.pk)})
