@@ -111,7 +111,7 @@ def _act(agent: Agent, form) -> dict:
     action = form.get("action")
     if action == "start":
         metadata = _metadata(form.get("metadata", ""))
-        runtime.state.provider_or_error(agent.tenant)  # refuse before anything is saved
+        runtime.provider_or_error(agent.tenant)  # refuse before anything is saved
         conversation = Conversation.objects.create(tenant=agent.tenant, channel=Channel.VOICE, variables=metadata)
         session = runtime.attach(conversation, agent)
         return {"session": session, "turn": runtime.start(conversation)}

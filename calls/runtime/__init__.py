@@ -7,7 +7,15 @@ these and nothing else. See docs/architecture.md ("calls.runtime").
 from __future__ import annotations
 
 from calls.runtime.conversation import finish, respond, start
-from calls.runtime.state import NEEDS_PROVIDER, AgentRuntimeError, Turn, attach, has_agent, session_of
+from calls.runtime.state import (
+    NEEDS_PROVIDER,
+    AgentRuntimeError,
+    Turn,
+    attach,
+    has_agent,
+    provider_or_error,
+    session_of,
+)
 
 __all__ = [
     "NEEDS_PROVIDER",
@@ -16,6 +24,7 @@ __all__ = [
     "attach",
     "finish",
     "has_agent",
+    "provider_or_error",
     "respond",
     "session_of",
     "start",

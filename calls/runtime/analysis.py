@@ -67,6 +67,7 @@ def schema(agent: Agent) -> dict:
 
 
 def transcript_text(conversation: Conversation) -> str:
+    """The conversation as `Agent: …` / `Caller: …` lines (tools noted), its last MAX_TRANSCRIPT_CHARS."""
     lines = []
     for message in conversation.messages.order_by("created_at", "id"):
         if message.role in _SPEAKERS and message.text:
@@ -92,6 +93,7 @@ def analyse(conversation: Conversation, agent: Agent, provider: ai.AIProvider | 
 
 
 def empty(agent: Agent, *, error: str) -> dict[str, Any]:
+    """The outcome when no analysis could be made: unknown, neutral, nothing extracted, and why."""
     fields = (agent.analysis or {}).get("extract") or []
     return {
         "disposition": UNKNOWN,

@@ -72,6 +72,7 @@ def session_of(conversation: Conversation) -> AgentSession:
 
 
 def has_agent(conversation: Conversation) -> bool:
+    """Whether an agent holds the conversation (it has an agent session)."""
     return AgentSession.objects.filter(conversation=conversation).exists()
 
 
