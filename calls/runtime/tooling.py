@@ -213,9 +213,14 @@ class ToolRunner:
             "status_code": result.status_code,
             "duration_ms": result.duration_ms,
             "request": _request_line(result),
-            "result": public["mapped"] or public["body"],
+            "result": _bounded(public["mapped"] or public["body"]),
         }
         return Step(content, say=say, record=record)
+
+
+def _bounded(value: Any) -> Any:
+    """A result fit for the turn's record: a huge body is left out, not copied into every answer."""
+    return value if len(json.dumps(value, default=str)) <= MAX_RESULT_CHARS else "(too long, omitted)"
 
 
 def _request_line(result: Any) -> dict | None:
