@@ -13,3 +13,7 @@ class CallsConfig(AppConfig):
         from rules import agents
 
         agents.register(RuntimeHook())
+
+        from calls import metrics
+
+        metrics.register()
