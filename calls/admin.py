@@ -14,6 +14,7 @@ from calls.dialers import DialerConfigError, UnknownDialer, dialer_names, get_di
 from calls.models import Agent, Call, CallEvent, SipTrunk, WebhookAttempt, WebhookDelivery
 from calls.representations import is_stalled
 from calls.serializers import clean_input_schema
+from tenants import widgets
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline
 from tenants.models import Role
 
@@ -34,6 +35,37 @@ class AgentForm(forms.ModelForm):
     class Meta:
         model = Agent
         exclude: list[str] = []
+        widgets = {
+            "analysis": widgets.StructuredJSONWidget(
+                kind="object",
+                sections=[
+                    widgets.section(
+                        "dispositions",
+                        "Dispositions (how a call can end)",
+                        widgets.StructuredJSONWidget(
+                            kind="strings", label="Disposition", add_label="Add a disposition"
+                        ),
+                    ),
+                    widgets.section(
+                        "extract",
+                        "Values to extract from the conversation",
+                        widgets.StructuredJSONWidget(
+                            kind="list",
+                            columns=[
+                                widgets.text("name", "Name", "preferred_date"),
+                                widgets.select("type", "Type", validation.EXTRACT_TYPES),
+                                widgets.text("description", "Description (for the AI)"),
+                                widgets.json_value("values", "Values (enum)", '["morning", "evening"]'),
+                            ],
+                            add_label="Add a value",
+                        ),
+                    ),
+                ],
+            ),
+            "verification": widgets.StructuredJSONWidget(
+                kind="strings", label="Metadata key", add_label="Add a key the caller must state"
+            ),
+        }
 
     def clean_max_turns(self):
         return self.cleaned_data.get("max_turns") or 30

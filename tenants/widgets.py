@@ -86,7 +86,7 @@ def _spec(kind: str, columns, sections, add_label: str, label: str) -> dict[str,
 
 def section(key: str, label: str, widget: StructuredJSONWidget) -> dict[str, Any]:
     """One key of an "object" editor, edited like `widget` (a map, list or strings widget)."""
-    return {"key": key, "label": label, **widget.spec}
+    return {**widget.spec, "key": key, "title": label}
 
 
 def template_map(name_label: str, value_label: str = "Template", *, placeholder: str = "") -> StructuredJSONWidget:

@@ -203,7 +203,7 @@
     var root = el("div", { "class": "structured-sections" });
     parts.forEach(function (part) {
       var box = el("div", { "class": "structured-section", "data-section": part.section.key });
-      box.appendChild(el("h4", {}, part.section.label));
+      box.appendChild(el("h4", {}, part.section.title));
       box.appendChild(part.rows.root);
       root.appendChild(box);
     });

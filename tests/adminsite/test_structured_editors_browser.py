@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from calls.models import Agent
 from integrations.models import Connection, Endpoint
 from rules.definitions import parse_actions, parse_trigger, replace_actions
 from rules.models import Rule
@@ -131,3 +132,61 @@ def test_rule_action_params_are_rows_also_in_a_new_inline(page, admin_login, ten
     first, second = rule.actions.order_by("position")
     assert first.params == {"term": "{{message}} today"}
     assert second.type == "REPLY_TEXT" and second.params == {}
+
+
+def test_an_agents_analysis_and_verification_are_rows(page, admin_login, tenant, make_staff_user):
+    agent = Agent.objects.create(
+        tenant=tenant,
+        name="Collections",
+        agent_code="collections",
+        input_schema={"fields": ["date_of_birth", "amount_due"]},
+        analysis={
+            "dispositions": ["interested", "not_interested"],
+            "extract": [{"name": "preferred_date", "type": "date", "description": "the promised date"}],
+        },
+    )
+    make_staff_user("olga", tenant, Role.ADMIN)
+    admin_login("olga")
+    page.goto(f"/admin/calls/agent/{agent.pk}/change/")
+    analysis = editor(page, "analysis")
+    dispositions = analysis.locator('[data-section="dispositions"]')
+    assert dispositions.locator("h4").inner_text() == "Dispositions (how a call can end)"
+    extract = analysis.locator('[data-section="extract"]')
+    assert dispositions.locator('[data-key="value"]').evaluate_all("nodes => nodes.map(n => n.value)") == [
+        "interested",
+        "not_interested",
+    ]
+    assert extract.locator('[data-key="type"]').input_value() == "date"
+    # remove a disposition, add one, add an enum value to extract, and a verification key
+    dispositions.locator(".structured-remove").nth(1).click()
+    dispositions.locator(".structured-add").click()
+    dispositions.locator('[data-key="value"]').last.fill("wrong_number")
+    extract.locator(".structured-add").click()
+    row = extract.locator("tbody tr.structured-row").last
+    row.locator('[data-key="name"]').fill("slot")
+    row.locator('[data-key="type"]').select_option("enum")
+    row.locator('[data-key="values"]').fill('["morning", "evening"]')
+    add_row(page, "verification", value="date_of_birth")
+    page.click("input[name=_save]")
+    page.wait_for_url("**/admin/calls/agent/")
+    agent.refresh_from_db()
+    assert agent.analysis["dispositions"] == ["interested", "wrong_number"]
+    assert [field["name"] for field in agent.analysis["extract"]] == ["preferred_date", "slot"]
+    assert agent.analysis["extract"][1]["type"] == "enum"
+    assert agent.analysis["extract"][1]["values"] == ["morning", "evening"]
+    assert agent.verification == ["date_of_birth"]
+
+
+def test_an_agents_analysis_rows_are_validated_like_the_api(page, admin_login, tenant, make_staff_user):
+    agent = Agent.objects.create(tenant=tenant, name="Collections", agent_code="collections")
+    make_staff_user("olga", tenant, Role.ADMIN)
+    admin_login("olga")
+    page.goto(f"/admin/calls/agent/{agent.pk}/change/")
+    extract = editor(page, "analysis").locator('[data-section="extract"]')
+    extract.locator(".structured-add").click()
+    extract.locator('[data-key="name"]').fill("1st choice")
+    page.click("input[name=_save]")
+    page.locator(".errornote").wait_for()
+    assert "name must be letters, digits and underscores" in page.locator(".errorlist").first.inner_text()
+    agent.refresh_from_db()
+    assert agent.analysis == {}
