@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from integrations import calllog, http, response_cache, templating
+from integrations import calllog, http, response_cache, retries, templating
 from integrations.auth import CredentialUnavailable
 from integrations.mapping import apply_mapping
-from integrations.models import CallStatus, Trigger
+from integrations.models import CallStatus, ErrorPolicy, Trigger
 from integrations.parameters import ParameterError, validate_arguments
 from integrations.rendering import PreparedRequest, PrepareError, prepare_request
 
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 TRIGGERS = frozenset(Trigger.values)
 
 
@@ -128,15 +126,21 @@ def execute(
     actor: Any = None,
     row: dict | None = None,
     log: bool = True,
+    on_error: str = ErrorPolicy.CONTINUE,
 ) -> ExecutionResult:
     """Call `endpoint` for real and return the result (never raises for a failed call).
 
     `variables` are the session variables (default: the conversation's), `params` the call's
     arguments, `trigger` one of test/rule/tool/api and `actor` who caused it (a TenantContext, a user,
     or a label; both recorded in the ApiCallLog), `row` a dataset row. `log=False` skips the log row.
+    `on_error` is the caller's error policy: with `retry`, any non-success (not only the connection's
+    retryable statuses) is tried again, within the same policy (`1 + max_retries` attempts, backoff,
+    `Retry-After`, the total deadline) and one log row; the other policies are the caller's to apply.
     """
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
+    if on_error not in ErrorPolicy.values:
+        raise ValueError(f"unknown error policy {on_error!r}")
     started = time.monotonic()
     result = ExecutionResult(status=CallStatus.FAILURE, include_raw=endpoint.include_raw)
     try:
@@ -152,7 +156,7 @@ def execute(
     else:
         result.warnings.extend(f"missing variable: {name}" for name in result.request.missing)
         try:
-            _send(endpoint, result, started)
+            _send(endpoint, result, started, retry_errors=on_error == ErrorPolicy.RETRY)
         except Exception as exc:  # the contract is a result, never a raise: report a bug as an exception
             _unexpected(endpoint, result, exc)
     result.duration_ms = int((time.monotonic() - started) * 1000)
@@ -185,7 +189,7 @@ def _actor_label(actor: Any) -> str:
     return str(label if label is not None else actor)[:300]
 
 
-def _send(endpoint: Endpoint, result: ExecutionResult, started: float) -> None:
+def _send(endpoint: Endpoint, result: ExecutionResult, started: float, *, retry_errors: bool) -> None:
     prepared = result.request
     cache_key = response_cache.key_for(endpoint, prepared)
     if cache_key:
@@ -194,14 +198,16 @@ def _send(endpoint: Endpoint, result: ExecutionResult, started: float) -> None:
             result.cached = True
             _finish(endpoint, result, *hit)
             return
-    response = _send_with_retries(endpoint, result, started)
+    response = _send_with_retries(endpoint, result, started, retry_errors=retry_errors)
     if response is not None:
         _finish(endpoint, result, response.status_code, response.headers, response.content)
         if cache_key and result.status == CallStatus.SUCCESS:
             response_cache.put(cache_key, response, endpoint.cache_ttl)
 
 
-def _send_with_retries(endpoint: Endpoint, result: ExecutionResult, started: float) -> Any:
+def _send_with_retries(endpoint: Endpoint, result: ExecutionResult, started: float, *, retry_errors: bool) -> Any:
+    """The one retry loop: the connection's policy within its total deadline, one re-authentication
+    when the credentials are rejected; `retry_errors` also retries any non-success (`on_error: retry`)."""
     connection = endpoint.connection
     policy = connection.retry_policy
     deadline = started + connection.total_deadline
@@ -220,7 +226,15 @@ def _send_with_retries(endpoint: Endpoint, result: ExecutionResult, started: flo
                 continue
             if result.status == CallStatus.FAILURE and result.error:
                 return None
-        delay = _retry_delay(endpoint, policy, response, failure, retries_left, result.attempts)
+        delay = retries.next_delay(
+            policy,
+            endpoint.method,
+            response,
+            failure,
+            attempt=result.attempts,
+            retries_left=retries_left,
+            any_error=retry_errors,
+        )
         if delay is None or time.monotonic() + delay >= deadline:
             break
         retries_left -= 1
@@ -271,30 +285,6 @@ def send_once(endpoint: Endpoint, prepared: PreparedRequest, deadline: float) ->
     except http.OutboundError as exc:
         return None, exc
     return response, None
-
-
-def _retry_delay(
-    endpoint: Endpoint, policy: dict, response: Any, failure: Exception | None, retries_left: int, attempt: int
-) -> float | None:
-    """Seconds to wait before the next attempt, or None when this outcome is final."""
-    if retries_left <= 0:
-        return None
-    if failure is not None:
-        retryable = policy["retry_on_connection_errors"] and (
-            isinstance(failure, http.ConnectionFailed)
-            or (isinstance(failure, http.RequestTimeout) and endpoint.method in IDEMPOTENT_METHODS)
-        )
-        if not retryable:
-            return None
-    elif response.status_code not in policy["retry_statuses"]:
-        return None
-    backoff = policy["base_delay"] * (2 ** (attempt - 1))
-    delay = random.uniform(backoff / 2, backoff)  # "equal jitter": never less than half the backoff
-    if response is not None:
-        after = http.parse_retry_after(response.headers.get("retry-after"))
-        if after is not None:
-            delay = after
-    return min(delay, policy["max_delay"])
 
 
 def _finish(endpoint: Endpoint, result: ExecutionResult, status_code: int, headers: Any, content: bytes) -> None:

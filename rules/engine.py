@@ -15,9 +15,9 @@ falls back to the rule's `fallback_text`.
 
 Actions run in order: `CALL_API` (through `integrations.executor`; the response mapping is merged into
 the session variables; on a non-success result the action's `on_error` decides: `continue` carries
-on, `retry` runs the call again up to the connection's `max_retries` and then acts as `fail`, `fail`
-stops the rule's actions and replies with its fallback text if it has one, `branch` runs the action's
-branch actions instead of the rest of the list), `SET_VARIABLE`, `REPLY_TEXT` (Handlebars, with the
+on, `retry` has the executor try any non-success again within the connection's retry policy and then
+acts as `fail`, `fail` stops the rule's actions and replies with its fallback text if it has one,
+`branch` runs the action's branch actions instead of the rest of the list), `SET_VARIABLE`, `REPLY_TEXT` (Handlebars, with the
 `{name}` shorthand) and `REPLY_AI`.
 
 Template context: the session variables, then the rule's regex groups, then the built-ins
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -51,7 +50,6 @@ from rules.ruleset import CompiledRule, ruleset_for
 logger = logging.getLogger(__name__)
 
 DEFAULT_FALLBACK_TEXT = "Sorry, I can't help with that right now."
-MAX_RETRY_DELAY = 2.0
 MAX_BRANCH_DEPTH = 3
 
 
@@ -325,24 +323,16 @@ class _Evaluation:
         trace["request"] = prepared.redacted()
 
     def _execute(self, endpoint, params: dict, variables: dict, action: RuleAction, trace: dict):
-        # The executor already retries retryable statuses per the connection's policy. `retry` extends
-        # that to any non-success (e.g. a 500), within the same budget: 1 + max_retries attempts in all.
-        policy = endpoint.connection.retry_policy
-        budget = 1 + (max(0, int(policy.get("max_retries", 0))) if action.on_error == OnError.RETRY else 0)
-        used = 0
-        while True:
-            result = executor.execute(
-                endpoint,
-                params=params,
-                variables=variables,
-                trigger="rule",
-                conversation=self.conversation,
-            )
-            used += max(1, result.attempts)
-            if result.ok or result.status == "failure" or used >= budget:
-                break
-            time.sleep(min(MAX_RETRY_DELAY, float(policy.get("base_delay", 0.5)) * 2 ** (used - 1)))
-        trace["attempts"] = used
+        # `retry` is the executor's to apply (one loop, the connection's policy, one log row).
+        result = executor.execute(
+            endpoint,
+            params=params,
+            variables=variables,
+            trigger="rule",
+            conversation=self.conversation,
+            on_error=action.on_error,
+        )
+        trace["attempts"] = result.attempts
         return result
 
     def _on_error(self, rule, action, state, depth, trace) -> None:
