@@ -136,7 +136,9 @@ def invoke_tool(
     values = _validated(endpoint, arguments)
     _check_agent_may_use(endpoint, conversation)
     _check_burden(endpoint, conversation, values, confirmed)
-    result = executor.execute(endpoint, params=values, trigger=Trigger.TOOL, conversation=conversation, actor=ctx)
+    result = executor.execute(
+        endpoint, params=values, trigger=Trigger.TOOL, conversation=conversation.template_context(), actor=ctx
+    )
     redactor = result.request.redactor if result.request else Redactor()
     say = _say(endpoint, result, conversation, values)
     say = redactor.text(say) if say is not None else None

@@ -100,7 +100,7 @@ def prepare(
     *,
     params: dict | None = None,
     variables: dict | None = None,
-    conversation: Any = None,
+    conversation: dict | None = None,
     row: dict | None = None,
     dry_run: bool = False,
 ) -> PreparedRequest:
@@ -110,8 +110,8 @@ def prepare(
     fetched and no challenge step runs, so nothing at all leaves the process.
     Raises `ParameterError`, `templating.TemplateError`, `PrepareError` or `CredentialUnavailable`.
     """
-    if variables is None and conversation is not None and not isinstance(conversation, dict):
-        variables = getattr(conversation, "variables", None)
+    if variables is None and conversation is not None:
+        variables = conversation.get("variables")
     values = validate_arguments(endpoint, params)
     return prepare_request(endpoint, values, variables=variables, conversation=conversation, row=row, dry_run=dry_run)
 
@@ -122,7 +122,7 @@ def execute(
     params: dict | None = None,
     variables: dict | None = None,
     trigger: str = Trigger.API,
-    conversation: Any = None,
+    conversation: dict | None = None,
     actor: Any = None,
     row: dict | None = None,
     log: bool = True,
@@ -130,7 +130,8 @@ def execute(
 ) -> ExecutionResult:
     """Call `endpoint` for real and return the result (never raises for a failed call).
 
-    `variables` are the session variables (default: the conversation's), `params` the call's
+    `variables` are the session variables (default: the conversation's), `conversation` the template's
+    `conversation.*` (a plain dict, `Conversation.template_context()`), `params` the call's
     arguments, `trigger` one of test/rule/tool/api and `actor` who caused it (a TenantContext, a user,
     or a label; both recorded in the ApiCallLog), `row` a dataset row. `log=False` skips the log row.
     `on_error` is the caller's error policy: with `retry`, any non-success (not only the connection's

@@ -88,29 +88,19 @@ def tenant_context(tenant: Any) -> dict:
     return {name: str(getattr(tenant, name, "") or "") for name in SAFE_TENANT_FIELDS}
 
 
-def conversation_context(conversation: Any) -> dict:
-    if conversation is None:
-        return {}
-    if isinstance(conversation, dict):
-        return conversation
-    if hasattr(conversation, "template_context"):
-        return conversation.template_context()
-    return {
-        "id": str(conversation.pk),
-        "channel": getattr(conversation, "channel", ""),
-        "variables": dict(getattr(conversation, "variables", None) or {}),
-    }
-
-
 def build_context(
-    endpoint: Endpoint, params: dict, variables: dict | None, conversation: Any, row: dict | None
+    endpoint: Endpoint, params: dict, variables: dict | None, conversation: dict | None, row: dict | None
 ) -> dict:
-    """SPEC §4's context: session variables at the top, overridden by params; params/row/conversation/tenant."""
+    """SPEC §4's context: session variables at the top, overridden by params; params/row/conversation/tenant.
+
+    `conversation` is the caller's `conversation.*` as it stands (`Conversation.template_context()`),
+    so an endpoint's templates and the caller's own see the same values.
+    """
     context = dict(variables or {})
     context.update(params)
     context["params"] = params
     context["row"] = row or {}
-    context["conversation"] = conversation_context(conversation)
+    context["conversation"] = dict(conversation or {})
     context["tenant"] = tenant_context(endpoint.tenant)
     return context
 
@@ -272,7 +262,7 @@ def prepare_request(
     params: dict,
     *,
     variables: dict | None = None,
-    conversation: Any = None,
+    conversation: dict | None = None,
     row: dict | None = None,
     dry_run: bool = False,
 ) -> PreparedRequest:

@@ -227,12 +227,16 @@ class _Evaluation:
             }[action.type]
             handler(rule, action, state, depth)
 
+    def conversation_context(self) -> dict:
+        """`conversation.*` as it stands now, variables set by earlier actions included."""
+        return self.conversation.template_context(self.variables)
+
     def context(self, state: dict) -> dict:
         return {
             **self.variables,
             **state["groups"],
             "message": self.text,
-            "conversation": {**self.conversation.template_context(), "variables": self.variables},
+            "conversation": self.conversation_context(),
             "api": state["api"],
         }
 
@@ -315,7 +319,7 @@ class _Evaluation:
         trace.update(status="would_run", would_map=sorted((endpoint.response_mapping or {}).keys()))
         try:
             prepared = executor.prepare(
-                endpoint, params=params, variables=variables, conversation=self.conversation, dry_run=True
+                endpoint, params=params, variables=variables, conversation=self.conversation_context(), dry_run=True
             )
         except Exception as exc:  # the dry run reports what a real run would refuse
             trace.update(status="failure", error=str(exc))
@@ -329,7 +333,7 @@ class _Evaluation:
             params=params,
             variables=variables,
             trigger="rule",
-            conversation=self.conversation,
+            conversation=self.conversation_context(),
             on_error=action.on_error,
         )
         trace["attempts"] = result.attempts

@@ -41,14 +41,18 @@ class Conversation(TenantOwned):
     def __str__(self) -> str:
         return f"{self.get_channel_display()} conversation {str(self.id)[:8]}"
 
-    def template_context(self) -> dict:
-        """`conversation.*` in templates (rules and the executor alike)."""
+    def template_context(self, variables: dict | None = None) -> dict:
+        """`conversation.*` in templates (rules and the executor alike), a plain dict.
+
+        `variables` are the live session variables when a caller holds newer ones than the saved
+        `self.variables` (the rule engine while it evaluates a message).
+        """
         return {
             "id": str(self.id),
             "channel": self.channel,
             "visitor_id": self.visitor_id,
             "identity_verified": self.identity_verified,
-            "variables": dict(self.variables or {}),
+            "variables": dict(self.variables or {} if variables is None else variables),
         }
 
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from rules.engine import evaluate_message
 from rules.models import Conversation
 
 
-@pytest.mark.xfail(strict=True, reason="the executor rebuilds conversation.* from a snapshot taken before the message")
 def test_a_variable_set_by_the_rule_reaches_the_endpoints_templates(tenant, api, make_endpoint, make_rule):
     api.route("GET", "/orders", lambda request: (200, {}, {"ok": True}))
     endpoint = make_endpoint(
@@ -39,7 +36,6 @@ def test_a_variable_set_by_the_rule_reaches_the_endpoints_templates(tenant, api,
     assert request.query == {"from_conversation": "gold", "from_params": "gold"}
 
 
-@pytest.mark.xfail(strict=True, reason="the executor rebuilds conversation.* from a snapshot taken before the message")
 def test_a_dry_run_renders_the_endpoint_with_the_variables_set_before_it(tenant, api, make_endpoint, make_rule):
     endpoint = make_endpoint(tenant, api, path="/orders", query={"plan": "{{conversation.variables.plan}}"})
     make_rule(
