@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from integrations import calllog, http, response_cache, retries, templating
+from integrations import auth, calllog, http, response_cache, retries, templating
 from integrations.auth import CredentialUnavailable
 from integrations.mapping import apply_mapping
 from integrations.models import CallStatus, ErrorPolicy, Trigger
 from integrations.parameters import ParameterError, validate_arguments
+from integrations.redaction import Redactor
 from integrations.rendering import PreparedRequest, PrepareError, prepare_request
 
 if TYPE_CHECKING:
@@ -113,7 +114,29 @@ def prepare(
     if variables is None and conversation is not None:
         variables = conversation.get("variables")
     values = validate_arguments(endpoint, params)
-    return prepare_request(endpoint, values, variables=variables, conversation=conversation, row=row, dry_run=dry_run)
+    prepared = prepare_request(endpoint, values, variables=variables, conversation=conversation, row=row)
+    prepared.authenticator = auth.for_credential(endpoint.connection.credential)
+    authenticate(prepared, dry_run=dry_run)
+    return prepared
+
+
+def authenticate(prepared: PreparedRequest, *, dry_run: bool = False) -> None:
+    """Apply the request's credential (`prepared.authenticator`) to the rendered request.
+
+    Also after the credential obtained a new token (the executor's re-authentication). `dry_run`:
+    for display only — no token is fetched and no challenge step runs (nothing is sent). Raises
+    `CredentialUnavailable`.
+    """
+    target = auth.AuthTarget(headers=dict(prepared.base_headers), query=dict(prepared.base_query))
+    names, query_names, values = set(prepared.secret_header_names), set(), list(prepared.header_secrets)
+    authenticator = prepared.authenticator
+    if authenticator is not None:
+        (authenticator.apply_dry_run if dry_run else authenticator.apply)(target)
+        names |= authenticator.redacted_headers()
+        query_names = authenticator.redacted_query()
+        values += authenticator.secret_values()
+    redactor = Redactor(header_names=names, query_names=query_names, values=values)
+    prepared.set_target(target.headers, target.query, redactor)
 
 
 def execute(
@@ -254,7 +277,7 @@ def _credentials_rejected(prepared: PreparedRequest, response: Any) -> bool:
 def _reauthenticate(prepared: PreparedRequest, response: Any, result: ExecutionResult) -> bool:
     try:
         if prepared.authenticator.on_unauthorized(response):
-            prepared.authenticate()
+            authenticate(prepared)
             return True
     except CredentialUnavailable as exc:
         result.status, result.error = CallStatus.FAILURE, exc.result_error()
