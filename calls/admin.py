@@ -5,13 +5,11 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from rest_framework import serializers
 
 from calls import services, validation, webhooks
-from calls.dialers import DialerConfigError, UnknownDialer, dialer_names, get_dialer
+from calls.dialers import dialer_names
 from calls.models import Agent, Call, CallEvent, SipTrunk, WebhookAttempt, WebhookDelivery
 from calls.representations import is_stalled
-from calls.serializers import clean_input_schema
 from calls.tools import check_same_tenant
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline
 from tenants.models import Role
@@ -29,10 +27,7 @@ class AgentForm(forms.ModelForm):
         exclude: list[str] = []
 
     def clean_input_schema(self):
-        try:
-            return clean_input_schema(self.cleaned_data.get("input_schema"))
-        except serializers.ValidationError as exc:
-            raise ValidationError(exc.detail[0]) from None
+        return validation.clean_input_schema(self.cleaned_data.get("input_schema"))
 
     def clean(self):
         cleaned = super().clean()
@@ -56,30 +51,34 @@ class AgentAdmin(TenantScopedAdmin):
 
 class SipTrunkForm(forms.ModelForm):
     dialer = forms.ChoiceField(choices=[(name, name) for name in dialer_names()])
-    # The API's bounds (calls.serializers): 0 would make a trunk that refuses every call.
     max_cps = forms.IntegerField(
-        min_value=1, max_value=1000, initial=1, help_text="Most call starts in any one-second window"
+        min_value=validation.TRUNK_LIMITS["max_cps"][0],
+        max_value=validation.TRUNK_LIMITS["max_cps"][1],
+        initial=1,
+        help_text="Most call starts in any one-second window",
     )
-    max_channels = forms.IntegerField(min_value=1, max_value=100_000, initial=10, help_text="Most live calls at once")
+    max_channels = forms.IntegerField(
+        min_value=validation.TRUNK_LIMITS["max_channels"][0],
+        max_value=validation.TRUNK_LIMITS["max_channels"][1],
+        initial=10,
+        help_text="Most live calls at once",
+    )
 
     class Meta:
         model = SipTrunk
         exclude: list[str] = []
 
     def clean_trunk_phone(self):
-        normalised = validation.normalise_e164(self.cleaned_data.get("trunk_phone"))
-        if normalised is None:
-            raise ValidationError("Enter the caller id in E.164 format, e.g. +14155552671.")
-        return normalised
+        return validation.clean_trunk_phone(self.cleaned_data.get("trunk_phone"))
 
     def clean(self):
         cleaned = super().clean()
         dialer = cleaned.get("dialer")
         if dialer:
             try:
-                cleaned["dialer_config"] = get_dialer(dialer).validate_config(cleaned.get("dialer_config"))
-            except (DialerConfigError, UnknownDialer) as exc:
-                self.add_error("dialer_config", str(exc))
+                cleaned["dialer_config"] = validation.clean_dialer_config(dialer, cleaned.get("dialer_config"))
+            except ValidationError as exc:
+                self.add_error(None, exc)
         return cleaned
 
 

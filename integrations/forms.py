@@ -11,7 +11,7 @@ from django.utils.html import escape
 from integrations import auth, validation
 from integrations.models import CONNECTION_FIELDS, ENDPOINT_FIELDS, Connection, Credential, Endpoint
 from integrations.secrets import masked, merge_secret_map
-from tenants.scoping import for_tenant
+from tenants.validation import taken_in_tenant
 
 
 def json_object(raw: str | None) -> dict:
@@ -81,11 +81,7 @@ class TenantUniqueFormMixin:
 
     def check_unique_in_tenant(self, tenant, field: str, message: str) -> None:
         tenant = tenant or self.tenant_fallback
-        value = self.cleaned_data.get(field)
-        if tenant is None or not value:
-            return
-        clash = for_tenant(self._meta.model, tenant).filter(**{field: value}).exclude(pk=self.instance.pk)
-        if clash.exists():
+        if taken_in_tenant(self._meta.model, tenant, field, self.cleaned_data.get(field), instance=self.instance):
             self.add_error(field, message)
 
 

@@ -185,6 +185,11 @@ class RuleAction(TenantOwned):
     def __str__(self) -> str:
         return f"{self.position}. {self.type}"
 
+    @property
+    def in_use_owner(self) -> Rule:
+        """What "this endpoint is used by …" names: the rule, which is what users know."""
+        return self.rule
+
     def save(self, *args, **kwargs) -> None:
         # An action always belongs to its rule's tenant (the admin's inline formset leaves it unset).
         if self.rule_id is not None:
