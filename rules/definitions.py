@@ -166,6 +166,18 @@ def _template(template: str, label: str) -> None:
 
 
 @transaction.atomic
+def save_rule(rule: Rule, fields: dict[str, Any], actions: list[dict] | None) -> Rule:
+    """Save `rule` with `fields` set (a parsed trigger among them) and, unless None, replace its actions
+    with parsed `actions` — in one transaction, so a failure never leaves a rule without its actions."""
+    for name, value in fields.items():
+        setattr(rule, name, value)
+    rule.save()
+    if actions is not None:
+        replace_actions(rule, actions)
+    return rule
+
+
+@transaction.atomic
 def replace_actions(rule: Rule, actions: list[dict]) -> None:
     """Replace the rule's actions with parsed `actions` (from `parse_actions`)."""
     rule.actions.all().delete()

@@ -80,19 +80,12 @@ class RuleSerializer(StrictModelSerializer):
     def create(self, validated_data):
         actions = validated_data.pop("actions", [])
         validated_data.update(validated_data.pop("trigger"))
-        rule = Rule.objects.create(**validated_data)
-        definitions.replace_actions(rule, actions)
-        return rule
+        return definitions.save_rule(Rule(), validated_data, actions)
 
     def update(self, instance, validated_data):
         actions = validated_data.pop("actions", None)
         validated_data.update(validated_data.pop("trigger", {}))
-        for name, value in validated_data.items():
-            setattr(instance, name, value)
-        instance.save()
-        if actions is not None:
-            definitions.replace_actions(instance, actions)
-        return instance
+        return definitions.save_rule(instance, validated_data, actions)
 
 
 class DryRunSerializer(StrictSerializer):
