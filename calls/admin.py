@@ -99,15 +99,21 @@ class SipTrunkAdmin(TenantScopedAdmin):
 
 class CallEventInline(ReadOnlyInline):
     model = CallEvent
-    fields = ["recorded_at", "occurred_at", "status", "source", "ignored", "ignored_reason", "detail"]
-    readonly_fields = fields
+    fields = readonly_fields = ("recorded_at", "occurred_at", "status", "source", "ignored", "ignored_reason", "detail")
     verbose_name_plural = "Event history"
 
 
 class CallDeliveryInline(ReadOnlyInline):
     model = WebhookDelivery
-    fields = ["event", "url", "status", "attempts", "last_status_code", "next_attempt_at", "delivered_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "event",
+        "url",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "delivered_at",
+    )
     show_change_link = True
 
 
@@ -191,8 +197,15 @@ class CallAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 
 class WebhookAttemptInline(ReadOnlyInline):
     model = WebhookAttempt
-    fields = ["number", "outcome", "started_at", "duration_ms", "status_code", "error", "response_excerpt"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "number",
+        "outcome",
+        "started_at",
+        "duration_ms",
+        "status_code",
+        "error",
+        "response_excerpt",
+    )
 
 
 @admin.register(WebhookDelivery)

@@ -32,7 +32,7 @@ from tenants.errors import DomainError, ErrorCode
 from tenants.models import Tenant
 from tenants.secrets import MASK
 
-GUIDANCE = {
+GUIDANCE: dict[str, str] = {
     Burden.AMBIENT: "Use this tool silently in the background whenever it helps; never mention it to the caller.",
     Burden.CONVERSATIONAL: (
         'Use this tool naturally in the conversation and tell the caller what you are doing, such as "Let me check '

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -25,6 +25,7 @@ from tenants import scoping
 from tenants.errors import DomainError, ErrorCode, NotFound
 from tenants.models import Tenant
 
+M = TypeVar("M", Agent, SipTrunk)
 CALL_FIELDS = ("phone_number", "agent_id", "sip_trunk_id", "metadata", "callback_url")
 _E164_CHARS = re.compile(r"^\+[0-9 ().\-]+$")
 MAX_SCHEMA_FIELDS = 100
@@ -79,7 +80,7 @@ def clean_trunk_phone(value: Any) -> str:
     return normalised
 
 
-def clean_dialer_config(dialer: str, config: Any) -> dict:
+def clean_dialer_config(dialer: str, config: Any) -> dict[str, Any]:
     """`config` as back end `dialer` normalises it; a ValidationError on `dialer_config` otherwise
     (raised from a serializer's or a form's whole-object check, so it names its field)."""
     try:
@@ -88,7 +89,7 @@ def clean_dialer_config(dialer: str, config: Any) -> dict:
         raise ValidationError({"dialer_config": [str(exc)]}) from None
 
 
-def clean_input_schema(value: Any) -> dict:
+def clean_input_schema(value: Any) -> dict[str, Any]:
     """`{"fields": [unique non-empty names], "sample_context": {...}}`; ValidationError otherwise."""
     if value is None:
         value = {}
@@ -118,7 +119,7 @@ class CallRequest:
     phone_number: str
     agent: Agent
     sip_trunk: SipTrunk
-    metadata: dict
+    metadata: dict[str, Any]
     callback_url: str
 
 
@@ -151,7 +152,7 @@ def validate_call_request(tenant: Tenant, data: Any) -> CallRequest:
     return CallRequest(phone_number, agent, trunk, metadata, _callback_url(data.get("callback_url")))
 
 
-def _lookup(tenant: Tenant, model, value: Any, field: str, not_found: str):
+def _lookup(tenant: Tenant, model: type[M], value: Any, field: str, not_found: str) -> M:
     if value in (None, ""):
         raise CallRequestError(f"{field} is required")
     if not isinstance(value, str):

@@ -45,7 +45,7 @@ def _auth_check(connection: Connection) -> dict | None:
 
 def _probe(probe: Endpoint, prepared) -> dict[str, Any]:
     response, failure = executor.send_once(probe, prepared, time.monotonic() + probe.connection.total_deadline)
-    if failure is not None:
+    if failure is not None or response is None:
         return {"error": prepared.redactor.text(str(failure))}
     if response.status_code in (401, 403):
         return {"status_code": response.status_code, "error": f"credentials rejected (HTTP {response.status_code})"}

@@ -99,10 +99,10 @@ def _same(value: Any) -> Any:
 def prepare(
     endpoint: Endpoint,
     *,
-    params: dict | None = None,
-    variables: dict | None = None,
-    conversation: dict | None = None,
-    row: dict | None = None,
+    params: dict[str, Any] | None = None,
+    variables: dict[str, Any] | None = None,
+    conversation: dict[str, Any] | None = None,
+    row: dict[str, Any] | None = None,
     dry_run: bool = False,
 ) -> PreparedRequest:
     """Validate `params` and render the request without sending it. `.redacted()` shows it.
@@ -142,12 +142,12 @@ def authenticate(prepared: PreparedRequest, *, dry_run: bool = False) -> None:
 def execute(
     endpoint: Endpoint,
     *,
-    params: dict | None = None,
-    variables: dict | None = None,
+    params: dict[str, Any] | None = None,
+    variables: dict[str, Any] | None = None,
     trigger: str = Trigger.API,
-    conversation: dict | None = None,
+    conversation: dict[str, Any] | None = None,
     actor: Any = None,
-    row: dict | None = None,
+    row: dict[str, Any] | None = None,
     log: bool = True,
     on_error: str = ErrorPolicy.CONTINUE,
 ) -> ExecutionResult:
@@ -180,7 +180,7 @@ def execute(
     else:
         result.warnings.extend(f"missing variable: {name}" for name in result.request.missing)
         try:
-            _send(endpoint, result, started, retry_errors=on_error == ErrorPolicy.RETRY)
+            _send(endpoint, result, result.request, started, retry_errors=on_error == ErrorPolicy.RETRY)
         except Exception as exc:  # the contract is a result, never a raise: report a bug as an exception
             _unexpected(endpoint, result, exc)
     result.duration_ms = int((time.monotonic() - started) * 1000)
@@ -201,7 +201,8 @@ def _unexpected(endpoint: Endpoint, result: ExecutionResult, exc: Exception) -> 
     result.status, result.error = CallStatus.EXCEPTION, f"unexpected error ({type(exc).__name__})"
     # The traceback goes through the redactor: exception messages may quote header values.
     trace = "".join(traceback.format_exception(exc))
-    logger.error("endpoint call failed unexpectedly: %s", result.request.redactor.text(trace))
+    redactor = result.request.redactor if result.request else Redactor()
+    logger.error("endpoint call failed unexpectedly: %s", redactor.text(trace))
 
 
 def _actor_label(actor: Any) -> str:
@@ -213,29 +214,31 @@ def _actor_label(actor: Any) -> str:
     return str(label if label is not None else actor)[:300]
 
 
-def _send(endpoint: Endpoint, result: ExecutionResult, started: float, *, retry_errors: bool) -> None:
-    prepared = result.request
+def _send(
+    endpoint: Endpoint, result: ExecutionResult, prepared: PreparedRequest, started: float, *, retry_errors: bool
+) -> None:
     cache_key = response_cache.key_for(endpoint, prepared)
     if cache_key:
         hit = response_cache.get(cache_key)
         if hit is not None:
             result.cached = True
-            _finish(endpoint, result, *hit)
+            _finish(endpoint, result, prepared, *hit)
             return
-    response = _send_with_retries(endpoint, result, started, retry_errors=retry_errors)
+    response = _send_with_retries(endpoint, result, prepared, started, retry_errors=retry_errors)
     if response is not None:
-        _finish(endpoint, result, response.status_code, response.headers, response.content)
+        _finish(endpoint, result, prepared, response.status_code, response.headers, response.content)
         if cache_key and result.status == CallStatus.SUCCESS:
             response_cache.put(cache_key, response, endpoint.cache_ttl)
 
 
-def _send_with_retries(endpoint: Endpoint, result: ExecutionResult, started: float, *, retry_errors: bool) -> Any:
+def _send_with_retries(
+    endpoint: Endpoint, result: ExecutionResult, prepared: PreparedRequest, started: float, *, retry_errors: bool
+) -> http.HttpResponse | None:
     """The one retry loop: the connection's policy within its total deadline, one re-authentication
     when the credentials are rejected; `retry_errors` also retries any non-success (`on_error: retry`)."""
     connection = endpoint.connection
     policy = connection.retry_policy
     deadline = started + connection.total_deadline
-    prepared = result.request
     reauthenticated = False
     retries_left = policy["max_retries"]
     while True:
@@ -275,6 +278,8 @@ def _credentials_rejected(prepared: PreparedRequest, response: Any) -> bool:
 
 
 def _reauthenticate(prepared: PreparedRequest, response: Any, result: ExecutionResult) -> bool:
+    if prepared.authenticator is None:
+        return False
     try:
         if prepared.authenticator.on_unauthorized(response):
             authenticate(prepared)
@@ -284,7 +289,9 @@ def _reauthenticate(prepared: PreparedRequest, response: Any, result: ExecutionR
     return False
 
 
-def send_once(endpoint: Endpoint, prepared: PreparedRequest, deadline: float) -> tuple[Any, Exception | None]:
+def send_once(
+    endpoint: Endpoint, prepared: PreparedRequest, deadline: float
+) -> tuple[http.HttpResponse | None, http.OutboundError | None]:
     """One attempt with the endpoint's (else the connection's) settings: (response, None) or (None, error).
 
     `deadline` is a `time.monotonic()` instant.
@@ -311,7 +318,14 @@ def send_once(endpoint: Endpoint, prepared: PreparedRequest, deadline: float) ->
     return response, None
 
 
-def _finish(endpoint: Endpoint, result: ExecutionResult, status_code: int, headers: Any, content: bytes) -> None:
+def _finish(
+    endpoint: Endpoint,
+    result: ExecutionResult,
+    prepared: PreparedRequest,
+    status_code: int,
+    headers: Any,
+    content: bytes,
+) -> None:
     result.status_code = status_code
     result.headers = {name.lower(): value for name, value in headers.items()}
     result.response_size = len(content)
@@ -325,7 +339,7 @@ def _finish(endpoint: Endpoint, result: ExecutionResult, status_code: int, heade
         result.mapped, unresolved = apply_mapping(endpoint.response_mapping, result.body, status_code, result.headers)
         result.warnings.extend(f"unmapped path: {path}" for path in unresolved)
     if endpoint.response_template:
-        context = {**result.request.context, **result.mapped}
+        context = {**prepared.context, **result.mapped}
         context.update(response=result.body, status_code=status_code, headers=result.headers, mapped=result.mapped)
         try:
             rendered = templating.render(endpoint.response_template, context)

@@ -232,7 +232,7 @@ def _resolve(host: str, port: int) -> tuple[_Address, ...]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise ConnectionFailed(f"could not resolve host {host}") from None
-    addresses = tuple(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    addresses = tuple(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
     if len(_resolve_cache) > 1024:
         _resolve_cache.clear()
     _resolve_cache[(host, port)] = (now + RESOLVE_CACHE_SECONDS, addresses)
@@ -521,7 +521,7 @@ def send(
             raise RequestTimeout("deadline exceeded")
         timeout = (min(connect_timeout, remaining), min(read_timeout, remaining))
         response = _transmit(session, prepared, target, timeout, verify_tls)
-        url = prepared.url
+        url = prepared.url or url
         location = response.headers.get("location")
         if not (follow_redirects and response.status_code in _REDIRECT_CODES and location):
             content = _read_body(response, max_bytes, ends)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from integrations.models import Endpoint
 
 SAFE_TENANT_FIELDS = ("id", "name", "slug")
-DEFAULT_CONTENT_TYPES = {
+DEFAULT_CONTENT_TYPES: dict[str, str] = {
     BodyType.JSON: "application/json",
     BodyType.TEXT: "text/plain; charset=utf-8",
     BodyType.RAW: "application/octet-stream",

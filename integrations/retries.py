@@ -30,7 +30,9 @@ def backoff_delay(attempt: int, *, base_delay: float, max_delay: float, response
     return min(delay, max_delay)
 
 
-def retryable(policy: dict, method: str, response: Any, failure: Exception | None, *, any_error: bool = False) -> bool:
+def retryable(
+    policy: dict[str, Any], method: str, response: Any, failure: Exception | None, *, any_error: bool = False
+) -> bool:
     """Whether this outcome may be tried again under the connection's `policy`.
 
     A connection error is retryable when the policy allows it, a timeout only for an idempotent
@@ -53,7 +55,7 @@ def retryable(policy: dict, method: str, response: Any, failure: Exception | Non
 
 
 def next_delay(
-    policy: dict,
+    policy: dict[str, Any],
     method: str,
     response: Any,
     failure: Exception | None,

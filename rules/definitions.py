@@ -242,7 +242,7 @@ def action_errors(action: RuleAction) -> dict[str, list[str]]:
         rule = _rule_of(action)
         if action.endpoint_id is None:
             errors["endpoint"] = ["A CALL_API action needs an endpoint."]
-        elif rule is not None and rule.tenant_id and action.endpoint.tenant_id != rule.tenant_id:
+        elif rule is not None and rule.tenant_id and action.endpoint and action.endpoint.tenant_id != rule.tenant_id:
             errors["endpoint"] = ["Unknown endpoint."]
         if not isinstance(action.params, dict):
             errors["params"] = ["Parameters must be an object of name → template."]
@@ -255,7 +255,7 @@ def action_errors(action: RuleAction) -> dict[str, list[str]]:
             templating.validate(getattr(action, name) or "")
         except templating.TemplateError as exc:
             errors.setdefault(name, []).append(str(exc))
-    if action.parent_id is not None and action.parent.on_error != OnError.BRANCH:
+    if action.parent is not None and action.parent.on_error != OnError.BRANCH:
         errors["parent"] = ['Branch actions belong to a CALL_API action whose on_error is "branch".']
     return errors
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -193,13 +194,14 @@ class _Evaluation:
             self._classify(ruleset.ai_rules)
         if self.ai_error is not None:
             return RuleTrace(rule, "skipped", f"the AI provider failed: {self.ai_error}")
-        holds = str(rule.id) in self.verdicts
+        holds = str(rule.id) in (self.verdicts or set())
         verdict = {"ai_verdict": holds}
         if holds:
             return RuleTrace(rule, "matched", "the AI judged the condition true", verdict)
         return RuleTrace(rule, "no_match", "the AI judged the condition false", verdict)
 
     def _classify(self, ai_rules: list[CompiledRule]) -> None:
+        assert self.provider is not None  # _judge_ai asks only with a provider
         conditions = [ai.Condition(id=str(rule.id), text=rule.condition) for rule in ai_rules]
         self.result.ai.update(called=True, conditions=len(conditions))
         try:
@@ -219,13 +221,13 @@ class _Evaluation:
 
     def _run_actions(self, rule: CompiledRule, actions: list[RuleAction], state: dict, *, depth: int) -> None:
         for action in actions:
-            handler = {
+            handlers: dict[str, Callable[[CompiledRule, RuleAction, dict, int], None]] = {
                 ActionType.CALL_API: self._call_api,
                 ActionType.SET_VARIABLE: self._set_variable,
                 ActionType.REPLY_TEXT: self._reply_text,
                 ActionType.REPLY_AI: self._reply_ai,
-            }[action.type]
-            handler(rule, action, state, depth)
+            }
+            handlers[action.type](rule, action, state, depth)
 
     def conversation_context(self) -> dict:
         """`conversation.*` as it stands now, variables set by earlier actions included."""

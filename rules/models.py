@@ -185,6 +185,9 @@ class RuleAction(TenantOwned):
     def __str__(self) -> str:
         return f"{self.position}. {self.type}"
 
+    # The engine hangs each action's branch actions here when it loads a rule (not a column).
+    branch_children: list[RuleAction]
+
     @property
     def in_use_owner(self) -> Rule:
         """What "this endpoint is used by …" names: the rule, which is what users know."""

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -108,12 +109,11 @@ class MessageSerializer(serializers.ModelSerializer):
         return {"id": str(message.rule_id), "name": name}
 
 
-def check_variables(value) -> dict:
+def check_variables(value: Any) -> None:
     if not isinstance(value, dict):
         raise serializers.ValidationError("variables must be an object")
     if len(json.dumps(value, default=str)) > settings.WIDGET_VARIABLES_MAX_BYTES:
         raise serializers.ValidationError(f"variables must be at most {settings.WIDGET_VARIABLES_MAX_BYTES} bytes")
-    return value
 
 
 class ConversationSerializer(StrictModelSerializer):

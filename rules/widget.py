@@ -43,7 +43,7 @@ def limit(scope: str, identity: str, spec: str) -> None:
         raise WidgetRefused("Too many requests, slow down", code=ErrorCode.RATE_LIMITED, retry_after=retry_after)
 
 
-def parse_body(content_type: str, read: Callable[[], bytes], *, fields: frozenset[str]) -> dict:
+def parse_body(content_type: str, read: Callable[[], bytes], *, fields: frozenset[str]) -> dict[str, Any]:
     """The JSON object of a request with only `fields` in it. `read` returns the raw body (called once
     the content type is known to be JSON)."""
     if content_type != "application/json":
@@ -64,7 +64,7 @@ def parse_body(content_type: str, read: Callable[[], bytes], *, fields: frozense
     return body
 
 
-def open_session(body: dict, origin: str | None) -> tuple[Conversation, str]:
+def open_session(body: dict[str, Any], origin: str | None) -> tuple[Conversation, str]:
     """A new session for `{"widget_key", "variables", "visitor_id"}` from `origin` (None: not a
     browser); returns the conversation and its token (shown this once)."""
     raw_key = body.get("widget_key")
@@ -103,9 +103,9 @@ def authenticate_session(session_id: Any, authorization: str) -> Conversation:
     return conversation
 
 
-def check_origin(key: WidgetKey, origin: str | None) -> None:
+def check_origin(key: WidgetKey | None, origin: str | None) -> None:
     """A browser's `origin` must be one the widget key lists (requests without one are not browsers)."""
-    if origin and not key.allows_origin(origin):
+    if origin and (key is None or not key.allows_origin(origin)):
         raise WidgetRefused(ORIGIN_REFUSED, code=ErrorCode.FORBIDDEN)
 
 
@@ -133,7 +133,7 @@ def recent_messages(conversation: Conversation) -> list[Message]:
     return list(reversed(recent))
 
 
-def post_message(conversation: Conversation, body: dict) -> tuple[str | None, list[Message]]:
+def post_message(conversation: Conversation, body: dict[str, Any]) -> tuple[str | None, list[Message]]:
     """Evaluate the visitor's `{"text"}`: the reply and the new visitor and assistant messages."""
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():

@@ -11,6 +11,8 @@ publishable key and the session token still apply to them.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from drf_spectacular.types import OpenApiTypes
@@ -31,6 +33,7 @@ from tenants.api import ErrorSerializer, error_body, status_for
 from tenants.auth import client_ip
 from tenants.errors import ErrorCode
 
+R = TypeVar("R", bound=HttpResponse)
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 ALLOWED_HEADERS = "Authorization, Content-Type"
 # The security scheme of a session's endpoints (APPEND_COMPONENTS in SPECTACULAR_SETTINGS describes it).
@@ -50,7 +53,7 @@ def _documented_errors(*statuses: int) -> dict:
     return {status: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[status]) for status in statuses}
 
 
-def _cors(response: HttpResponse, origin: str | None, *, preflight: bool = False) -> HttpResponse:
+def _cors(response: R, origin: str | None, *, preflight: bool = False) -> R:
     response["Vary"] = "Origin"
     if origin:
         response["Access-Control-Allow-Origin"] = origin
@@ -101,7 +104,7 @@ class WidgetView(APIView):
         except WidgetRefused as exc:
             return self.refused(exc, origin)
 
-    def preflight(self, request, origin: str | None, **kwargs) -> HttpResponse:
+    def preflight(self, request, origin: str | None, **kwargs: Any) -> HttpResponse:
         raise NotImplementedError
 
     def refused(self, exc: WidgetRefused, origin: str | None) -> JsonResponse:
@@ -109,7 +112,7 @@ class WidgetView(APIView):
 
 
 class SessionsView(WidgetView):
-    def preflight(self, request, origin: str | None) -> HttpResponse:
+    def preflight(self, request, origin: str | None, **kwargs: Any) -> HttpResponse:
         # A preflight carries no body, so no key: allow the origin if any active key lists it.
         if origin and widget.origin_allowed_anywhere(origin):
             return _cors(HttpResponse(status=204), origin, preflight=True)
@@ -133,7 +136,7 @@ def _public_message(message: Message) -> dict:
 
 
 class SessionMessagesView(WidgetView):
-    def preflight(self, request, origin: str | None, session_id: str) -> HttpResponse:
+    def preflight(self, request, origin: str | None, session_id: str = "", **kwargs: Any) -> HttpResponse:
         if origin and widget.session_allows(session_id, origin):
             return _cors(HttpResponse(status=204), origin, preflight=True)
         return HttpResponse(status=403)
@@ -141,13 +144,13 @@ class SessionMessagesView(WidgetView):
     def refused(self, exc: WidgetRefused, origin: str | None) -> JsonResponse:
         # A bad session's 401 is readable only by a widget on a known site (so it can open a new session).
         if exc.code == ErrorCode.UNAUTHENTICATED:
-            return _error(exc, origin, cors=bool(origin) and widget.origin_allowed_anywhere(origin))
+            return _error(exc, origin, cors=origin is not None and widget.origin_allowed_anywhere(origin))
         return _error(exc, origin)
 
     @extend_schema(
         parameters=[SESSION_ID],
         responses={200: WidgetHistorySerializer, **_documented_errors(401, 403)},
-        auth=[{WIDGET_SESSION_SCHEME: []}],
+        auth=[{WIDGET_SESSION_SCHEME: []}],  # type: ignore[list-item]  # a security requirement object
         summary="A widget session's messages",
     )
     def get(self, request, origin: str | None, session_id: str) -> JsonResponse:
@@ -158,7 +161,7 @@ class SessionMessagesView(WidgetView):
         parameters=[SESSION_ID],
         request=WidgetVisitorMessageSerializer,
         responses={200: WidgetReplySerializer, **_documented_errors(400, 401, 403, 413, 415, 429)},
-        auth=[{WIDGET_SESSION_SCHEME: []}],
+        auth=[{WIDGET_SESSION_SCHEME: []}],  # type: ignore[list-item]  # a security requirement object
         summary="Send a visitor message",
     )
     def post(self, request, origin: str | None, session_id: str) -> JsonResponse:

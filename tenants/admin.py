@@ -159,7 +159,7 @@ class ReadOnlyAdminMixin:
 class TenantScopedInline(TenantScopedMixin):
     """Mixin for inlines whose objects carry their parent's tenant (set by TenantScopedAdmin.save_formset)."""
 
-    exclude = ("tenant",)
+    exclude: list[str] | tuple[str, ...] | None = ("tenant",)
 
 
 class TenantForm(forms.ModelForm):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django.db import transaction
 from django.db.models import ProtectedError, RestrictedError
 from rest_framework import mixins, viewsets
@@ -38,7 +40,7 @@ class TenantGenericViewSet(viewsets.GenericViewSet):
 
     @property
     def tenant_context(self) -> scoping.TenantContext:
-        return self.request.auth
+        return cast(scoping.TenantContext, self.request.auth)
 
     def get_queryset(self):
         return scoping.for_tenant(super().get_queryset(), self.tenant_context.tenant)
@@ -48,8 +50,8 @@ class TenantGenericViewSet(viewsets.GenericViewSet):
         self.check_object_permissions(self.request, obj)
         return obj
 
-    def get_serializer_context(self) -> dict:
-        context = super().get_serializer_context()
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = dict(super().get_serializer_context())
         context["tenant"] = self.tenant_context.tenant if self.request and self.request.auth else None
         return context
 

@@ -134,6 +134,8 @@ class SimulatedDialer(Dialer):
 
     def _run_due_steps(self, call: Call, state: dict) -> None:
         placed_at = parse_datetime(state["placed_at"])
+        if placed_at is None:
+            raise ValueError(f"unreadable placed_at in the dialer state: {state['placed_at']!r}")
         plan = state["plan"]
         while state["next"] < len(plan):
             status, offset = plan[state["next"]]
