@@ -506,8 +506,7 @@ def send(
     ends = started + deadline if deadline is not None else math.inf
     session = _session(pool_key)
     request_headers = CaseInsensitiveDict(headers or {})
-    if "User-Agent" not in request_headers:
-        request_headers["User-Agent"] = settings.OUTBOUND_USER_AGENT
+    request_headers.setdefault("User-Agent", settings.OUTBOUND_USER_AGENT)
     method = method.upper()
     hops: list[RedirectHop] = []
     while True:
@@ -539,14 +538,20 @@ def send(
             raise TooManyRedirects(f"more than {max_redirects} redirects")
         next_url = urljoin(url, location)
         method, data, json, files = _redirected_method(response.status_code, method, data, json, files)
-        if data is None and json is None and files is None:
-            request_headers.pop("Content-Type", None)
-        next_target = _parse(next_url)
-        if next_target.host != target.host or (target.scheme, next_target.scheme) == ("https", "http"):
-            request_headers.pop("Authorization", None)
-            request_headers.pop("Proxy-Authorization", None)
-            request_headers.pop("Cookie", None)
+        _headers_for_redirect(
+            request_headers, target, _parse(next_url), body=any(part is not None for part in (data, json, files))
+        )
         url, params = next_url, None
+
+
+def _headers_for_redirect(headers: CaseInsensitiveDict, target: Any, next_target: Any, *, body: bool) -> None:
+    """Drop what the next hop must not get: the Content-Type of a dropped body, and credentials and
+    cookies when the host changes or https falls back to http."""
+    if not body:
+        headers.pop("Content-Type", None)
+    if next_target.host != target.host or (target.scheme, next_target.scheme) == ("https", "http"):
+        for name in ("Authorization", "Proxy-Authorization", "Cookie"):
+            headers.pop(name, None)
 
 
 def _redirected_method(status: int, method: str, data, json, files):
