@@ -47,12 +47,14 @@ class Conversation(TenantOwned):
         `variables` are the live session variables when a caller holds newer ones than the saved
         `self.variables` (the rule engine while it evaluates a message).
         """
+        if variables is None:
+            variables = self.variables or {}
         return {
             "id": str(self.id),
             "channel": self.channel,
             "visitor_id": self.visitor_id,
             "identity_verified": self.identity_verified,
-            "variables": dict(self.variables or {} if variables is None else variables),
+            "variables": dict(variables),
         }
 
 
@@ -185,14 +187,6 @@ class RuleAction(TenantOwned):
     def __str__(self) -> str:
         return f"{self.position}. {self.type}"
 
-    # The engine hangs each action's branch actions here when it loads a rule (not a column).
-    branch_children: list[RuleAction]
-
-    @property
-    def in_use_owner(self) -> Rule:
-        """What "this endpoint is used by …" names: the rule, which is what users know."""
-        return self.rule
-
     def save(self, *args, **kwargs) -> None:
         # An action always belongs to its rule's tenant (the admin's inline formset leaves it unset).
         if self.rule_id is not None:
@@ -205,6 +199,14 @@ class RuleAction(TenantOwned):
         errors = action_errors(self)
         if errors:
             raise ValidationError(errors)
+
+    @property
+    def in_use_owner(self) -> Rule:
+        """What "this endpoint is used by …" names: the rule, which is what users know."""
+        return self.rule
+
+    # The engine hangs each action's branch actions here when it loads a rule (not a column).
+    branch_children: list[RuleAction]
 
 
 WIDGET_KEY_PREFIX = "swb_pk_"
