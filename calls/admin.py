@@ -10,7 +10,6 @@ from calls import services, validation, webhooks
 from calls.dialers import dialer_names
 from calls.models import Agent, Call, CallEvent, SipTrunk, WebhookAttempt, WebhookDelivery
 from calls.representations import is_stalled
-from calls.tools import check_same_tenant
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline
 from tenants.models import Role
 
@@ -28,16 +27,6 @@ class AgentForm(forms.ModelForm):
 
     def clean_input_schema(self):
         return validation.clean_input_schema(self.cleaned_data.get("input_schema"))
-
-    def clean(self):
-        cleaned = super().clean()
-        tenant = cleaned.get("tenant") or (self.instance.tenant if self.instance.tenant_id else None)
-        if tenant is not None and cleaned.get("tools"):
-            try:
-                check_same_tenant(tenant.pk, list(cleaned["tools"]))
-            except ValidationError as exc:
-                self.add_error("tools", exc)
-        return cleaned
 
 
 @admin.register(Agent)

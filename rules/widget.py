@@ -140,6 +140,11 @@ def post_message(conversation: Conversation, body: dict[str, Any]) -> tuple[str 
         raise WidgetRefused("text is required")
     if len(text) > settings.MESSAGE_MAX_CHARS:
         raise WidgetRefused(f"text must be at most {settings.MESSAGE_MAX_CHARS} characters")
-    result = engine.evaluate_message(conversation, text.strip())
+    try:
+        result = engine.evaluate_message(conversation, text.strip())
+    except WidgetRefused:
+        raise
+    except DomainError as exc:  # e.g. a rule's template over its limits: refused, nothing saved
+        raise WidgetRefused(exc.message, code=exc.code) from None
     visible = [m for m in result.messages if m.role in (MessageRole.VISITOR, MessageRole.ASSISTANT)]
     return result.reply, visible
