@@ -16,8 +16,9 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 
-from rules import engine, ratelimit, services
+from rules import engine, services
 from rules.models import Channel, Conversation, Message, MessageRole, WidgetKey
+from tenants import ratelimit
 from tenants.errors import DomainError, ErrorCode
 from tenants.parsers import RequestJSONRefused, loads_request_json
 from tenants.secrets import hash_token
