@@ -519,11 +519,10 @@ def send(
     while True:
         target = _parse(url)
         _check_target(target)
-        prepared = session.prepare_request(
-            requests.Request(method, url, headers=request_headers, params=params, data=data, json=json, files=files)
+        request = requests.Request(
+            method, url, headers=request_headers, params=params, data=data, json=json, files=files
         )
-        if signer is not None:
-            _sign(prepared, signer)
+        prepared = _prepare(session, request, signer)
         remaining = ends - time.monotonic()
         if remaining <= 0:
             raise RequestTimeout("deadline exceeded")
@@ -532,15 +531,7 @@ def send(
         url = prepared.url or url
         location = response.headers.get("location")
         if not (follow_redirects and response.status_code in _REDIRECT_CODES and location):
-            content = _read_body(response, max_bytes, ends)
-            return HttpResponse(
-                status_code=response.status_code,
-                headers=response.headers,
-                content=content,
-                url=url,
-                elapsed_ms=(time.monotonic() - started) * 1000,
-                redirects=hops,
-            )
+            return _complete(response, url, hops, started=started, max_bytes=max_bytes, ends=ends)
         _drain(response, ends)
         hops.append(RedirectHop(response.status_code, url))
         if len(hops) > max_redirects:
@@ -551,6 +542,30 @@ def send(
             request_headers, target, _parse(next_url), body=any(part is not None for part in (data, json, files))
         )
         url, params = next_url, None
+
+
+def _complete(
+    response: requests.Response, url: str, hops: list[RedirectHop], *, started: float, max_bytes: int, ends: float
+) -> HttpResponse:
+    """The final answer, its body read within `max_bytes` and the deadline."""
+    content = _read_body(response, max_bytes, ends)
+    return HttpResponse(
+        status_code=response.status_code,
+        headers=response.headers,
+        content=content,
+        url=url,
+        elapsed_ms=(time.monotonic() - started) * 1000,
+        redirects=hops,
+    )
+
+
+def _prepare(
+    session: requests.Session, request: requests.Request, signer: Callable[[bytes], Mapping[str, str]] | None
+) -> requests.PreparedRequest:
+    prepared = session.prepare_request(request)
+    if signer is not None:
+        _sign(prepared, signer)
+    return prepared
 
 
 def _headers_for_redirect(headers: CaseInsensitiveDict, target: Any, next_target: Any, *, body: bool) -> None:
