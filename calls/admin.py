@@ -135,17 +135,13 @@ class CallEventInline(ReadOnlyInline):
     verbose_name_plural = "Event history"
 
 
+# What a delivery is at a glance: its call's page lists them, the deliveries page adds when they began.
+DELIVERY_COLUMNS = ("event", "url", "status", "attempts", "last_status_code", "next_attempt_at", "delivered_at")
+
+
 class CallDeliveryInline(ReadOnlyInline):
     model = WebhookDelivery
-    fields = readonly_fields = (
-        "event",
-        "url",
-        "status",
-        "attempts",
-        "last_status_code",
-        "next_attempt_at",
-        "delivered_at",
-    )
+    fields = readonly_fields = DELIVERY_COLUMNS
     show_change_link = True
 
 
@@ -255,16 +251,7 @@ class WebhookAttemptInline(ReadOnlyInline):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
-    list_display = [
-        "created_at",
-        "event",
-        "url",
-        "status",
-        "attempts",
-        "last_status_code",
-        "next_attempt_at",
-        "delivered_at",
-    ]
+    list_display = ["created_at", *DELIVERY_COLUMNS]
     list_filter = ["status", "event"]
     search_fields = ["url", "webhook_id", "call__id"]
     inlines = [WebhookAttemptInline]
