@@ -6,6 +6,8 @@ numbers beside each chart. Labels are escaped: connection names and dispositions
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -87,7 +89,7 @@ def stacked_columns(labels: list[str], series: dict[str, list[int]], *, label: s
     top_value = nice_max(max(totals, default=0))
     body = [_axis(left, top, plot_h, width, top_value)]
     for i, name in enumerate(labels):
-        y = top + plot_h
+        y: float = top + plot_h
         for position, (key, values) in enumerate(series.items()):
             if not values[i]:
                 continue
@@ -105,7 +107,7 @@ def stacked_columns(labels: list[str], series: dict[str, list[int]], *, label: s
 
 
 def _axis(left: int, top: int, plot_h: int, width: int, top_value: int) -> str:
-    parts = []
+    parts: list[str] = []
     for fraction in (0, 0.5, 1):
         y = top + plot_h - fraction * plot_h
         parts.append(
@@ -131,7 +133,7 @@ def _legend(keys: list[str], y: int, left: int) -> str:
     return "".join(parts)
 
 
-def horizontal_bars(rows: list[tuple[str, float, str]], *, label: str, color_by_label: bool = True) -> SafeString:
+def horizontal_bars(rows: Sequence[tuple[str, float, str]], *, label: str, color_by_label: bool = True) -> SafeString:
     """One bar per `(label, value, caption)`; the caption is printed after the bar and on hover."""
     width, row_h, left = 660, 26, 170
     top_value = max((value for _, value, _ in rows), default=0) or 1
@@ -146,7 +148,7 @@ def horizontal_bars(rows: list[tuple[str, float, str]], *, label: str, color_by_
     return _svg(width, max(len(rows), 1) * row_h + 10, label, body)
 
 
-def latency_bars(rows: list[tuple[str, int, int, str]], *, label: str) -> SafeString:
+def latency_bars(rows: Sequence[tuple[str, int, int, str]], *, label: str) -> SafeString:
     """Per row `(name, p50_ms, p95_ms, caption)`: a light p95 bar with the p50 bar drawn over it."""
     width, row_h, left = 660, 30, 170
     top_value = max((p95 for _, _, p95, _ in rows), default=0) or 1

@@ -60,11 +60,11 @@ def _charts(board: dashboard.Dashboard) -> dict[str, Any]:
         rows = [(name, count, str(count)) for name, count in board.outcomes]
         drawn["outcomes"] = charts.horizontal_bars(rows, label="Call outcomes")
     if board.connections:
-        rows = [
+        latency = [
             (c.name, c.p50_ms or 0, c.p95_ms or 0, f"p50 {c.p50_ms} ms · p95 {c.p95_ms} ms · {c.error_rate:.1%} errors")
             for c in board.connections
         ]
-        drawn["latency"] = charts.latency_bars(rows, label="Outgoing API latency per connection")
+        drawn["latency"] = charts.latency_bars(latency, label="Outgoing API latency per connection")
         volume = [(c.name, c.requests, f"{c.requests} calls, {c.errors} failed") for c in board.connections]
         drawn["volume"] = charts.horizontal_bars(
             volume, label="Outgoing API calls per connection", color_by_label=False
