@@ -8,11 +8,12 @@ from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
 from calls import services, webhooks
-from calls.dialers import DialerConfigError, UnknownDialer, dialer_names, get_dialer
+from calls.dialers import DialerConfigError, UnknownDialer, clean_settings, dialer_names
 from calls.models import Agent, Call, CallEvent, SipTrunk, WebhookAttempt, WebhookDelivery
 from calls.representations import is_stalled
 from calls.serializers import clean_input_schema
 from calls.tools import check_same_tenant
+from integrations.forms import SecretMapFormMixin
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline
 from tenants.models import Role
 
@@ -54,7 +55,8 @@ class AgentAdmin(TenantScopedAdmin):
     filter_horizontal = ["tools"]
 
 
-class SipTrunkForm(forms.ModelForm):
+class SipTrunkForm(SecretMapFormMixin, forms.ModelForm):
+    secret_maps = {"dialer_secrets": True}
     dialer = forms.ChoiceField(choices=[(name, name) for name in dialer_names()])
     # The API's bounds (calls.serializers): 0 would make a trunk that refuses every call.
     max_cps = forms.IntegerField(
@@ -75,11 +77,19 @@ class SipTrunkForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         dialer = cleaned.get("dialer")
-        if dialer:
-            try:
-                cleaned["dialer_config"] = get_dialer(dialer).validate_config(cleaned.get("dialer_config"))
-            except (DialerConfigError, UnknownDialer) as exc:
-                self.add_error("dialer_config", str(exc))
+        if not dialer:
+            return cleaned
+        # As the API does: another back end's secrets mean nothing to this one.
+        same = self.instance.pk is not None and self.instance.dialer == dialer
+        stored = {"dialer_secrets": (self.instance.dialer_secrets or {}) if same else {}}
+        if not self.merge_secret_maps(cleaned, stored):
+            return cleaned
+        try:
+            cleaned["dialer_config"], cleaned["dialer_secrets"] = clean_settings(
+                dialer, cleaned.get("dialer_config"), cleaned["dialer_secrets"]
+            )
+        except (DialerConfigError, UnknownDialer) as exc:
+            self.add_error(getattr(exc, "field", "dialer_config"), str(exc))
         return cleaned
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from calls import services
-from calls.dialers import DEFAULT_DIALER, DialerConfigError, UnknownDialer, dialer_names, get_dialer
+from calls.dialers import DEFAULT_DIALER, DialerConfigError, UnknownDialer, clean_settings, dialer_names
 from calls.models import Agent, SipTrunk
 from integrations.models import Endpoint
+from integrations.secrets import merge_secret_map
+from integrations.serializers import SecretMapField
 from tenants import scoping
 from tenants.api import StrictModelSerializer, StrictSerializer, TenantScopedPrimaryKeyField
 
@@ -37,13 +39,6 @@ def clean_input_schema(value) -> dict:
     if not isinstance(sample, dict):
         raise serializers.ValidationError("input_schema.sample_context must be an object")
     return {"fields": fields, "sample_context": sample}
-
-
-def clean_dialer_config(dialer: str, config) -> dict:
-    try:
-        return get_dialer(dialer).validate_config(config)
-    except (DialerConfigError, UnknownDialer) as exc:
-        raise serializers.ValidationError({"dialer_config": [str(exc)]}) from None
 
 
 class AgentSerializer(StrictModelSerializer):
@@ -85,6 +80,9 @@ class AgentSerializer(StrictModelSerializer):
 
 class SipTrunkSerializer(StrictModelSerializer):
     dialer = serializers.ChoiceField(choices=dialer_names(), default=DEFAULT_DIALER)
+    dialer_secrets = SecretMapField(
+        required=False, help_text="Write-only secrets of the dialer (livekit: api_key, api_secret); reads back masked"
+    )
     live_channels = serializers.SerializerMethodField()
 
     class Meta:
@@ -98,6 +96,7 @@ class SipTrunkSerializer(StrictModelSerializer):
             "status",
             "dialer",
             "dialer_config",
+            "dialer_secrets",
             "live_channels",
             "created_at",
             "updated_at",
@@ -119,9 +118,16 @@ class SipTrunkSerializer(StrictModelSerializer):
 
     def validate(self, attrs: dict) -> dict:
         dialer = attrs.get("dialer") or (self.instance.dialer if self.instance else DEFAULT_DIALER)
-        if "dialer_config" in attrs or "dialer" in attrs or self.instance is None:
-            current = self.instance.dialer_config if self.instance else {}
-            attrs["dialer_config"] = clean_dialer_config(dialer, attrs.get("dialer_config", current))
+        if {"dialer_config", "dialer", "dialer_secrets"} & set(attrs) or self.instance is None:
+            same = self.instance is not None and self.instance.dialer == dialer
+            # Another back end's settings and secrets mean nothing to this one: a switch starts afresh.
+            config = attrs.get("dialer_config", self.instance.dialer_config if same else {})
+            stored = self.instance.dialer_secrets if same else {}
+            secrets = merge_secret_map(stored, attrs.get("dialer_secrets", {}), partial_keys=True)
+            try:
+                attrs["dialer_config"], attrs["dialer_secrets"] = clean_settings(dialer, config, secrets)
+            except (DialerConfigError, UnknownDialer) as exc:
+                raise serializers.ValidationError({getattr(exc, "field", "dialer_config"): [str(exc)]}) from None
         return attrs
 
 

@@ -305,3 +305,14 @@ CALLS_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 CELERY_BEAT_SCHEDULE["calls-dialer-sweep"] = {"task": "calls.sweep_dialer", "schedule": 2.0}
 CELERY_BEAT_SCHEDULE["calls-webhook-sweep"] = {"task": "calls.sweep_webhooks", "schedule": 5.0}
 CELERY_BEAT_SCHEDULE["calls-stalled-sweep"] = {"task": "calls.sweep_stalled", "schedule": 60.0}
+
+# Real phone calls (calls/dialers/livekit.py, SPEC §16). Placing a LiveKit call holds a worker for the
+# whole ringing time, so it runs on its own queue: a ringing phone never blocks webhooks or other work.
+CALLS_DIAL_QUEUE = env_str("CALLS_DIAL_QUEUE", "calls-dial")
+CELERY_TASK_ROUTES = {"calls.livekit_dial": {"queue": CALLS_DIAL_QUEUE}}
+# A call no dialing worker has taken after this many seconds ends as Trigger Failed.
+CALLS_DIAL_QUEUE_TIMEOUT_SECONDS = env_int("CALLS_DIAL_QUEUE_TIMEOUT_SECONDS", 300)
+# The voice worker (manage.py voice_worker): LiveKit Agents plugins for speech, chosen by name.
+VOICE_STT = env_str("VOICE_STT", "deepgram")
+VOICE_TTS = env_str("VOICE_TTS", "openai")
+VOICE_VAD = env_str("VOICE_VAD", "silero")
