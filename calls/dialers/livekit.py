@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -178,9 +179,19 @@ def dial(call_id: Any) -> None:
     # The SDK's own request timeout while waiting for an answer: ringing_timeout + 2 s.
     if not _claim(call.pk, config["ringing_timeout"] + 2):
         return
-    call.refresh_from_db()
+    call.refresh_from_db(fields=["dialer_state", "dialer_due_at", "dialer_lease_until"])
+    plan = _DialPlan(
+        room=room_name(call),
+        agent_name=call.agent.agent_code,
+        metadata=json.dumps({"call_id": str(call.pk), "metadata": call.metadata}, separators=(",", ":")),
+        phone_number=call.phone_number,
+        trunk_phone=call.sip_trunk.trunk_phone,
+        sip_trunk_id=config["sip_trunk_id"],
+        ringing_timeout=config["ringing_timeout"],
+        max_call_duration=config["max_call_duration"],
+    )
     try:
-        answered = livekit_client.run(call.sip_trunk, lambda api: _dial(api, call, config))
+        answered = livekit_client.run(call.sip_trunk, lambda api: _dial(api, plan))
     except livekit_client.LiveKitUnavailable as exc:
         record_call_event(call, CallStatus.TRIGGER_FAILED, SOURCE, detail={"reason": str(exc)})
         return
@@ -192,32 +203,45 @@ def dial(call_id: Any) -> None:
         _end_if_already_left(call)
 
 
-async def _dial(api: Any, call: Call, config: dict) -> tuple[str, dict]:
+@dataclass(frozen=True)
+class _DialPlan:
+    """Everything the dial needs, read from the database before the event loop starts (the ORM is
+    synchronous and must not run inside it)."""
+
+    room: str
+    agent_name: str
+    metadata: str
+    phone_number: str
+    trunk_phone: str
+    sip_trunk_id: str
+    ringing_timeout: int
+    max_call_duration: int
+
+
+async def _dial(api: Any, plan: _DialPlan) -> tuple[str, dict]:
     from livekit import api as lk
 
-    room = room_name(call)
-    metadata = json.dumps({"call_id": str(call.pk), "metadata": call.metadata}, separators=(",", ":"))
     try:
         dispatch = await api.agent_dispatch.create_dispatch(
-            lk.CreateAgentDispatchRequest(agent_name=call.agent.agent_code, room=room, metadata=metadata)
+            lk.CreateAgentDispatchRequest(agent_name=plan.agent_name, room=plan.room, metadata=plan.metadata)
         )
     except Exception as exc:
         return CallStatus.TRIGGER_FAILED, {"step": "dispatch", **livekit_client.describe(exc)}
     request = lk.CreateSIPParticipantRequest(
-        sip_trunk_id=config["sip_trunk_id"],
-        sip_call_to=call.phone_number,
-        sip_number=call.sip_trunk.trunk_phone,
-        room_name=room,
+        sip_trunk_id=plan.sip_trunk_id,
+        sip_call_to=plan.phone_number,
+        sip_number=plan.trunk_phone,
+        room_name=plan.room,
         participant_identity=CALLEE,
         wait_until_answered=True,
     )
-    request.ringing_timeout.seconds = config["ringing_timeout"]
-    request.max_call_duration.seconds = config["max_call_duration"]
+    request.ringing_timeout.seconds = plan.ringing_timeout
+    request.max_call_duration.seconds = plan.max_call_duration
     try:
         participant = await api.sip.create_sip_participant(request)
     except Exception as exc:
         status = outcome_of(exc)
-        await _close_room(api, room)
+        await _close_room(api, plan.room)
         return status, {"step": "sip_participant", "dispatch_id": dispatch.id, **livekit_client.describe(exc)}
     return CallStatus.ANSWERED, {
         "dispatch_id": dispatch.id,

@@ -5,15 +5,16 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('calls', '0003_call_status_labels'),
+        ("calls", "0003_call_status_labels"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='siptrunk',
-            name='dialer_secrets',
-            field=tenants.fields.EncryptedJSONField(blank=True, default=dict, help_text='Secrets of the dialer back end'),
+            model_name="siptrunk",
+            name="dialer_secrets",
+            field=tenants.fields.EncryptedJSONField(
+                blank=True, default=dict, help_text="Secrets of the dialer back end"
+            ),
         ),
     ]
