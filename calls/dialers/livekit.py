@@ -101,6 +101,8 @@ class LiveKitDialer(Dialer):
     name = "livekit"
 
     def validate_config(self, config: Any) -> dict:
+        if not livekit_client.installed():
+            raise DialerConfigError(livekit_client.INSTALL_HINT)
         if not isinstance(config, dict):
             raise DialerConfigError("dialer_config must be a JSON object with url and sip_trunk_id")
         unknown = sorted(set(config) - set(CONFIG_KEYS))
