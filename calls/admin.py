@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
-from calls import services, webhooks
+from calls import services, validation, webhooks
 from calls.dialers import DialerConfigError, UnknownDialer, clean_settings, dialer_names
 from calls.models import Agent, Call, CallEvent, SipTrunk, WebhookAttempt, WebhookDelivery
 from calls.representations import is_stalled
@@ -69,7 +69,7 @@ class SipTrunkForm(SecretMapFormMixin, forms.ModelForm):
         exclude: list[str] = []
 
     def clean_trunk_phone(self):
-        normalised = services.normalise_e164(self.cleaned_data.get("trunk_phone"))
+        normalised = validation.normalise_e164(self.cleaned_data.get("trunk_phone"))
         if normalised is None:
             raise ValidationError("Enter the caller id in E.164 format, e.g. +14155552671.")
         return normalised

@@ -31,8 +31,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from calls.dialers import Dialer, DialerConfigError, livekit_client
+from calls.dialing import schedule_dialer_step
+from calls.events import record_call_event
 from calls.models import Call, CallStatus
-from integrations import http, secret_refs
+from calls.queue import enqueue_on_commit
+from integrations import http
+from integrations.auth import secret_refs
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +134,6 @@ class LiveKitDialer(Dialer):
 
     def place(self, call: Call) -> None:
         """Hand the call to the dial queue; the guard step fails it if no dial worker ever takes it."""
-        from calls.services import enqueue_on_commit, schedule_dialer_step
-
         now = timezone.now()
         state = {"phase": "queued", "queued_at": now.isoformat()}
         schedule_dialer_step(call, now + timedelta(seconds=settings.CALLS_DIAL_QUEUE_TIMEOUT_SECONDS), state)
@@ -139,8 +141,6 @@ class LiveKitDialer(Dialer):
 
     def advance(self, call: Call) -> None:
         """A guard step is due: the dial was never taken, its worker was lost, or the end never came."""
-        from calls.services import record_call_event, schedule_dialer_step
-
         phase = (call.dialer_state or {}).get("phase")
         if phase == "queued" and call.status == CallStatus.INITIATING:
             reason = "no dialing worker took the call (is a worker consuming the dial queue?)"
@@ -172,8 +172,6 @@ def _claim(call_id: Any, dial_seconds: float) -> bool:
 
 def dial(call_id: Any) -> None:
     """Dial a queued call (the `calls.livekit_dial` task): dispatch the agent, ring, report the outcome."""
-    from calls.services import record_call_event, schedule_dialer_step
-
     call = Call.objects.select_related("sip_trunk", "agent").filter(pk=call_id).first()
     if call is None:
         return
@@ -286,8 +284,6 @@ def complete(call: Call, occurred_at: datetime | None, *, detail: dict, duration
     Called by the room's webhooks and by the voice worker; whichever comes first ends the call and
     the other is recorded as ignored (terminal calls never change).
     """
-    from calls.services import record_call_event
-
     return record_call_event(
         call,
         CallStatus.COMPLETED,

@@ -20,7 +20,8 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from integrations import http, secret_refs
+from integrations import http
+from integrations.auth import secret_refs
 
 if TYPE_CHECKING:
     from livekit.api import LiveKitAPI

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from calls.dialers import livekit, livekit_client
+from calls.events import record_call_event
 from calls.models import Call, CallEvent, CallStatus
 
 _ROOM = re.compile(r"^call-([0-9a-fA-F-]{36})$")
@@ -94,8 +95,6 @@ def _verified(call: Call, text: str, authorization: str) -> Any:
 
 
 def _apply(call: Call, event: Any) -> CallEvent | None:
-    from calls.services import record_call_event
-
     if event.id and call.events.filter(source=livekit.SOURCE, detail__event_id=event.id).exists():
         return None
     occurred_at = datetime.fromtimestamp(event.created_at, UTC) if event.created_at else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from calls import services
+from calls import dialing, services
 from calls.dialers import livekit
 from calls.models import Agent, Call, SipTrunk
 from tests.support.livekit_server import API_KEY, API_SECRET, require_voice_packages
@@ -69,7 +69,7 @@ def trigger(tenant, agent, trunk, **overrides) -> services.TriggerResult:
 
 def place_and_dial(call: Call) -> Call:
     """What the two workers do: `calls.advance_call` (default queue), then `calls.livekit_dial`."""
-    services.advance_call(call.pk)
+    dialing.advance_call(call.pk)
     livekit.dial(call.pk)
     call.refresh_from_db()
     return call

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from calls import services
+from calls import dialing
 from calls.dialers import livekit
 from calls.models import Call, CallStatus
 from tests.voice.conftest import METADATA, PHONE, TRUNK_PHONE, place_and_dial, trigger
@@ -156,7 +156,7 @@ def test_private_livekit_url_is_refused_by_the_ssrf_policy(
 
 def test_a_redelivered_dial_never_rings_twice(tenant, voice_agent, livekit_trunk, livekit_server):
     call = trigger(tenant, voice_agent, livekit_trunk).call
-    services.advance_call(call.pk)
+    dialing.advance_call(call.pk)
     livekit.dial(call.pk)
     livekit.dial(call.pk)  # the broker delivers the task again (e.g. its first worker died)
     assert len(livekit_server.of("CreateSIPParticipant")) == 1
@@ -169,12 +169,12 @@ def _due_now(call: Call) -> None:
 
 def test_a_call_no_dial_worker_takes_ends_trigger_failed(tenant, voice_agent, livekit_trunk, livekit_server):
     call = trigger(tenant, voice_agent, livekit_trunk).call
-    services.advance_call(call.pk)  # queued for the dial queue, which nobody consumes
+    dialing.advance_call(call.pk)  # queued for the dial queue, which nobody consumes
     call.refresh_from_db()
     assert call.dialer_state["phase"] == "queued"
     assert call.dialer_due_at > timezone.now() + timedelta(seconds=290)
     _due_now(call)
-    services.advance_call(call.pk)  # the sweep runs the guard step
+    dialing.advance_call(call.pk)  # the sweep runs the guard step
     call.refresh_from_db()
     assert call.status == CallStatus.TRIGGER_FAILED
     assert "no dialing worker took the call" in call.events.get(status=CallStatus.TRIGGER_FAILED).detail["reason"]
@@ -184,12 +184,12 @@ def test_a_call_no_dial_worker_takes_ends_trigger_failed(tenant, voice_agent, li
 
 def test_a_dial_whose_worker_died_ends_sip_call_failed(tenant, voice_agent, livekit_trunk, livekit_server):
     call = trigger(tenant, voice_agent, livekit_trunk).call
-    services.advance_call(call.pk)
+    dialing.advance_call(call.pk)
     assert livekit._claim(call.pk, 32)  # a worker claimed it, then was killed mid-dial
     call.refresh_from_db()
     assert call.dialer_due_at > timezone.now() + timedelta(seconds=60)
     _due_now(call)
-    services.advance_call(call.pk)
+    dialing.advance_call(call.pk)
     call.refresh_from_db()
     assert call.status == CallStatus.SIP_CALL_FAILED
 
@@ -199,7 +199,7 @@ def test_an_answered_call_whose_end_is_never_reported_completes_at_max_duration(
 ):
     call = place_and_dial(trigger(tenant, voice_agent, livekit_trunk).call)
     _due_now(call)
-    services.advance_call(call.pk)
+    dialing.advance_call(call.pk)
     call.refresh_from_db()
     assert call.status == CallStatus.COMPLETED
     assert call.duration == 1800

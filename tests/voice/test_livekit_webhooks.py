@@ -181,11 +181,11 @@ def test_only_post_is_allowed(db):
 
 
 def test_a_hangup_during_the_answer_still_completes_the_call(tenant, voice_agent, livekit_trunk, livekit_server):
-    from calls import services
+    from calls import dialing
     from calls.dialers import livekit
 
     call = trigger(tenant, voice_agent, livekit_trunk).call
-    services.advance_call(call.pk)
+    dialing.advance_call(call.pk)
     # The callee answers and hangs up at once: the webhook arrives before the dial records the answer.
     body = event_body("participant_left", f"call-{call.pk}", identity="callee")
     assert post(body, sign(body)).status_code == 200
