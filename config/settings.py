@@ -316,3 +316,11 @@ CALLS_DIAL_QUEUE_TIMEOUT_SECONDS = env_int("CALLS_DIAL_QUEUE_TIMEOUT_SECONDS", 3
 VOICE_STT = env_str("VOICE_STT", "deepgram")
 VOICE_TTS = env_str("VOICE_TTS", "openai")
 VOICE_VAD = env_str("VOICE_VAD", "silero")
+VOICE_STT_MODEL = env_str("VOICE_STT_MODEL", "")
+VOICE_TTS_MODEL = env_str("VOICE_TTS_MODEL", "")
+# The LiveKit project the voice worker registers with (LiveKit Agents' own variable names).
+LIVEKIT_URL = env_str("LIVEKIT_URL", "")
+LIVEKIT_API_KEY = env_str("LIVEKIT_API_KEY", "")
+LIVEKIT_API_SECRET = env_str("LIVEKIT_API_SECRET", "")
+VOICE_WORKER_EXECUTOR = env_str("VOICE_WORKER_EXECUTOR", "process")
+VOICE_WORKER_REFRESH_SECONDS = env_float("VOICE_WORKER_REFRESH_SECONDS", 60.0)
