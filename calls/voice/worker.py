@@ -62,7 +62,9 @@ async def entrypoint(ctx: Any) -> None:
     conversation = voice.CallConversation(call)
     agent = voice.CallAgent(conversation)
     speech = await voice._in_thread(plugins.speech_for, call.agent)
-    session = AgentSession(llm=voice.RuntimeLLM(conversation, agent.hang_up), vad=ctx.proc.userdata.get("vad"), **speech)
+    session = AgentSession(
+        llm=voice.RuntimeLLM(conversation, agent.hang_up), vad=ctx.proc.userdata.get("vad"), **speech
+    )
 
     async def report(reason: str) -> None:
         await voice._in_thread(voice.finish_call, call, conversation.end_reason or reason)

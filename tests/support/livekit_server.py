@@ -9,7 +9,8 @@ dialer uses (AgentDispatchService/CreateDispatch, SIP/CreateSIPParticipant, Room
 - decodes the request body with the method's protobuf class and records it (`server.calls`);
 - answers success, or what `server.fail(method, ...)` scripted: a Twirp error with a code, an HTTP
   status and metadata (`sip_status_code`, `sip_status`), as LiveKit reports a failed SIP call;
-- `server.unknown_trunks` makes CreateSIPParticipant answer 404 `not_found` for those trunk ids.
+- `server.unknown_trunks` makes CreateSIPParticipant answer 404 `not_found` for those trunk ids;
+- `server.delays[method] = seconds` answers that method late (a phone that rings a while).
 
 Use the `livekit_server` fixture (skips with a notice unless the voice requirements are installed;
 fails under CI=true, where they must be).
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +76,7 @@ class LiveKitServer:
         self.api_secret = api_secret
         self.calls: list[TwirpCall] = []
         self.unknown_trunks: set[str] = set()
+        self.delays: dict[str, float] = {}
         self._failures: dict[str, tuple[int, dict]] = {}
         self._lock = threading.Lock()
         self._methods = _methods()
@@ -112,6 +115,7 @@ class LiveKitServer:
         with self._lock:
             self.calls.append(TwirpCall(service, method, message, claims, request))
             failure = self._failures.get(method)
+        time.sleep(self.delays.get(method, 0.0))
         if failure is not None:
             return failure[0], {"Content-Type": "application/json"}, json.dumps(failure[1])
         if method == "CreateSIPParticipant" and message.sip_trunk_id in self.unknown_trunks:

@@ -53,10 +53,15 @@ def test_a_livekit_trunk_is_created_with_defaults_and_masked_secrets(admin_clien
 def test_blank_secrets_keep_the_stored_ones_and_references_are_accepted(admin_client):
     trunk_id = create(admin_client, dialer_secrets=SECRETS).json()["id"]
     response = admin_client.patch(
-        f"/api/v1/sip-trunks/{trunk_id}", {"dialer_secrets": {"api_key": "", "api_secret": "env:LK_SECRET"}}, format="json"
+        f"/api/v1/sip-trunks/{trunk_id}",
+        {"dialer_secrets": {"api_key": "", "api_secret": "env:LK_SECRET"}},
+        format="json",
     )
     assert response.status_code == 200, response.json()
-    assert SipTrunk.objects.get(pk=trunk_id).dialer_secrets == {"api_key": "APIabcdef123", "api_secret": "env:LK_SECRET"}
+    assert SipTrunk.objects.get(pk=trunk_id).dialer_secrets == {
+        "api_key": "APIabcdef123",
+        "api_secret": "env:LK_SECRET",
+    }
 
 
 @pytest.mark.parametrize(
