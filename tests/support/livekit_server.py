@@ -33,6 +33,7 @@ from tests.support.http_servers import HttpServer, RecordedRequest
 API_KEY = "APItestkey123"
 API_SECRET = "test-secret-of-at-least-thirty-two-characters"
 VOICE_HINT = "LiveKit tests need the voice requirements: .venv/bin/pip install -r requirements-voice.txt"
+_skipped: list[str] = []
 
 
 def require_voice_packages() -> None:
@@ -168,3 +169,16 @@ def livekit_server() -> Iterator[LiveKitServer]:
     require_voice_packages()
     with HttpServer() as http:
         yield LiveKitServer(http)
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.skipped and isinstance(report.longrepr, tuple) and VOICE_HINT in str(report.longrepr[2]):
+        _skipped.append(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _skipped:
+        terminalreporter.write_sep("!", f"NOTICE: {len(_skipped)} voice test(s) SKIPPED — livekit packages missing")
+        terminalreporter.write_line(
+            "Install them with .venv/bin/pip install -r requirements-voice.txt; CI always does."
+        )

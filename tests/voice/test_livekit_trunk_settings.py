@@ -137,3 +137,12 @@ def test_the_admin_form_validates_like_the_api(tenant):
     assert "APIabcdef123" not in str(edit["dialer_secrets"])
     assert edit.is_valid(), edit.errors
     assert edit.save().dialer_secrets["api_key"] == "APIabcdef123"
+
+
+def test_without_the_voice_packages_a_livekit_trunk_is_refused(admin_client, monkeypatch):
+    from calls.dialers import livekit_client
+
+    monkeypatch.setattr(livekit_client, "installed", lambda: False)
+    response = create(admin_client, dialer_secrets=SECRETS)
+    assert response.status_code == 400
+    assert "requirements-voice.txt" in response.json()["details"]["dialer_config"][0]

@@ -207,3 +207,12 @@ def test_webhook_body_shape_matches_livekits_json(answered):
     assert post(body, sign(body)).status_code == 200
     answered.refresh_from_db()
     assert answered.status == CallStatus.COMPLETED
+
+
+def test_without_the_voice_packages_the_hook_says_so(db, monkeypatch):
+    from calls.dialers import livekit_client
+
+    monkeypatch.setattr(livekit_client, "installed", lambda: False)
+    response = post(event_body("room_finished", "call-x"), "token")
+    assert response.status_code == 503
+    assert response.json() == {"error": "LiveKit support is not installed on this server"}
