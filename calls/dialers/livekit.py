@@ -195,6 +195,11 @@ def dial(call_id: Any) -> None:
     except livekit_client.LiveKitUnavailable as exc:
         record_call_event(call, CallStatus.TRIGGER_FAILED, SOURCE, detail={"reason": str(exc)})
         return
+    except Exception as exc:
+        # `_dial` reports every SDK failure itself; this is the client failing to start at all.
+        logger.exception("could not start the LiveKit client", extra={"call_id": str(call.pk)})
+        record_call_event(call, CallStatus.TRIGGER_FAILED, SOURCE, detail=livekit_client.describe(exc))
+        return
     status, detail = answered
     event = record_call_event(call, status, SOURCE, provider_call_id=detail.pop("sip_call_id", ""), detail=detail)
     if status == CallStatus.ANSWERED and not event.ignored:

@@ -94,10 +94,18 @@ def _verified(call: Call, text: str, authorization: str) -> Any:
         raise WebhookRefused("unauthorized", "The webhook signature is not valid") from None
 
 
+def _moment(seconds: int) -> datetime | None:
+    """The event's created_at (unix seconds); None (= now) when absent or out of any sane range."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC) if seconds else None
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def _apply(call: Call, event: Any) -> CallEvent | None:
     if event.id and call.events.filter(source=livekit.SOURCE, detail__event_id=event.id).exists():
         return None
-    occurred_at = datetime.fromtimestamp(event.created_at, UTC) if event.created_at else None
+    occurred_at = _moment(event.created_at)
     identity = event.participant.identity if event.HasField("participant") else ""
     detail: dict[str, Any] = {"event": event.event, "event_id": event.id}
     if identity:

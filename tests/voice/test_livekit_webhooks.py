@@ -216,3 +216,11 @@ def test_without_the_voice_packages_the_hook_says_so(db, monkeypatch):
     response = post(event_body("room_finished", "call-x"), "token")
     assert response.status_code == 503
     assert response.json() == {"error": "LiveKit support is not installed on this server"}
+
+
+def test_an_absurd_timestamp_is_read_as_now(answered):
+    body = event_body("room_finished", f"call-{answered.pk}", at=10**15)
+    assert post(body, sign(body)).status_code == 200
+    answered.refresh_from_db()
+    assert answered.status == CallStatus.COMPLETED
+    assert answered.end_timestamp.year == answered.start_timestamp.year
