@@ -81,9 +81,13 @@ class CallConversation:
     ended: bool = False
     end_reason: str = ""
     timings: list[TurnTiming] = field(default_factory=list)
+    # One turn at a time: the caller may speak while the first message is still being prepared, and
+    # the runtime refuses overlapping turns of one conversation (`conflict`).
+    _turn_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def first_turn(self) -> str:
-        turn = await _in_thread(runtime.start, self.call.conversation)
+        async with self._turn_lock:
+            turn = await _in_thread(lambda: runtime.start(self.call.conversation))
         self._note_end(turn)
         return turn.reply
 
@@ -91,10 +95,13 @@ class CallConversation:
         """The agent's reply to the caller's `text`, and the seconds the runtime took for it."""
         started = time.perf_counter()
         try:
-            turn = await _in_thread(runtime.respond, self.call.conversation, text)
+            async with self._turn_lock:
+                turn = await _in_thread(lambda: runtime.respond(self.call.conversation, text))
         except runtime.AgentRuntimeError as exc:
-            # e.g. the conversation already ended, or the tenant lost its AI provider mid-call.
             logger.warning("the runtime refused a turn: %s", exc.code, extra={"call_id": str(self.call.pk)})
+            if exc.code == "conflict":  # another job holds this conversation (a duplicate dispatch)
+                return "", time.perf_counter() - started
+            # e.g. the conversation already ended, or the tenant lost its AI provider mid-call.
             self.ended, self.end_reason = True, f"runtime: {exc.code}"
             return FALLBACK_APOLOGY, time.perf_counter() - started
         self._note_end(turn)
