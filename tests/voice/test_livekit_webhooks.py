@@ -224,3 +224,10 @@ def test_an_absurd_timestamp_is_read_as_now(answered):
     answered.refresh_from_db()
     assert answered.status == CallStatus.COMPLETED
     assert answered.end_timestamp.year == answered.start_timestamp.year
+
+
+def test_an_oversized_body_is_413(db, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = Client().post(URL, "x" * 2000, content_type="application/json")
+    assert response.status_code == 413
+    assert "error" in response.json()
