@@ -98,6 +98,10 @@ def _secret(name: str, value: Any) -> str:
     scheme, sep, _ = value.partition(":")
     if sep and scheme in ("env", "file") and secret_refs.reference_scheme(value) is None:
         raise DialerConfigError(f"dialer_secrets.{name} references nothing after {scheme}:")
+    # The operator decides which variables and files tenants may reference (never the app's own).
+    problem = secret_refs.reference_problem(value)
+    if problem:
+        raise DialerConfigError(f"dialer_secrets.{name}: {problem}")
     return value
 
 

@@ -128,17 +128,17 @@ def test_unreachable_server_is_trigger_failed(tenant, voice_agent, make_livekit_
 
 
 def test_secret_references_resolve_at_dial_time(tenant, voice_agent, make_livekit_trunk, livekit_server, monkeypatch):
-    trunk = make_livekit_trunk(secrets={"api_key": "env:LK_TEST_KEY", "api_secret": "env:LK_TEST_SECRET"})
-    monkeypatch.setenv("LK_TEST_KEY", livekit_server.api_key)
-    monkeypatch.setenv("LK_TEST_SECRET", livekit_server.api_secret)
+    trunk = make_livekit_trunk(secrets={"api_key": "env:SWB_LK_TEST_KEY", "api_secret": "env:SWB_LK_TEST_SECRET"})
+    monkeypatch.setenv("SWB_LK_TEST_KEY", livekit_server.api_key)
+    monkeypatch.setenv("SWB_LK_TEST_SECRET", livekit_server.api_secret)
     assert place_and_dial(trigger(tenant, voice_agent, trunk).call).status == CallStatus.ANSWERED
 
-    monkeypatch.delenv("LK_TEST_SECRET")
+    monkeypatch.delenv("SWB_LK_TEST_SECRET")
     livekit_server.calls.clear()
     call = place_and_dial(trigger(tenant, voice_agent, trunk, phone_number="+14155552672").call)
     assert call.status == CallStatus.TRIGGER_FAILED
     assert call.events.get(status=CallStatus.TRIGGER_FAILED).detail == {
-        "reason": "environment variable LK_TEST_SECRET is not set"
+        "reason": "environment variable SWB_LK_TEST_SECRET is not set"
     }
     assert livekit_server.calls == []
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+
 import pytest
 
 from calls.admin import SipTrunkForm
@@ -54,13 +58,13 @@ def test_blank_secrets_keep_the_stored_ones_and_references_are_accepted(admin_cl
     trunk_id = create(admin_client, dialer_secrets=SECRETS).json()["id"]
     response = admin_client.patch(
         f"/api/v1/sip-trunks/{trunk_id}",
-        {"dialer_secrets": {"api_key": "", "api_secret": "env:LK_SECRET"}},
+        {"dialer_secrets": {"api_key": "", "api_secret": "env:SWB_LK_SECRET"}},
         format="json",
     )
     assert response.status_code == 200, response.json()
     assert SipTrunk.objects.get(pk=trunk_id).dialer_secrets == {
         "api_key": "APIabcdef123",
-        "api_secret": "env:LK_SECRET",
+        "api_secret": "env:SWB_LK_SECRET",
     }
 
 
@@ -82,6 +86,9 @@ def test_blank_secrets_keep_the_stored_ones_and_references_are_accepted(admin_cl
         ({"dialer_secrets": {**SECRETS, "api_key": "env:"}}, "dialer_secrets", "references nothing"),
         ({"dialer_secrets": {**SECRETS, "api_key": "two words"}}, "dialer_secrets", "one word"),
         ({"dialer_secrets": "secret"}, "dialer_secrets", "Expected an object"),
+        ({"dialer_secrets": {**SECRETS, "api_secret": "env:LIVEKIT_API_SECRET"}}, "dialer_secrets", "is not allowed"),
+        ({"dialer_secrets": {**SECRETS, "api_secret": "env:HOME"}}, "dialer_secrets", "is not allowed"),
+        ({"dialer_secrets": {**SECRETS, "api_secret": "file:/etc/passwd"}}, "dialer_secrets", "is not allowed"),
     ],
 )
 def test_bad_settings_are_400_and_nothing_is_saved(admin_client, settings, fields, field, message):
@@ -127,10 +134,13 @@ def test_the_admin_form_validates_like_the_api(tenant):
     assert not form.is_valid()
     assert form.errors["dialer_secrets"] == ["dialer_secrets.api_key is required"]
 
-    form = SipTrunkForm(data={**data, "dialer_secrets": '{"api_key": "APIabcdef123", "api_secret": "file:/run/lk"}'})
+    secret_file = os.path.join(tempfile.gettempdir(), "lk-secret")  # a directory the tests' operator opened
+    form = SipTrunkForm(
+        data={**data, "dialer_secrets": json.dumps({"api_key": "APIabcdef123", "api_secret": f"file:{secret_file}"})}
+    )
     assert form.is_valid(), form.errors
     trunk = form.save()
-    assert trunk.dialer_secrets == {"api_key": "APIabcdef123", "api_secret": "file:/run/lk"}
+    assert trunk.dialer_secrets == {"api_key": "APIabcdef123", "api_secret": f"file:{secret_file}"}
     assert trunk.dialer_config["ringing_timeout"] == 30
     # Editing again shows the stored secrets masked only, and a blank box keeps them.
     edit = SipTrunkForm(instance=trunk, data={**data, "dialer_secrets": ""})
