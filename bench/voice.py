@@ -55,13 +55,11 @@ def make_call() -> Call:
 
 
 async def run_turns(turns: int) -> list[tuple[float, float]]:
-    from livekit.agents import AgentSession
-
     call = await asyncio.to_thread(make_call)
     conversation = voice.CallConversation(call)
     agent = voice.CallAgent(conversation)
     figures = []
-    async with AgentSession(llm=voice.RuntimeLLM(conversation, agent.hang_up)) as session:
+    async with voice.build_session(conversation, agent) as session:
         await session.start(agent)
         for number in range(turns):
             started = time.perf_counter()

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from django.db import close_old_connections
 from django.utils import timezone
-from livekit.agents import Agent, llm
+from livekit.agents import Agent, AgentSession, llm
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConnectOptions
 
 from calls import runtime
@@ -186,3 +186,17 @@ class CallAgent(Agent):
     def hang_up(self) -> None:
         """End the session once what is being said has been said (drain)."""
         self.session.shutdown(drain=True)
+
+
+def build_session(conversation: CallConversation, agent: CallAgent, **speech: Any) -> AgentSession:
+    """The AgentSession of one call: the runtime as its LLM, plus the call's `stt`/`tts`/`vad` if any.
+
+    Preemptive generation is off: LiveKit would start a reply on a transcript the caller may still
+    extend and throw it away — but a runtime turn runs tools and is recorded, so it must run once, on
+    the caller's finished words.
+    """
+    return AgentSession(
+        llm=RuntimeLLM(conversation, agent.hang_up),
+        turn_handling={"preemptive_generation": {"enabled": False}},
+        **{name: value for name, value in speech.items() if value is not None},
+    )

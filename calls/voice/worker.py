@@ -48,7 +48,7 @@ def call_id_of(metadata: str) -> str:
 
 async def entrypoint(ctx: Any) -> None:
     """One dispatched call: the runtime's conversation on the callee's audio, then the outcome."""
-    from livekit.agents import AgentSession, room_io
+    from livekit.agents import room_io
 
     from calls.dialers.livekit import CALLEE
     from calls.voice import plugins
@@ -62,9 +62,7 @@ async def entrypoint(ctx: Any) -> None:
     conversation = voice.CallConversation(call)
     agent = voice.CallAgent(conversation)
     speech = await voice._in_thread(plugins.speech_for, call.agent)
-    session = AgentSession(
-        llm=voice.RuntimeLLM(conversation, agent.hang_up), vad=ctx.proc.userdata.get("vad"), **speech
-    )
+    session = voice.build_session(conversation, agent, vad=ctx.proc.userdata.get("vad"), **speech)
 
     async def report(reason: str) -> None:
         await voice._in_thread(voice.finish_call, call, conversation.end_reason or reason)

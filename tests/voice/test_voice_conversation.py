@@ -73,15 +73,13 @@ def phone_agent(tenant, customer_api) -> Agent:
 
 def converse(call: Call, lines: list[str]):
     """What the worker's job does once the callee is in the room, with text in place of audio."""
-    from livekit.agents import AgentSession
-
     from calls.voice import session as voice
 
     async def run():
         conversation = voice.CallConversation(call)
         agent = voice.CallAgent(conversation)
         results = []
-        async with AgentSession(llm=voice.RuntimeLLM(conversation, agent.hang_up)) as session:
+        async with voice.build_session(conversation, agent) as session:
             results.append(await session.start(agent, capture_run=True))
             for line in lines:
                 results.append(await session.run(user_input=line))
