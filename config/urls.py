@@ -6,7 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from calls.hook_views import livekit_webhook
-from tenants.views import healthz
+from tenants.views import healthz, metrics_view, readyz
 
 api_v1 = [
     path("", include("tenants.urls")),
@@ -29,6 +29,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", healthz, name="healthz"),
     path("hooks/livekit", livekit_webhook, name="livekit-webhook"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("", include("rules.site_urls")),
+    path("", include("calls.site_urls")),
 ]

@@ -8,10 +8,6 @@ import asyncio
 
 import pytest
 
-# The §14 runtime (issue #13) is built in parallel; until it is merged into this branch there is no
-# conversation to hold. Once it is, these run everywhere (they passed against its branch).
-pytest.importorskip("calls.runtime", reason="the agent runtime (calls.runtime, issue #13) is not merged here yet")
-
 from calls.models import Agent, Call, CallStatus
 from integrations.models import Burden, Connection, Endpoint
 from tests.voice.conftest import place_and_dial, trigger

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from io import StringIO
 
 import pytest
@@ -66,10 +67,12 @@ def test_the_call_id_comes_from_the_dispatch_metadata(metadata, expected):
 
 def test_the_calls_session_never_generates_ahead_of_the_caller(db):
     """A runtime turn runs tools and is recorded: LiveKit's preemptive generation must be off."""
-    pytest.importorskip("calls.runtime", reason="the agent runtime (calls.runtime, issue #13) is not merged here yet")
     from calls.voice import session as voice
 
-    conversation = voice.CallConversation(call=None)  # type: ignore[arg-type]
-    built = voice.build_session(conversation, voice.CallAgent(conversation))
+    async def build():  # as in the worker's job: inside its event loop
+        conversation = voice.CallConversation(call=None)  # type: ignore[arg-type]
+        return voice.build_session(conversation, voice.CallAgent(conversation))
+
+    built = asyncio.run(build())
     assert built.options.turn_handling["preemptive_generation"]["enabled"] is False
     assert isinstance(built.llm, voice.RuntimeLLM)

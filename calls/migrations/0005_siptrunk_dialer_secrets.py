@@ -6,7 +6,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("calls", "0003_call_status_labels"),
+        ("calls", "0004_agent_runtime"),
     ]
 
     operations = [
