@@ -30,6 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from calls import runtime
 from calls.dialers import Dialer, DialerConfigError, livekit_client
 from calls.dialing import schedule_dialer_step
 from calls.events import record_call_event
@@ -306,15 +307,11 @@ def complete(call: Call, occurred_at: datetime | None, *, detail: dict, duration
 
 def call_outcome(call: Call) -> dict | None:
     """The analysis of the call's conversation: the §14 runtime's `finish` (idempotent, so the voice
-    worker and a webhook asking both get the same one). None without a conversation or runtime."""
+    worker and a webhook asking both get the same one). None for a call without a conversation."""
     if not call.conversation_id:
         return None
     try:
-        from calls.runtime import finish
-    except ImportError:
-        return None
-    try:
-        outcome = finish(call.conversation)
+        outcome = runtime.finish(call.conversation)
     except Exception:
         # The call did end; a failed analysis must not keep it live (the runtime logs its own cause).
         logger.exception("analysis failed", extra={"call_id": str(call.pk)})
