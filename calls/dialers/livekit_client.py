@@ -1,7 +1,7 @@
 """The official `livekit-api` client, opened the way Switchboard needs it (SPEC §16).
 
 - One event loop per use: sync Celery code calls `run(trunk, work)`, which runs `work(api)` in a fresh
-  `asyncio.run` and closes the client and its aiohttp session before returning.
+  `asyncio.run` (`run_sync`) and closes the client and its aiohttp session before returning.
 - SSRF: the trunk's URL is a tenant's input, and the SDK speaks aiohttp rather than our
   `integrations.http`, so the URL is checked with `http.check_url` first and the session resolves
   names through `_GuardedResolver`, which refuses any address the outbound policy refuses
@@ -18,6 +18,7 @@ import asyncio
 import importlib.util
 import socket
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from integrations import http
@@ -112,7 +113,18 @@ def run(trunk: SipTrunk, work: Callable[[LiveKitAPI], Awaitable[T]]) -> T:
         async with _session() as session:
             return await work(LiveKitAPI(url, key, secret, session=session, failover=False))
 
-    return asyncio.run(main())
+    return run_sync(main)
+
+
+def run_sync(main: Callable[[], Awaitable[T]]) -> T:
+    """`asyncio.run(main())` from synchronous code — in a helper thread when this thread already runs
+    an event loop (an async host, or a test harness's), where asyncio.run would refuse."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="livekit-client") as pool:
+        return pool.submit(lambda: asyncio.run(main())).result()
 
 
 def describe(exc: BaseException) -> dict[str, Any]:

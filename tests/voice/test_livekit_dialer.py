@@ -226,3 +226,22 @@ def test_max_cps_holds_for_livekit_trunks(tenant, voice_agent, make_livekit_trun
     refused = trigger(tenant, voice_agent, trunk, phone_number="+14155552672")
     assert refused.message == "Trunk call rate (max_cps) exceeded"
     assert 1 <= refused.retry_after <= 1
+
+
+@pytest.mark.django_db(transaction=True)  # inside a loop the ORM uses a connection of its own
+def test_dialing_works_where_an_event_loop_already_runs(
+    tenant, voice_agent, livekit_trunk, livekit_server, monkeypatch
+):
+    """asyncio.run refuses inside a running loop (an async host, a test harness): the client gets a thread."""
+    from calls.dialers.livekit_client import run_sync
+
+    call = trigger(tenant, voice_agent, livekit_trunk).call
+    dialing.advance_call(call.pk)
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # dial()'s own ORM calls, inside the loop here
+
+    async def inside_a_loop():
+        livekit.dial(call.pk)
+
+    run_sync(inside_a_loop)
+    call.refresh_from_db()
+    assert call.status == CallStatus.ANSWERED

@@ -4,10 +4,9 @@ outcome reported through the one call-event service."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
+from calls.dialers.livekit_client import run_sync
 from calls.models import Agent, Call, CallStatus
 from integrations.models import Burden, Connection, Endpoint
 from tests.voice.conftest import place_and_dial, trigger
@@ -83,7 +82,7 @@ def converse(call: Call, lines: list[str]):
                     break
         return conversation, results
 
-    return asyncio.run(run())
+    return run_sync(run)
 
 
 def spoken(result) -> list[str]:
