@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from tenants.fields import EncryptedJSONField
 from tenants.models import TenantOwned
 
 
@@ -104,6 +105,8 @@ class SipTrunk(TenantOwned):
     status = models.CharField(max_length=10, choices=ActiveStatus.choices, default=ActiveStatus.ACTIVE)
     dialer = models.CharField(max_length=50, default="simulated", help_text="Dialer back end (registry name)")
     dialer_config = models.JSONField(default=dict, blank=True, help_text="Settings of the dialer back end")
+    # Credentials of the dialer back end (e.g. LiveKit's api_key/api_secret): encrypted, write-only.
+    dialer_secrets = EncryptedJSONField(default=dict, blank=True, help_text="Secrets of the dialer back end")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -349,6 +349,25 @@ CELERY_BEAT_SCHEDULE["calls-dialer-sweep"] = {"task": "calls.sweep_dialer", "sch
 CELERY_BEAT_SCHEDULE["calls-webhook-sweep"] = {"task": "calls.sweep_webhooks", "schedule": 5.0}
 CELERY_BEAT_SCHEDULE["calls-stalled-sweep"] = {"task": "calls.sweep_stalled", "schedule": 60.0}
 
+# Real phone calls (calls/dialers/livekit.py, SPEC §16). Placing a LiveKit call holds a worker for the
+# whole ringing time, so it runs on its own queue: a ringing phone never blocks webhooks or other work.
+CALLS_DIAL_QUEUE = env_str("CALLS_DIAL_QUEUE", "calls-dial")
+CELERY_TASK_ROUTES = {"calls.livekit_dial": {"queue": CALLS_DIAL_QUEUE}}
+# A call no dialing worker has taken after this many seconds ends as Trigger Failed.
+CALLS_DIAL_QUEUE_TIMEOUT_SECONDS = env_int("CALLS_DIAL_QUEUE_TIMEOUT_SECONDS", 300)
+# The voice worker (manage.py voice_worker): LiveKit Agents plugins for speech, chosen by name.
+VOICE_STT = env_str("VOICE_STT", "deepgram")
+VOICE_TTS = env_str("VOICE_TTS", "openai")
+VOICE_VAD = env_str("VOICE_VAD", "silero")
+VOICE_STT_MODEL = env_str("VOICE_STT_MODEL", "")
+VOICE_TTS_MODEL = env_str("VOICE_TTS_MODEL", "")
+# The LiveKit project the voice worker registers with (LiveKit Agents' own variable names).
+LIVEKIT_URL = env_str("LIVEKIT_URL", "")
+LIVEKIT_API_KEY = env_str("LIVEKIT_API_KEY", "")
+LIVEKIT_API_SECRET = env_str("LIVEKIT_API_SECRET", "")
+VOICE_WORKER_EXECUTOR = env_str("VOICE_WORKER_EXECUTOR", "process")
+VOICE_WORKER_REFRESH_SECONDS = env_float("VOICE_WORKER_REFRESH_SECONDS", 60.0)
+
 # Operations (SPEC §17): readiness, metrics, API rate limits, structured logs.
 READYZ_BROKER_TIMEOUT_SECONDS = env_float("READYZ_BROKER_TIMEOUT_SECONDS", 2.0)
 # Requests per seconds allowed to one API key ("<count>/<seconds>"); a key may carry its own override.

@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.support.http_servers",
     "tests.support.oauth_server",
     "tests.support.llm_server",
+    "tests.support.livekit_server",
 ]
 
 
