@@ -244,6 +244,9 @@ LLM_MODEL = env_str("LLM_MODEL", "gpt-4o-mini")
 
 API_CALL_LOG_RETENTION_DAYS = env_int("API_CALL_LOG_RETENTION_DAYS", 30)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
+# How long a process trusts an API key it authenticated, without reading it again: a revocation takes
+# effect everywhere within this time (tenants.auth). At most 1 s; 0 reads the key on every request.
+API_KEY_CACHE_SECONDS = min(1.0, env_float("API_KEY_CACHE_SECONDS", 1.0))
 
 LOGGING = {
     "version": 1,
