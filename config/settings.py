@@ -311,3 +311,5 @@ CALLS_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 CELERY_BEAT_SCHEDULE["calls-dialer-sweep"] = {"task": "calls.sweep_dialer", "schedule": 2.0}
 CELERY_BEAT_SCHEDULE["calls-webhook-sweep"] = {"task": "calls.sweep_webhooks", "schedule": 5.0}
 CELERY_BEAT_SCHEDULE["calls-stalled-sweep"] = {"task": "calls.sweep_stalled", "schedule": 60.0}
+# Repairs the trunks' live-call counters from the calls (only counts changed outside admission/ending).
+CELERY_BEAT_SCHEDULE["calls-reconcile-trunks"] = {"task": "calls.reconcile_trunks", "schedule": 60.0}
