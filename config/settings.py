@@ -311,5 +311,7 @@ CALLS_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 CELERY_BEAT_SCHEDULE["calls-dialer-sweep"] = {"task": "calls.sweep_dialer", "schedule": 2.0}
 CELERY_BEAT_SCHEDULE["calls-webhook-sweep"] = {"task": "calls.sweep_webhooks", "schedule": 5.0}
 CELERY_BEAT_SCHEDULE["calls-stalled-sweep"] = {"task": "calls.sweep_stalled", "schedule": 60.0}
+# A web process that saved a rule rebuilds the tenant's compiled rules in a background thread on commit.
+RULES_BUILD_IN_BACKGROUND = env_bool("RULES_BUILD_IN_BACKGROUND", True)
 # Repairs the trunks' live-call counters from the calls (only counts changed outside admission/ending).
 CELERY_BEAT_SCHEDULE["calls-reconcile-trunks"] = {"task": "calls.reconcile_trunks", "schedule": 60.0}
