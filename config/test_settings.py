@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("SWITCHBOARD_LOCAL_SECRETS", "true")
 # The suite never shares a broker with `make run`: its own SQLite file unless CI names a server.
@@ -24,3 +25,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 0
 # Threads building rule sets after a commit would race the suite's table flushes; one test turns it on.
 RULES_BUILD_IN_BACKGROUND = False
+# Secret references: the suite's own variables (SWB_*) and pytest's temporary files; the tests of the
+# policy itself narrow these.
+SECRET_REFS_ENV_PREFIXES = ["SWB_"]
+SECRET_REFS_FILE_DIRS = [tempfile.gettempdir()]
