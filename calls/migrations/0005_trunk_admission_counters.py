@@ -15,7 +15,7 @@ def count_live_calls(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("calls", "0003_call_status_labels"),
+        ("calls", "0004_agent_runtime"),
     ]
 
     operations = [
