@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from calls import dialing, webhooks
+from calls import admission, dialing, webhooks
 from calls.dialers import livekit
 from tenants.tasks_support import PERIODIC
 
@@ -45,3 +45,8 @@ def sweep_webhooks() -> int:
 @shared_task(name="calls.sweep_stalled", **PERIODIC)
 def sweep_stalled() -> int:
     return dialing.sweep_stalled()
+
+
+@shared_task(name="calls.reconcile_trunks", **PERIODIC)
+def reconcile_trunks() -> int:
+    return admission.reconcile_trunks()
