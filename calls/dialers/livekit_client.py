@@ -19,7 +19,7 @@ import importlib.util
 import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from integrations import http
 from integrations.auth import secret_refs
@@ -85,7 +85,7 @@ def _session() -> Any:
     import aiohttp
 
     # _GuardedResolver keeps aiohttp's resolver contract by delegation (it wraps ThreadedResolver).
-    connector = aiohttp.TCPConnector(resolver=_GuardedResolver(), limit=4)  # type: ignore[arg-type]
+    connector = aiohttp.TCPConnector(resolver=cast(Any, _GuardedResolver()), limit=4)
     # trust_env off: a proxy from the environment would bypass the address check.
     return aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT), trust_env=False
