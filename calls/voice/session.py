@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.db import close_old_connections
 from django.utils import timezone
@@ -154,7 +154,7 @@ class RuntimeLLM(llm.LLM):
 
 class RuntimeStream(llm.LLMStream):
     async def _run(self) -> None:
-        owner: RuntimeLLM = self._llm  # type: ignore[assignment]
+        owner = cast(RuntimeLLM, self._llm)
         text = _latest_caller_words(self.chat_ctx)
         if not text:
             return
