@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('calls', '0006_trunk_admission_counters'),
-        ('tenants', '0001_initial'),
+        ("calls", "0006_trunk_admission_counters"),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='webhookdelivery',
-            index=models.Index(fields=['tenant', '-created_at'], name='delivery_tenant_created'),
+            model_name="webhookdelivery",
+            index=models.Index(fields=["tenant", "-created_at"], name="delivery_tenant_created"),
         ),
     ]
