@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from calls import services
+from calls import dnc, services
 from calls.dialers import DEFAULT_DIALER, DialerConfigError, UnknownDialer, dialer_names, get_dialer
-from calls.models import Agent, SipTrunk
+from calls.models import Agent, DoNotCallEntry, SipTrunk
 from integrations.models import Endpoint
 from tenants import scoping
 from tenants.api import StrictModelSerializer, StrictSerializer, TenantScopedPrimaryKeyField
@@ -134,3 +134,25 @@ class PlaceCallSerializer(StrictSerializer):
     sip_trunk_id = serializers.UUIDField()
     metadata = serializers.DictField(required=False, help_text="Must hold the agent's required fields")
     callback_url = serializers.URLField(required=False, help_text="Status updates are POSTed here, signed")
+
+
+class DoNotCallSerializer(StrictModelSerializer):
+    """A do-not-call entry; POST normalises the number to E.164 (an existing entry is returned as is)."""
+
+    phone_number = serializers.CharField(max_length=64)
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    class Meta:
+        model = DoNotCallEntry
+        fields = ["id", "phone_number", "reason", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def validate_phone_number(self, value: str) -> str:
+        normalised = dnc.normalise_number(value)
+        if normalised is None:
+            raise serializers.ValidationError("phone_number must be a valid phone number in E.164 format")
+        return normalised
+
+    def create(self, validated_data):
+        entry, _ = dnc.add_number(validated_data["tenant"], validated_data["phone_number"], validated_data["reason"])
+        return entry

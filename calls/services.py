@@ -32,7 +32,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from calls import leases
+from calls import dnc, hooks, leases
 from calls.dialers import get_dialer
 from calls.models import (
     LIVE_STATUSES,
@@ -62,15 +62,16 @@ _E164_CHARS = re.compile(r"^\+[0-9 ().\-]+$")
 class CallRequestError(Exception):
     """A POST /calls request that cannot be accepted: `status` and the exact public `message`."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, code: str = "invalid") -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.code = code
 
 
 @dataclass
 class TriggerResult:
-    call: Call
+    call: Call | None  # None only for a refusal that was not recorded (record_rejection=False)
     accepted: bool
     replayed: bool = False
     message: str = ""
@@ -152,7 +153,10 @@ def validate_call_request(tenant: Tenant, data: Any) -> CallRequest:
         raise CallRequestError("Agent is not active")
     if trunk.status != ActiveStatus.ACTIVE:
         raise CallRequestError("SIP trunk is not active")
-    return CallRequest(phone_number, agent, trunk, metadata, _callback_url(data.get("callback_url")))
+    callback_url = _callback_url(data.get("callback_url"))
+    if dnc.is_listed(tenant, phone_number):
+        raise CallRequestError(dnc.LISTED_MESSAGE, code="do_not_call")
+    return CallRequest(phone_number, agent, trunk, metadata, callback_url)
 
 
 def _lookup(tenant: Tenant, model, value: Any, field: str, not_found: str):
@@ -173,12 +177,22 @@ def request_fingerprint(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def trigger_call(tenant: Tenant, data: Any, *, idempotency_key: str | None = None) -> TriggerResult:
+def trigger_call(
+    tenant: Tenant,
+    data: Any,
+    *,
+    idempotency_key: str | None = None,
+    callback_fields: dict | None = None,
+    record_rejection: bool = True,
+) -> TriggerResult:
     """Validate and place a call for `tenant`; a trunk at capacity gives a recorded rejected call.
 
     With an `idempotency_key`, a repeat of the same body within 24 h returns the first accepted call
     (`replayed=True`); the same key with another body raises CallRequestError (422). A unique
     constraint on (tenant, key) settles concurrent repeats: the loser reads the winner's call.
+    `callback_fields` are extra top-level fields of the call's callback (a campaign's `campaign_id`
+    and `row`). `record_rejection=False` is for a caller that waits and tries again itself (a
+    campaign pacing a trunk): a capacity refusal then records no rejected call and sends no callback.
     """
     fingerprint = request_fingerprint(data)
     if idempotency_key is not None:
@@ -188,8 +202,9 @@ def trigger_call(tenant: Tenant, data: Any, *, idempotency_key: str | None = Non
         if replay is not None:
             return replay
     request = validate_call_request(tenant, data)
+    extra = {"callback_fields": callback_fields or {}, "record_rejection": record_rejection}
     try:
-        return _admit(tenant, request, idempotency_key, fingerprint)
+        return _admit(tenant, request, idempotency_key, fingerprint, **extra)
     except IntegrityError:
         replay = _replay(tenant, idempotency_key, fingerprint) if idempotency_key else None
         if replay is None:
@@ -211,7 +226,15 @@ def _replay(tenant: Tenant, key: str, fingerprint: str) -> TriggerResult | None:
     return TriggerResult(call=first, accepted=True, replayed=True)
 
 
-def _admit(tenant: Tenant, request: CallRequest, key: str | None, fingerprint: str) -> TriggerResult:
+def _admit(
+    tenant: Tenant,
+    request: CallRequest,
+    key: str | None,
+    fingerprint: str,
+    *,
+    callback_fields: dict,
+    record_rejection: bool,
+) -> TriggerResult:
     with transaction.atomic():
         # The trunk's row lock serialises admissions per trunk across every web process (PostgreSQL);
         # on SQLite, IMMEDIATE transactions serialise all writers. Time is read after the lock, so the
@@ -230,10 +253,13 @@ def _admit(tenant: Tenant, request: CallRequest, key: str | None, fingerprint: s
             "created_at": now,
             "last_updated": now,
             "request_fingerprint": fingerprint,
+            "callback_fields": callback_fields,
         }
         refusal = capacity_refusal(trunk, now)
         if refusal is not None:
             message, retry_after = refusal
+            if not record_rejection:
+                return TriggerResult(call=None, accepted=False, message=message, retry_after=retry_after)
             call = Call(status=CallStatus.REJECTED_CAPACITY, rejection_reason=message, **fields)
             _apply_terminal(call, now, duration=0)
             call.save(force_insert=True)
@@ -429,6 +455,7 @@ def record_call_event(
         event = _write_event(locked, status, source, occurred_at, detail=detail)
         if status in TERMINAL_STATUSES:
             _notify(locked)
+            hooks.call_ended(locked)
     if isinstance(call, Call):
         _refresh_from(call, locked)
     return event
@@ -562,11 +589,14 @@ def sweep_stalled(limit: int = 1000) -> int:
 
 
 def enqueue(task_name: str, *args: Any, countdown: float | None = None) -> bool:
-    """Send a task now; a broker failure is logged, not raised (the sweeps pick the work up)."""
-    from calls import tasks
+    """Send the registered task `task_name` (any app's: looked up by name, so nothing is imported)
+    now; a broker failure is logged, not raised (the sweeps pick the work up)."""
+    from celery import current_app
+
+    from calls import tasks  # noqa: F401  (registers this app's tasks even where autodiscovery has not run)
 
     try:
-        getattr(tasks, task_name.split(".", 1)[1]).apply_async(args=[str(a) for a in args], countdown=countdown or None)
+        current_app.tasks[task_name].apply_async(args=[str(a) for a in args], countdown=countdown or None)
     except Exception:
         logger.warning("could not enqueue %s; the sweep will retry", task_name, exc_info=True)
         return False

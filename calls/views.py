@@ -7,19 +7,19 @@ from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
+from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from calls import representations, services
+from calls import dnc, representations, services
 from calls import tools as tool_services
-from calls.models import ActiveStatus, Agent, Call, CallStatus, SipTrunk
-from calls.serializers import AgentSerializer, PlaceCallSerializer, SipTrunkSerializer
+from calls.models import ActiveStatus, Agent, Call, CallStatus, DoNotCallEntry, SipTrunk
+from calls.serializers import AgentSerializer, DoNotCallSerializer, PlaceCallSerializer, SipTrunkSerializer
 from tenants import scoping
 from tenants.api import ErrorSerializer, Pagination, error_body
 from tenants.models import Role
-from tenants.viewsets import TenantModelViewSet
+from tenants.viewsets import TenantGenericViewSet, TenantModelViewSet
 
 
 class InUse(exceptions.APIException):
@@ -61,6 +61,26 @@ class SipTrunkViewSet(CallsConfigViewSet):
 
     queryset = SipTrunk.objects.all()
     serializer_class = SipTrunkSerializer
+
+
+class DoNotCallViewSet(
+    TenantGenericViewSet,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+):
+    """The do-not-call list: numbers never called, by the call API or a campaign (admin to write)."""
+
+    queryset = DoNotCallEntry.objects.all()
+    serializer_class = DoNotCallSerializer
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        number = self.request.query_params.get("phone_number") if self.action == "list" else None
+        if number:
+            queryset = queryset.filter(phone_number=dnc.normalise_number(number) or number)
+        return queryset
 
 
 # --- /integration/v1 -------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "integrations",
     "rules",
     "calls",
+    "campaigns",
 ]
 
 MIDDLEWARE = [
@@ -305,3 +306,11 @@ CALLS_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 CELERY_BEAT_SCHEDULE["calls-dialer-sweep"] = {"task": "calls.sweep_dialer", "schedule": 2.0}
 CELERY_BEAT_SCHEDULE["calls-webhook-sweep"] = {"task": "calls.sweep_webhooks", "schedule": 5.0}
 CELERY_BEAT_SCHEDULE["calls-stalled-sweep"] = {"task": "calls.sweep_stalled", "schedule": 60.0}
+
+# Campaigns (SPEC §15): the dispatcher ticks every second; a worker holds a row this long (dialling, or
+# running its after-call steps) before the tick may give it to another; uploads up to 20 MB.
+CAMPAIGN_ROW_LEASE_SECONDS = env_float("CAMPAIGN_ROW_LEASE_SECONDS", 120.0)
+CAMPAIGN_UPLOAD_MAX_BYTES = 20 * 1024 * 1024
+CELERY_BEAT_SCHEDULE["campaigns-tick"] = {"task": "campaigns.tick", "schedule": 1.0}
+# Request bodies allowed past DATA_UPLOAD_MAX_MEMORY_SIZE (tenants.middleware): path regex → bytes.
+API_LARGE_BODY_PATHS = [(r"^/api/v1/campaigns/[^/]+/rows/?$", CAMPAIGN_UPLOAD_MAX_BYTES)]

@@ -104,6 +104,7 @@ def prepare(
     variables: dict | None = None,
     conversation: Any = None,
     row: dict | None = None,
+    scope: dict | None = None,
     dry_run: bool = False,
 ) -> PreparedRequest:
     """Validate `params` and render the request without sending it. `.redacted()` shows it.
@@ -115,7 +116,9 @@ def prepare(
     if variables is None and conversation is not None and not isinstance(conversation, dict):
         variables = getattr(conversation, "variables", None)
     values = validate_arguments(endpoint, params)
-    return prepare_request(endpoint, values, variables=variables, conversation=conversation, row=row, dry_run=dry_run)
+    return prepare_request(
+        endpoint, values, variables=variables, conversation=conversation, row=row, scope=scope, dry_run=dry_run
+    )
 
 
 def execute(
@@ -127,6 +130,7 @@ def execute(
     conversation: Any = None,
     actor: Any = None,
     row: dict | None = None,
+    scope: dict | None = None,
     log: bool = True,
 ) -> ExecutionResult:
     """Call `endpoint` for real and return the result (never raises for a failed call).
@@ -140,7 +144,9 @@ def execute(
     started = time.monotonic()
     result = ExecutionResult(status=CallStatus.FAILURE, include_raw=endpoint.include_raw)
     try:
-        result.request = prepare(endpoint, params=params, variables=variables, conversation=conversation, row=row)
+        result.request = prepare(
+            endpoint, params=params, variables=variables, conversation=conversation, row=row, scope=scope
+        )
     except ParameterError as exc:
         result.error = str(exc)
     except templating.TemplateError as exc:

@@ -101,12 +101,33 @@ def conversation_context(conversation: Any) -> dict:
     }
 
 
+# Namespaces the platform fills in; a session variable or parameter of the same name is hidden by them
+# (the test console warns about it: `shadowed_names`).
+RESERVED_NAMES = ("params", "row", "conversation", "tenant", "extracted", "call")
+
+
+def shadowed_names(variables: dict | None) -> list[str]:
+    """The session variables that a reserved namespace hides (`row`, `call`, ...), in reserved order."""
+    return [name for name in RESERVED_NAMES if name in (variables or {})]
+
+
 def build_context(
-    endpoint: Endpoint, params: dict, variables: dict | None, conversation: Any, row: dict | None
+    endpoint: Endpoint,
+    params: dict,
+    variables: dict | None,
+    conversation: Any,
+    row: dict | None,
+    scope: dict | None = None,
 ) -> dict:
-    """SPEC §4's context: session variables at the top, overridden by params; params/row/conversation/tenant."""
+    """SPEC §4's context: session variables at the top, overridden by params; params/row/conversation/tenant.
+
+    `scope` adds a caller's own names (a campaign step's `variables`, `extracted`, `call`,
+    `ai_classification`); it may not replace `params`, `row`, `conversation` or `tenant`.
+    """
     context = dict(variables or {})
     context.update(params)
+    context.update(extracted={}, call={})
+    context.update({k: v for k, v in (scope or {}).items() if k not in ("params", "row", "conversation", "tenant")})
     context["params"] = params
     context["row"] = row or {}
     context["conversation"] = conversation_context(conversation)
@@ -273,11 +294,12 @@ def prepare_request(
     variables: dict | None = None,
     conversation: Any = None,
     row: dict | None = None,
+    scope: dict | None = None,
     dry_run: bool = False,
 ) -> PreparedRequest:
     """Render the request of `endpoint` for validated `params`; raises TemplateError, PrepareError or
     CredentialUnavailable (each a `failure`). `dry_run`: authenticate without any network I/O."""
-    context = build_context(endpoint, params, variables, conversation, row)
+    context = build_context(endpoint, params, variables, conversation, row, scope)
     missing: list[str] = []
     url, query = build_url(endpoint, context, params, missing)
     headers, secret_header_names, header_secrets = build_headers(endpoint, context, params, missing)

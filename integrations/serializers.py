@@ -154,3 +154,7 @@ class EndpointSerializer(TenantUniqueMixin, StrictModelSerializer):
 class EndpointTestSerializer(StrictSerializer):
     params = serializers.DictField(required=False, default=dict)
     variables = serializers.DictField(required=False, default=dict)
+    row = serializers.DictField(required=False, default=dict, help_text="A dataset row, as a campaign step sees it")
+    extracted = serializers.DictField(
+        required=False, default=dict, help_text="Values a call's analysis extracted, as an after-call step sees them"
+    )
