@@ -30,7 +30,7 @@ from calls.models import LIVE_STATUSES, TERMINAL_STATUSES, Call
 from calls.services import enqueue, enqueue_on_commit
 from campaigns import lifecycle, steps
 from campaigns.importing import row_metadata
-from campaigns.models import Campaign, CampaignRow, CampaignStatus, RowReason, RowStatus
+from campaigns.models import Campaign, CampaignRow, CampaignStatus, RowReason, RowStatus, attempt_key
 from campaigns.zones import open_in
 
 logger = logging.getLogger(__name__)
@@ -70,8 +70,9 @@ def _recover(campaign: Campaign, now: datetime) -> None:
     stale = CampaignRow.objects.filter(campaign=campaign, status=RowStatus.CALLING).filter(
         Q(lease_until__lt=now) | Q(lease_until__isnull=True)
     )
-    for row_id, call_id, call_status in stale.values_list("pk", "call_id", "call__status")[:500]:
-        if call_id is None:
+    fields = ("pk", "attempts", "call_id", "call__status", "call__idempotency_key")
+    for row_id, attempts, call_id, call_status, call_key in stale.values_list(*fields)[:500]:
+        if call_key != attempt_key(row_id, attempts):  # this attempt's call is not recorded yet
             enqueue("campaigns.dial_row", row_id)
         elif call_status in TERMINAL_STATUSES:
             enqueue("campaigns.finish_row", row_id, call_id)
@@ -156,18 +157,18 @@ def dial_row(row_id: int | str) -> None:
 
 
 def _lease(row_id) -> CampaignRow | None:
-    """Take the row for this worker: `calling` without a call yet. Two copies of one attempt may get here
+    """Take the row for this worker: `calling` without this attempt's call yet. Two copies of one attempt may get here
     (a redelivery and a recovery); the attempt's idempotency key keeps them to one call."""
     now = timezone.now()
     with transaction.atomic():
         row = (
             CampaignRow.objects.select_for_update(of=("self",))
-            .select_related("campaign", "campaign__agent", "campaign__sip_trunk")
-            .filter(pk=row_id, status=RowStatus.CALLING, call__isnull=True)
+            .select_related("campaign", "campaign__agent", "campaign__sip_trunk", "call")
+            .filter(pk=row_id, status=RowStatus.CALLING)
             .first()
         )
-        if row is None:
-            return None
+        if row is None or (row.call is not None and row.call.idempotency_key == row.attempt_key()):
+            return None  # settled, or this attempt's call is already recorded
         row.lease_until = now + timedelta(seconds=lease_seconds())
         row.claims += 1
         row.save(update_fields=["lease_until", "claims"])
@@ -189,7 +190,7 @@ def _call_body(row: CampaignRow, campaign: Campaign) -> dict:
 
 
 def _trigger(row: CampaignRow, campaign: Campaign, key: str) -> None:
-    fields = {"campaign_id": str(campaign.pk), "row": {"id": row.pk, "number": row.row, "data": row.data}}
+    fields = {"campaign_id": str(campaign.pk), "row": {"id": str(row.pk), "number": row.row, "data": row.data}}
     try:
         result = call_services.trigger_call(
             campaign.tenant,

@@ -201,7 +201,7 @@ def _build_row(campaign: Campaign, record: Any, seen: set[str]) -> tuple[str, Ca
     seen.add(phone)
     zone_key = zone_key_for(phone, record.get(columns.get("timezone", "timezone")))
     row = CampaignRow(
-        tenant_id=campaign.tenant_id, campaign=campaign, data=record, phone_number=phone, zone_key=zone_key[:500]
+        tenant_id=campaign.tenant_id, campaign=campaign, data=record, phone_number=phone, zone_key=zone_key
     )
     return "", row
 

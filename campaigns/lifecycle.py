@@ -208,11 +208,10 @@ def _take_for_finish(row_id, call_id) -> tuple[CampaignRow | None, Call | None]:
             .first()
         )
         call = Call.objects.filter(pk=call_id, status__in=TERMINAL_STATUSES).first()
-        if row is None or call is None or row.call_id not in (None, call.pk) or call.tenant_id != row.tenant_id:
+        # Only the call of the row's current attempt finishes it (not a late report of an older one).
+        if row is None or call is None or call.idempotency_key != row.attempt_key():
             return None, None
-        if row.call_id is None and call.idempotency_key != row.attempt_key():
-            return None, None
-        if row.lease_until is not None and row.lease_until > now and row.call_id is not None:
+        if row.lease_until is not None and row.lease_until > now and row.call_id == call.pk:
             return None, None  # another worker is running this row's after-call steps
         row.call = call
         row.lease_until = now + timedelta(seconds=settings.CAMPAIGN_ROW_LEASE_SECONDS)

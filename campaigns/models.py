@@ -91,7 +91,7 @@ class CampaignRow(TenantOwned):
     data = models.JSONField(default=dict)
     phone_number = models.CharField(max_length=20)
     # `|`-joined IANA zones the window must hold in ("" = unknown: the campaign's timezone applies).
-    zone_key = models.CharField(max_length=500, blank=True)
+    zone_key = models.CharField(max_length=2000, blank=True)
     status = models.CharField(max_length=10, choices=RowStatus.choices, default=RowStatus.PENDING)
     reason = models.CharField(max_length=20, choices=RowReason.choices, blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -122,6 +122,10 @@ class CampaignRow(TenantOwned):
     def __str__(self) -> str:
         return f"row {self.row}: {self.phone_number} ({self.status})"
 
-    def attempt_key(self, attempt: int | None = None) -> str:
-        """The idempotency key of one attempt: the same attempt can never place two calls."""
-        return f"campaign-row:{self.pk}:attempt:{attempt or self.attempts}"
+    def attempt_key(self) -> str:
+        """The idempotency key of the current attempt: the same attempt can never place two calls."""
+        return attempt_key(self.pk, self.attempts)
+
+
+def attempt_key(row_id, attempt: int) -> str:
+    return f"campaign-row:{row_id}:attempt:{attempt}"

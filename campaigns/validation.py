@@ -121,7 +121,7 @@ def zone_or_none(name: Any) -> ZoneInfo | None:
         return None
     try:
         return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder name such as America
         return None
 
 

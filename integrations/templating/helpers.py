@@ -72,7 +72,7 @@ def _zone(hash_: dict[str, Any]) -> tzinfo | None:
         return None
     try:
         return ZoneInfo(to_text(name))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder name such as America
         raise TemplateError(f"unknown time zone {to_text(name)!r} (use an IANA name such as Asia/Kolkata)") from None
 
 

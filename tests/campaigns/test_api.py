@@ -23,7 +23,11 @@ def test_create_read_and_defaults(clients, agent, trunk):
         "start": "09:00",
         "end": "20:00",
     }
-    assert data["retry"] == {"max_attempts": 3, "delay_minutes": 60, "on": ["Decline", "SIP Call Failed", "Trigger Failed"]}
+    assert data["retry"] == {
+        "max_attempts": 3,
+        "delay_minutes": 60,
+        "on": ["Decline", "SIP Call Failed", "Trigger Failed"],
+    }
     assert data["max_concurrent_calls"] == 10
     assert data["counts"] == {"pending": 0, "calling": 0, "completed": 0, "failed": 0, "skipped": 0}
     assert clients["viewer"].get(f"/api/v1/campaigns/{data['id']}").json()["default_region"] == "IN"
@@ -67,7 +71,10 @@ def test_roles_and_other_tenants(clients, other_client, make_campaign):
     campaign = make_campaign()
     assert clients["member"].post(f"/api/v1/campaigns/{campaign.pk}/start").status_code == 403
     assert other_client.get(f"/api/v1/campaigns/{campaign.pk}").status_code == 404
-    assert other_client.post(f"/api/v1/campaigns/{campaign.pk}/rows", "phone\n", content_type="text/csv").status_code == 404
+    assert (
+        other_client.post(f"/api/v1/campaigns/{campaign.pk}/rows", "phone\n", content_type="text/csv").status_code
+        == 404
+    )
 
 
 CSV = (
@@ -105,7 +112,10 @@ def test_a_missing_required_metadata_key_rejects_the_row(clients, make_campaign)
     campaign = make_campaign()
     payload = {"rows": [{"phone_number": "+14155552671"}, {"phone_number": "+14155552672", "customer_id": "7"}]}
     response = clients["admin"].post(f"/api/v1/campaigns/{campaign.pk}/rows", payload, format="json")
-    assert response.json() == {"accepted": 1, "rejected": [{"row": 1, "error": "metadata missing required keys: customer_id"}]}
+    assert response.json() == {
+        "accepted": 1,
+        "rejected": [{"row": 1, "error": "metadata missing required keys: customer_id"}],
+    }
 
 
 @pytest.mark.parametrize(
@@ -147,8 +157,15 @@ def test_upload_limits(clients, make_campaign, settings, monkeypatch):
 def test_actions_and_their_conflicts(clients, make_campaign, agent):
     campaign = make_campaign()
     admin = clients["admin"]
-    assert admin.post(f"/api/v1/campaigns/{campaign.pk}/start").json()["error"] == "The campaign has no rows: upload some first"
-    admin.post(f"/api/v1/campaigns/{campaign.pk}/rows", {"rows": [{"phone_number": "+14155552671", "customer_id": "1"}]}, format="json")
+    assert (
+        admin.post(f"/api/v1/campaigns/{campaign.pk}/start").json()["error"]
+        == "The campaign has no rows: upload some first"
+    )
+    admin.post(
+        f"/api/v1/campaigns/{campaign.pk}/rows",
+        {"rows": [{"phone_number": "+14155552671", "customer_id": "1"}]},
+        format="json",
+    )
     agent.status = "inactive"
     agent.save()
     assert admin.post(f"/api/v1/campaigns/{campaign.pk}/start").json()["error"] == "Agent is not active"
