@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
-from calls import services, webhooks
+from calls import services, validation, webhooks
 from calls.dialers import DialerConfigError, UnknownDialer, dialer_names, get_dialer
 from calls.models import Agent, Call, CallEvent, SipTrunk, WebhookAttempt, WebhookDelivery
 from calls.representations import is_stalled
@@ -67,7 +67,7 @@ class SipTrunkForm(forms.ModelForm):
         exclude: list[str] = []
 
     def clean_trunk_phone(self):
-        normalised = services.normalise_e164(self.cleaned_data.get("trunk_phone"))
+        normalised = validation.normalise_e164(self.cleaned_data.get("trunk_phone"))
         if normalised is None:
             raise ValidationError("Enter the caller id in E.164 format, e.g. +14155552671.")
         return normalised
@@ -144,6 +144,7 @@ class CallAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
                     "metadata",
                     "conversation",
                     "callback_url",
+                    "callback_fields",
                     "call_outcome",
                     "transcript_url",
                     "recording_url",

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from calls.models import DoNotCallEntry
 from tenants import scoping
+from tenants.errors import DomainError
 from tenants.models import Tenant
 
 LISTED_MESSAGE = "phone_number is on the do-not-call list"
@@ -24,13 +25,8 @@ MAX_IMPORT_ROWS = 100_000
 PHONE_HEADERS = ("phone_number", "phone", "number")
 
 
-class DoNotCallError(Exception):
-    """A request about the list that cannot be done; `code` for the API to map, `message` to show."""
-
-    def __init__(self, message: str, code: str = "invalid") -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
+class DoNotCallError(DomainError):
+    """A request about the list that cannot be done (code `invalid`), with the sentence to show."""
 
 
 def normalise_number(value: object, region: str | None = None) -> str | None:

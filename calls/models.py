@@ -98,7 +98,7 @@ TERMINAL_STATUSES = (
 
 
 class Call(TenantOwned):
-    """One outbound call. `status` only moves forward (see services.record_call_event)."""
+    """One outbound call. `status` only moves forward (see calls.events.record_call_event)."""
 
     agent = models.ForeignKey(Agent, on_delete=models.RESTRICT, related_name="calls")
     sip_trunk = models.ForeignKey(SipTrunk, on_delete=models.RESTRICT, related_name="calls")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from calls import dnc, services
+from calls import dnc, services, validation
 from calls.dialers import DEFAULT_DIALER, DialerConfigError, UnknownDialer, dialer_names, get_dialer
 from calls.models import Agent, DoNotCallEntry, SipTrunk
 from integrations.models import Endpoint
@@ -112,7 +112,7 @@ class SipTrunkSerializer(StrictModelSerializer):
         return services.live_channels(obj)
 
     def validate_trunk_phone(self, value: str) -> str:
-        normalised = services.normalise_e164(value)
+        normalised = validation.normalise_e164(value)
         if normalised is None:
             raise serializers.ValidationError("trunk_phone must be in E.164 format, e.g. +14155552671")
         return normalised
@@ -126,7 +126,7 @@ class SipTrunkSerializer(StrictModelSerializer):
 
 
 class PlaceCallSerializer(StrictSerializer):
-    """`POST /integration/v1/calls`, for the OpenAPI schema: services.validate_call_request checks it
+    """`POST /integration/v1/calls`, for the OpenAPI schema: calls.validation.validate_call_request checks it
     (in SPEC §9's order, with its exact messages)."""
 
     phone_number = serializers.CharField(help_text="E.164, e.g. +14155552671")

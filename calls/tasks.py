@@ -1,4 +1,4 @@
-"""Celery tasks of outbound calls: thin adapters over calls.services and calls.webhooks.
+"""Celery tasks of outbound calls: thin adapters over calls.dialing and calls.webhooks.
 
 Every task is idempotent. The tasks on one call or delivery take its id, claim the row in the database
 before working and run with acks_late + reject_on_worker_lost; their redeliveries are bounded by claim
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from calls import services, webhooks
+from calls import dialing, webhooks
 from tenants.tasks_support import PERIODIC
 
 RELIABLE = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
@@ -18,7 +18,7 @@ RELIABLE = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": T
 
 @shared_task(name="calls.advance_call", **RELIABLE)
 def advance_call(call_id: str) -> None:
-    services.advance_call(call_id)
+    dialing.advance_call(call_id)
 
 
 @shared_task(name="calls.deliver_webhook", **RELIABLE)
@@ -28,7 +28,7 @@ def deliver_webhook(delivery_id: str) -> None:
 
 @shared_task(name="calls.sweep_dialer", **PERIODIC)
 def sweep_dialer() -> int:
-    return services.sweep_dialer()
+    return dialing.sweep_dialer()
 
 
 @shared_task(name="calls.sweep_webhooks", **PERIODIC)
@@ -38,4 +38,4 @@ def sweep_webhooks() -> int:
 
 @shared_task(name="calls.sweep_stalled", **PERIODIC)
 def sweep_stalled() -> int:
-    return services.sweep_stalled()
+    return dialing.sweep_stalled()

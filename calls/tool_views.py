@@ -44,10 +44,8 @@ class ToolInvokeView(APIView):
         data = serializer.validated_data
         tenant = request.auth.tenant
         conversation = scoping.get_for_tenant_or_404(Conversation, tenant, pk=data["conversation_id"])
-        try:
-            outcome = tools.invoke_tool(
-                tenant, tool_name, conversation, data["arguments"], data["confirmed"], ctx=request.auth
-            )
-        except tools.ToolRefused as refused:
-            return Response(refused.body, status=refused.status)
+        # A refusal (tools.ToolRefused) or an unknown tool (NotFound) is answered by tenants.api.exception_handler.
+        outcome = tools.invoke_tool(
+            tenant, tool_name, conversation, data["arguments"], data["confirmed"], ctx=request.auth
+        )
         return Response(outcome.to_dict())

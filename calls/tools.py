@@ -8,8 +8,8 @@
   result (SPEC §4 shape) plus what to `say`.
 
 Burden levels are enforced here, not left to the model: a `confirmed` tool runs only with
-`confirmed=true` (else `ToolRefused` 409 with a confirmation prompt), a `verified` tool only in a
-conversation whose caller's identity is verified (else 403). Nothing is sent when a tool is refused.
+`confirmed=true` (else `ToolRefused`, code `conflict`, with a confirmation prompt), a `verified` tool only
+in a conversation whose caller's identity is verified (else code `forbidden`). Nothing is sent when a tool is refused.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from integrations.redaction import SENSITIVE_NAME, Redactor
 from rules import services as conversations
 from rules.models import Conversation
 from tenants import scoping
+from tenants.errors import DomainError, ErrorCode
 from tenants.models import Tenant
 from tenants.secrets import MASK
 
@@ -52,13 +53,8 @@ CONFIRMED_SCHEMA = {
 }
 
 
-class ToolRefused(Exception):
-    """The tool did not run: `status` (400, 403, 409) and the response `body` (`{"error": ..., ...}`)."""
-
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"error": message, **extra}
+class ToolRefused(DomainError):
+    """The tool did not run: a code (`invalid`, `forbidden`, `conflict`), the message and extra fields."""
 
 
 @dataclass
@@ -127,11 +123,11 @@ def invoke_tool(
 ) -> ToolOutcome:
     """Run the tenant's tool `tool_name` in `conversation`, the burden level enforced; see the module doc.
 
-    Raises Http404 for a tool name the tenant does not have, `ToolRefused` when the tool may not run
-    (400 bad arguments, 403 unverified caller or a tool the call's agent does not have, 409 not
-    confirmed). `ctx` (a TenantContext) is recorded as who triggered the call.
+    Raises NotFound for a tool name the tenant does not have, `ToolRefused` when the tool may not run
+    (`invalid` arguments; `forbidden`: unverified caller or a tool the call's agent does not have;
+    `conflict`: not confirmed). `ctx` (a TenantContext) is recorded as who triggered the call.
     """
-    endpoint = scoping.get_for_tenant_or_404(Endpoint.objects.for_execution(), tenant, tool_name=tool_name)
+    endpoint = scoping.get_for_tenant(Endpoint.objects.for_execution(), tenant, tool_name=tool_name)
     if conversation.tenant_id != tenant.pk:
         raise ValueError("the conversation belongs to another tenant")
     arguments = dict(arguments or {})
@@ -173,33 +169,35 @@ def _confirmation_flag(value: Any) -> bool:
         return coerce("boolean", value)
     except ValueError:
         message = f"parameter {CONFIRMED_ARGUMENT} must be a boolean"
-        raise ToolRefused(400, f"arguments: {message}", details={"arguments": [message]}) from None
+        raise ToolRefused(f"arguments: {message}", details={"arguments": [message]}) from None
 
 
 def _validated(endpoint: Endpoint, arguments: dict) -> dict:
     try:
         return validate_arguments(endpoint, arguments, allow_extra=False)
     except ParameterError as exc:
-        raise ToolRefused(400, f"arguments: {exc.messages[0]}", details={"arguments": exc.messages}) from None
+        raise ToolRefused(f"arguments: {exc.messages[0]}", details={"arguments": exc.messages}) from None
 
 
 def _check_agent_may_use(endpoint: Endpoint, conversation: Conversation) -> None:
     call = Call.objects.filter(conversation=conversation).select_related("agent").first()
     if call is not None and not call.agent.tools.filter(pk=endpoint.pk).exists():
-        raise ToolRefused(403, f"Tool {endpoint.tool_name} is not one of the tools of this call's agent")
+        raise ToolRefused(
+            f"Tool {endpoint.tool_name} is not one of the tools of this call's agent", code=ErrorCode.FORBIDDEN
+        )
 
 
 def _check_burden(endpoint: Endpoint, conversation: Conversation, values: dict, confirmed: bool) -> None:
     if endpoint.burden == Burden.VERIFIED and not conversation.identity_verified:
         raise ToolRefused(
-            403,
             f"Tool {endpoint.tool_name} requires the caller's identity to be verified in this conversation first",
+            code=ErrorCode.FORBIDDEN,
         )
     if endpoint.burden == Burden.CONFIRMED and not confirmed:
         shown = redact_arguments(values, Redactor())
         raise ToolRefused(
-            409,
             "Confirmation required",
+            code=ErrorCode.CONFLICT,
             confirmation_prompt=confirmation_prompt(endpoint, shown),
             tool=endpoint.tool_name,
             arguments=shown,

@@ -12,12 +12,12 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from calls import dnc, representations, services
+from calls import dnc, listing, representations, services
 from calls import tools as tool_services
 from calls.models import ActiveStatus, Agent, Call, CallStatus, DoNotCallEntry, SipTrunk
 from calls.serializers import AgentSerializer, DoNotCallSerializer, PlaceCallSerializer, SipTrunkSerializer
 from tenants import scoping
-from tenants.api import ErrorSerializer, Pagination, error_body
+from tenants.api import ErrorSerializer, Pagination
 from tenants.models import Role
 from tenants.viewsets import TenantGenericViewSet, TenantModelViewSet
 
@@ -127,10 +127,11 @@ class CallListCreateView(IntegrationView):
         summary="List calls",
     )
     def get(self, request):
-        try:
-            calls = services.filter_calls(self.tenant, request.query_params)
-        except services.CallRequestError as exc:
-            return Response(error_body(exc.message), status=exc.status)
+        params = request.query_params
+        # `status` may repeat and may list several, comma-separated: that is query-string syntax.
+        statuses = [s for value in params.getlist("status") for s in value.split(",") if s]
+        filters = {name: params[name] for name in listing.FILTERS if params.get(name)}
+        calls = listing.filter_calls(self.tenant, statuses=statuses, **filters)
         paginator = Pagination()
         page = paginator.paginate_queryset(calls, request, view=self)
         now = timezone.now()
@@ -160,12 +161,9 @@ class CallListCreateView(IntegrationView):
         summary="Place a call",
     )
     def post(self, request):
-        try:
-            result = services.trigger_call(
-                self.tenant, request.data, idempotency_key=request.headers.get("Idempotency-Key")
-            )
-        except services.CallRequestError as exc:
-            return Response(error_body(exc.message), status=exc.status)
+        result = services.trigger_call(
+            self.tenant, request.data, idempotency_key=request.headers.get("Idempotency-Key")
+        )
         if not result.accepted:
             body = {"error": result.message, "call_id": str(result.call.pk), "status": "rejected"}
             return Response(body, status=429, headers={"Retry-After": str(result.retry_after)})

@@ -31,7 +31,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from calls import leases
+from calls import leases, queue
 from calls.models import (
     AttemptOutcome,
     Call,
@@ -163,9 +163,7 @@ def create_event_delivery(tenant_id, url: str, event: str, payload: dict) -> Web
 
 
 def _enqueue_on_commit(delivery_id, countdown: float | None = None) -> None:
-    from calls.services import enqueue_on_commit
-
-    enqueue_on_commit("calls.deliver_webhook", delivery_id, countdown=countdown)
+    queue.enqueue_on_commit("calls.deliver_webhook", delivery_id, countdown=countdown)
 
 
 def retry_delay(attempt_number: int) -> float | None:
@@ -290,7 +288,6 @@ def _schedule_after(delivery: WebhookDelivery, attempt: WebhookAttempt, now, per
 
 def sweep_due_deliveries(limit: int = 500) -> int:
     """Enqueue pending deliveries that are due, not leased, and not enqueued recently (lost messages)."""
-    from calls.services import enqueue
 
     now = timezone.now()
     stale = now - timedelta(seconds=settings.CALLS_REENQUEUE_AFTER_SECONDS)
@@ -303,7 +300,7 @@ def sweep_due_deliveries(limit: int = 500) -> int:
     if ids:
         WebhookDelivery.objects.filter(pk__in=ids).update(enqueued_at=now)
     for delivery_id in ids:
-        enqueue("calls.deliver_webhook", delivery_id)
+        queue.enqueue("calls.deliver_webhook", delivery_id)
     return len(ids)
 
 

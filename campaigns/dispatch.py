@@ -27,7 +27,8 @@ from django.utils import timezone
 from calls import dnc, leases
 from calls import services as call_services
 from calls.models import LIVE_STATUSES, TERMINAL_STATUSES, Call
-from calls.services import enqueue, enqueue_on_commit
+from calls.queue import enqueue, enqueue_on_commit
+from calls.validation import CallRequestError
 from campaigns import lifecycle, steps
 from campaigns.importing import row_metadata
 from campaigns.models import Campaign, CampaignRow, CampaignStatus, RowReason, RowStatus, attempt_key
@@ -199,11 +200,11 @@ def _trigger(row: CampaignRow, campaign: Campaign, key: str) -> None:
             callback_fields=fields,
             record_rejection=False,
         )
-    except call_services.CallRequestError as exc:
+    except CallRequestError as exc:
         existing = Call.objects.filter(tenant_id=row.tenant_id, idempotency_key=key).first()
         if existing is not None:  # a concurrent copy of this attempt won (422: its metadata differed)
             _link(row, existing)
-        elif exc.code == "do_not_call":
+        elif exc.message == dnc.LISTED_MESSAGE:
             lifecycle.settle(row, RowStatus.SKIPPED, RowReason.DO_NOT_CALL)
         else:
             lifecycle.attempt_failed(row, campaign, "Trigger Failed", exc.message)

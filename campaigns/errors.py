@@ -1,13 +1,12 @@
-"""Domain errors of campaigns: a code for the API to map to a status, and the sentence to show."""
+"""Domain errors of campaigns: a code (tenants.errors.ErrorCode) the API maps to a status, the sentence
+to show, and the field to blame when there is one (for the serializer's details)."""
 
 from __future__ import annotations
 
+from tenants.errors import DomainError, ErrorCode
 
-class CampaignError(Exception):
-    """`code`: invalid (400), not_found (404), conflict (409), too_large (413); `field` when one is to blame."""
 
-    def __init__(self, message: str, code: str = "invalid", field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
+class CampaignError(DomainError):
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.INVALID, field: str | None = None) -> None:
+        super().__init__(message, code=code)
         self.field = field

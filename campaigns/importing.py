@@ -24,6 +24,7 @@ from django.utils import timezone
 from campaigns.errors import CampaignError
 from campaigns.models import Campaign, CampaignRow, CampaignStatus
 from campaigns.zones import zone_key_for
+from tenants.errors import ErrorCode
 
 MAX_ROWS = 100_000
 MAX_COLUMNS = 200
@@ -157,7 +158,7 @@ def import_rows(campaign: Campaign, records: Iterable[Any]) -> ImportReport:
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().select_related("agent").get(pk=campaign.pk)
         if locked.status not in (CampaignStatus.DRAFT, CampaignStatus.PAUSED):
-            raise CampaignError("rows can be added only while the campaign is draft or paused", code="conflict")
+            raise CampaignError("rows can be added only while the campaign is draft or paused", code=ErrorCode.CONFLICT)
         existing = CampaignRow.objects.filter(campaign=locked)
         seen = set(existing.values_list("phone_number", flat=True))
         offset = existing.aggregate(last=Max("row"))["last"] or 0
@@ -168,7 +169,7 @@ def import_rows(campaign: Campaign, records: Iterable[Any]) -> ImportReport:
                 report.rejected.append({"row": line, "error": error})
                 continue
             if offset + len(rows) >= MAX_ROWS:
-                raise CampaignError(f"a campaign holds at most {MAX_ROWS} rows", code="too_large")
+                raise CampaignError(f"a campaign holds at most {MAX_ROWS} rows", code=ErrorCode.TOO_LARGE)
             row.row = offset + len(rows) + 1
             rows.append(row)
         CampaignRow.objects.bulk_create(rows, batch_size=BATCH_SIZE)

@@ -17,11 +17,12 @@ from django.utils import timezone
 
 from calls import dnc, leases
 from calls.models import TERMINAL_STATUSES, ActiveStatus, Call
-from calls.services import enqueue_on_commit
+from calls.queue import enqueue_on_commit
 from calls.webhooks import create_event_delivery
 from campaigns import steps
 from campaigns.errors import CampaignError
 from campaigns.models import Campaign, CampaignRow, CampaignStatus, RowReason, RowStatus
+from tenants.errors import ErrorCode
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def _transition(campaign: Campaign, allowed: tuple[str, ...], target: str, verb:
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().select_related("agent", "sip_trunk").get(pk=campaign.pk)
         if locked.status not in allowed:
-            raise CampaignError(f"a {locked.status} campaign cannot be {verb}", code="conflict")
+            raise CampaignError(f"a {locked.status} campaign cannot be {verb}", code=ErrorCode.CONFLICT)
         if target == CampaignStatus.RUNNING:
             _check_can_run(locked)
         locked.status = target
@@ -75,7 +76,7 @@ def cancel(campaign: Campaign) -> Campaign:
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if locked.status in FINAL_STATUSES:
-            raise CampaignError(f"a {locked.status} campaign cannot be cancelled", code="conflict")
+            raise CampaignError(f"a {locked.status} campaign cannot be cancelled", code=ErrorCode.CONFLICT)
         locked.status = CampaignStatus.CANCELLED
         locked.completed_at = timezone.now()
         locked.save(update_fields=["status", "completed_at", "updated_at"])

@@ -6,7 +6,6 @@ from django.db import transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -15,20 +14,11 @@ from campaigns.errors import CampaignError
 from campaigns.models import Campaign, CampaignRow, CampaignStatus, RowStatus
 from campaigns.serializers import CampaignRowSerializer, CampaignSerializer
 from tenants.api import ErrorSerializer, Pagination, error_body
+from tenants.errors import ErrorCode
 from tenants.parsers import loads_request_json
 from tenants.viewsets import TenantModelViewSet
 
-STATUS_OF = {"invalid": 400, "not_found": 404, "conflict": 409, "too_large": 413, "unsupported": 415}
 EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.PAUSED)
-
-
-class CampaignConflict(exceptions.APIException):
-    status_code = 409
-    default_detail = "The campaign is not in a state that allows this"
-
-
-def _error(exc: CampaignError) -> Response:
-    return Response(error_body(exc.message), status=STATUS_OF.get(exc.code, 400))
 
 
 class CampaignViewSet(TenantModelViewSet):
@@ -39,12 +29,14 @@ class CampaignViewSet(TenantModelViewSet):
 
     def perform_update(self, serializer) -> None:
         if serializer.instance.status not in EDITABLE:
-            raise CampaignConflict("Only a draft or paused campaign can be changed")
+            raise CampaignError("Only a draft or paused campaign can be changed", code=ErrorCode.CONFLICT)
         super().perform_update(serializer)
 
     def perform_destroy(self, instance) -> None:
         if instance.status == CampaignStatus.RUNNING:
-            raise CampaignConflict("A running campaign cannot be deleted: pause or cancel it first")
+            raise CampaignError(
+                "A running campaign cannot be deleted: pause or cancel it first", code=ErrorCode.CONFLICT
+            )
         with transaction.atomic():
             super().perform_destroy(instance)
 
@@ -65,10 +57,7 @@ class CampaignViewSet(TenantModelViewSet):
         campaign = self.get_object()
         if request.method == "GET":
             return self._list_rows(request, campaign)
-        try:
-            report = importing.import_rows(campaign, _records(request))
-        except CampaignError as exc:
-            return _error(exc)
+        report = importing.import_rows(campaign, _records(request))
         self.audit("changed", campaign)
         return Response(report.as_dict(), status=201)
 
@@ -84,10 +73,7 @@ class CampaignViewSet(TenantModelViewSet):
         return paginator.get_paginated_response(CampaignRowSerializer(page, many=True).data)
 
     def _act(self, func) -> Response:
-        try:
-            campaign = func(self.get_object())
-        except CampaignError as exc:
-            return _error(exc)
+        campaign = func(self.get_object())
         self.audit("changed", campaign)
         return Response(self.get_serializer(campaign).data)
 
@@ -130,7 +116,7 @@ def _records(request):
     limit = importing.upload_limit()
     raw = request._request.read(limit + 1)  # not request.body: that stops at DATA_UPLOAD_MAX_MEMORY_SIZE
     if len(raw) > limit:
-        raise CampaignError(f"an upload is at most {limit // (1024 * 1024)} MB", code="too_large")
+        raise CampaignError(f"an upload is at most {limit // (1024 * 1024)} MB", code=ErrorCode.TOO_LARGE)
     content_type = (request.content_type or "").split(";")[0].strip().lower()
     if content_type in ("text/csv", "application/csv"):
         return importing.read_csv(raw)
@@ -139,4 +125,6 @@ def _records(request):
             return importing.read_json(loads_request_json(raw))
         except ValueError as exc:
             raise CampaignError(f"malformed JSON: {exc}") from None
-    raise CampaignError('send rows as text/csv or as application/json {"rows": [...]}', code="unsupported")
+    raise CampaignError(
+        'send rows as text/csv or as application/json {"rows": [...]}', code=ErrorCode.UNSUPPORTED_FORMAT
+    )

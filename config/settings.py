@@ -193,6 +193,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["tenants.schema.drop_optional_trailing_slash"],
+    # Several models have a `status`; name the campaign ones so the enum names stay stable.
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "campaigns.models.CampaignStatus",
+        "CampaignRowStatusEnum": "campaigns.models.RowStatus",
+        "ActiveStatusEnum": "calls.models.ActiveStatus",
+    },
     # The widget API has no DRF authentication class to describe its session token (rules.widget_views).
     "APPEND_COMPONENTS": {
         "securitySchemes": {

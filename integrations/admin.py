@@ -15,7 +15,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from integrations import auth, consoles, credential_state, oauth
+from integrations import auth, consoles
+from integrations.auth import credential_state, oauth
 from integrations.forms import ConnectionForm, CredentialForm, EndpointForm, EndpointTestForm
 from integrations.models import ApiCallLog, Connection, Credential, Endpoint
 from tenants import scoping

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from integrations import auth, secret_refs, templating
+from integrations import auth, templating
+from integrations.auth import secret_refs
 from integrations.models import BodyType
 from integrations.redaction import HARMLESS_HEADERS, SENSITIVE_NAME, Redactor
 

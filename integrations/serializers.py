@@ -9,7 +9,8 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
-from integrations import auth, credential_state, oauth, validation
+from integrations import auth, validation
+from integrations.auth import credential_state, oauth
 from integrations.models import CONNECTION_FIELDS, ENDPOINT_FIELDS, Connection, Credential, Endpoint, default_retry
 from integrations.secrets import masked, merge_secret_map
 from tenants.api import StrictModelSerializer, StrictSerializer, TenantScopedPrimaryKeyField

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from integrations import calllog, token_refresh
+from integrations import calllog
+from integrations.auth import token_refresh
 from tenants.tasks_support import PERIODIC
 
 

@@ -15,6 +15,7 @@ from integrations.models import Endpoint
 from rules import patterns
 from rules.models import ActionType, OnError, Rule, RuleAction, TriggerType
 from tenants import scoping
+from tenants.errors import NotFound
 
 TRIGGER_KEYS = {
     TriggerType.REGEX: {"type", "pattern", "flags"},
@@ -118,8 +119,8 @@ def _endpoint(value: Any, tenant) -> Endpoint:
     if value in (None, ""):
         raise ValidationError("endpoint is required")
     try:
-        return scoping.get_for_tenant_or_404(Endpoint, tenant, pk=str(value))
-    except Exception:
+        return scoping.get_for_tenant(Endpoint, tenant, pk=str(value))
+    except NotFound:
         raise ValidationError(f"unknown endpoint {value}") from None
 
 

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from tenants.auth import INVALID_KEY_MESSAGE
+from tenants.errors import DomainError, ErrorCode
 from tenants.scoping import for_tenant
 
 logger = logging.getLogger(__name__)
@@ -47,8 +48,28 @@ def _validation_body(detail: Any) -> dict:
     return error_body(_first_message(details), details)
 
 
+# How the API answers each domain error code (tenants.errors).
+STATUS_BY_CODE: dict[ErrorCode, int] = {
+    ErrorCode.INVALID: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.UNAUTHENTICATED: status.HTTP_401_UNAUTHORIZED,
+    ErrorCode.FORBIDDEN: status.HTTP_403_FORBIDDEN,
+    ErrorCode.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    ErrorCode.CONFLICT: status.HTTP_409_CONFLICT,
+    ErrorCode.TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    ErrorCode.UNSUPPORTED_FORMAT: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    ErrorCode.MISMATCH: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
+}
+
+
+def status_for(error: DomainError) -> int:
+    return STATUS_BY_CODE[error.code]
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF errors (and Django's 404/403/413) as `{"error": "...", "details": {...}}`."""
+    """DRF errors, domain errors (and Django's 404/403/413) as `{"error": "...", "details": {...}}`."""
+    if isinstance(exc, DomainError):
+        return Response(exc.to_dict(), status=status_for(exc))
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("Request body too large"), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, Http404):

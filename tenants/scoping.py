@@ -12,6 +12,7 @@ from django.core.exceptions import MultipleObjectsReturned, ObjectDoesNotExist, 
 from django.db.models import Model, QuerySet
 from django.http import Http404
 
+from tenants.errors import NotFound
 from tenants.models import Membership, Role, Tenant, role_at_least
 
 if TYPE_CHECKING:
@@ -54,11 +55,19 @@ def for_tenant(source: QuerySet[M] | type[M], tenant: Tenant | None) -> QuerySet
     return queryset.filter(tenant=tenant)
 
 
-def get_for_tenant_or_404(source: QuerySet[M] | type[M], tenant: Tenant | None, **lookup: Any) -> M:
-    """One object of `tenant`, or Http404 — for a missing id, a malformed id and another tenant's id alike."""
+def get_for_tenant(source: QuerySet[M] | type[M], tenant: Tenant | None, **lookup: Any) -> M:
+    """One object of `tenant`, or `NotFound` — for a missing id, a malformed id and another tenant's id alike."""
     try:
         return for_tenant(source, tenant).get(**lookup)
     except (ObjectDoesNotExist, MultipleObjectsReturned, ValidationError, ValueError, TypeError):
+        raise NotFound() from None
+
+
+def get_for_tenant_or_404(source: QuerySet[M] | type[M], tenant: Tenant | None, **lookup: Any) -> M:
+    """`get_for_tenant` for views and the admin: Django's Http404 instead of `NotFound`."""
+    try:
+        return get_for_tenant(source, tenant, **lookup)
+    except NotFound:
         raise Http404("Not found.") from None
 
 

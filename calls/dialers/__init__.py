@@ -1,9 +1,9 @@
 """Dialer back ends: one small interface, a registry of dotted paths, imported lazily.
 
 A back end places a call (`place(call)`) and reports every status change through the one service
-function `calls.services.record_call_event(call, status, source, ...)`. Work it needs to do later (the
+function `calls.events.record_call_event(call, status, source, ...)`. Work it needs to do later (the
 next step of a simulated call, a poll of a carrier API) is scheduled with
-`calls.services.schedule_dialer_step(call, due_at, state)`; the task `calls.advance_call` — or the
+`calls.dialing.schedule_dialer_step(call, due_at, state)`; the task `calls.advance_call` — or the
 periodic sweep, if a message was lost — then calls `advance(call)` once the step is due.
 
 Adding a carrier means writing one module with a `Dialer` subclass and one line in `DIALERS`.

@@ -21,6 +21,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from calls.dialers import Dialer, DialerConfigError
+from calls.dialing import schedule_dialer_step
+from calls.events import record_call_event
 from calls.models import Call, CallStatus
 
 OUTCOMES = ("completed", "declined", "sip_failed", "trigger_failed")
@@ -131,8 +133,6 @@ class SimulatedDialer(Dialer):
         self._run_due_steps(call, dict(call.dialer_state))
 
     def _run_due_steps(self, call: Call, state: dict) -> None:
-        from calls.services import record_call_event, schedule_dialer_step
-
         placed_at = parse_datetime(state["placed_at"])
         plan = state["plan"]
         while state["next"] < len(plan):

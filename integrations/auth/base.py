@@ -15,7 +15,7 @@ through this interface:
 - `redacted_headers()` / `redacted_query()`: names this type fills with secrets, always redacted.
 
 Secret values are read through `self.secret(name)`, which resolves `env:`/`file:` references
-(`integrations.secret_refs`) at call time.
+(`integrations.auth.secret_refs`) at call time.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from integrations import http, secret_refs
+from integrations import http
+from integrations.auth import secret_refs
 
 if TYPE_CHECKING:
     from integrations.models import Credential

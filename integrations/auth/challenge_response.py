@@ -23,7 +23,8 @@ import json
 import re
 from typing import Any
 
-from integrations import http, mapping, templating, token_cache
+from integrations import http, mapping, templating
+from integrations.auth import token_cache
 from integrations.auth.base import HEADER_NAME, AuthTarget, AuthTestResult, CredentialUnavailable, Field
 from integrations.auth.tokens import EXPIRED_TOKEN_CONDITION, TokenAuth
 from tenants.secrets import MASK

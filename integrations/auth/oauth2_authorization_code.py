@@ -6,7 +6,7 @@ time across processes, keeping a rotated refresh token. Without a usable grant e
 
 from __future__ import annotations
 
-from integrations import credential_state, oauth, token_cache
+from integrations.auth import credential_state, oauth, token_cache
 from integrations.auth.base import AuthorizationNeeded, AuthTestResult, Field
 from integrations.auth.tokens import OAUTH2_CLIENT_FIELDS, TokenAuth
 

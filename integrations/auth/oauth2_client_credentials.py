@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from oauthlib.oauth2 import BackendApplicationClient
 
-from integrations import oauth, token_cache
+from integrations.auth import oauth, token_cache
 from integrations.auth.base import AuthTestResult, Field
 from integrations.auth.tokens import OAUTH2_CLIENT_FIELDS, TokenAuth
 

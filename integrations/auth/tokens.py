@@ -1,4 +1,4 @@
-"""What the token-based credential types share: a token in the shared cache (`integrations.token_cache`),
+"""What the token-based credential types share: a token in the shared cache (`integrations.auth.token_cache`),
 renewed once on a 401 or when the response body says the token expired.
 
 `expired_token_condition` (config) is a JMESPath expression over a JSON response body; when it is
@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from integrations import token_cache
+from integrations.auth import token_cache
 from integrations.auth.base import AuthTarget, AuthTestResult, CredentialType, Field
 from tenants.secrets import MASK, mask
 

@@ -10,9 +10,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from calls import demo, services, webhooks
+from calls import demo, dialing, services, webhooks
+from calls.events import record_call_event
 from calls.models import Agent, Call, CallStatus, SipTrunk, WebhookDelivery
-from calls.services import record_call_event
 from tests.calls.conftest import call_body
 
 
@@ -63,7 +63,7 @@ def test_status_and_stalled_filters(admin_browser, tenant, agent, trunk):
     stalled = services.trigger_call(tenant, call_body(agent, trunk, phone_number="+447911123456")).call
     record_call_event(stalled, CallStatus.ANSWERED, "carrier")
     Call.objects.filter(pk=stalled.pk).update(last_updated=timezone.now() - timedelta(minutes=11))
-    services.sweep_stalled()
+    dialing.sweep_stalled()
     services.trigger_call(tenant, call_body(agent, trunk))
     page = admin_browser.get("/admin/calls/call/?stalled=yes").content.decode()
     assert "+447911123456" in page and "+14155552671" not in page

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from calls import services
+from calls.events import record_call_event
 from calls.models import CallStatus, WebhookDelivery
-from calls.services import record_call_event
 from tests.calls.conftest import call_body
 
 

@@ -274,7 +274,7 @@ def test_cps_window_frees_after_a_second(member, agent, trunk):
 
 
 def test_ended_calls_free_their_channel(member, agent, trunk):
-    from calls.services import record_call_event
+    from calls.events import record_call_event
 
     trunk.max_channels = 1
     trunk.save()
@@ -437,7 +437,7 @@ def test_list_calls_rejects_bad_filters(viewer, params, message):
 
 
 def test_stalled_is_computed(viewer, member, agent, trunk):
-    from calls.services import record_call_event
+    from calls.events import record_call_event
 
     call = Call.objects.get(pk=post_call(member, call_body(agent, trunk)).json()["call_id"])
     record_call_event(call, CallStatus.ANSWERED, "test")

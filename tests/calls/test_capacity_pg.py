@@ -202,7 +202,7 @@ def test_status_events_and_claims_never_wait_for_the_trunk_lock(tenant, agent, t
     would queue behind (and deadlock with) admissions holding the trunk lock."""
     from django.db import connections, transaction
 
-    from calls import services
+    from calls import dialing, events, services
     from calls.models import SipTrunk
 
     call = services.trigger_call(tenant, call_body(agent, trunk)).call
@@ -220,8 +220,8 @@ def test_status_events_and_claims_never_wait_for_the_trunk_lock(tenant, agent, t
     try:
         assert locked.wait(5)
         started = time.monotonic()
-        services.advance_call(call.pk)  # claims the call, places it: Ringing
-        services.record_call_event(call, CallStatus.ANSWERED, "carrier")
+        dialing.advance_call(call.pk)  # claims the call, places it: Ringing
+        events.record_call_event(call, CallStatus.ANSWERED, "carrier")
         assert time.monotonic() - started < 5  # the holder keeps the lock for 10 s
     finally:
         release.set()

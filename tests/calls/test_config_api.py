@@ -131,10 +131,10 @@ def test_unknown_fields_are_rejected(clients):
 
 
 def test_deleting_a_tenant_deletes_its_calls(tenant, agent, trunk):
-    from calls import services
+    from calls import events, services
     from tests.calls.conftest import call_body
 
     call = services.trigger_call(tenant, call_body(agent, trunk, callback_url="http://127.0.0.1:9/h")).call
-    services.record_call_event(call, "Completed", "carrier")
+    events.record_call_event(call, "Completed", "carrier")
     tenant.delete()
     assert not Agent.objects.exists() and not SipTrunk.objects.exists()

@@ -10,9 +10,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from calls import services
+from calls import dialing, queue, services
+from calls.events import record_call_event
 from calls.models import Call, CallEvent, CallStatus, WebhookDelivery
-from calls.services import record_call_event
 from tests.calls.conftest import call_body
 
 
@@ -87,7 +87,7 @@ def test_outbox_row_is_written_with_the_terminal_status_or_not_at_all(make_call)
 
 def test_terminal_status_enqueues_the_delivery_on_commit(make_call, django_capture_on_commit_callbacks):
     call = make_call(callback_url="http://127.0.0.1:9/hook")
-    with mock.patch.object(services, "enqueue") as enqueue, django_capture_on_commit_callbacks(execute=True):
+    with mock.patch.object(queue, "enqueue") as enqueue, django_capture_on_commit_callbacks(execute=True):
         record_call_event(call, CallStatus.TRIGGER_FAILED, "carrier")
     delivery = WebhookDelivery.objects.get()
     enqueue.assert_called_once_with("calls.deliver_webhook", delivery.pk, countdown=None)
@@ -100,7 +100,7 @@ def test_terminal_status_enqueues_the_delivery_on_commit(make_call, django_captu
 def run_until_terminal(call: Call, timeout: float = 5.0) -> Call:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        services.advance_call(call.pk)
+        dialing.advance_call(call.pk)
         call.refresh_from_db()
         if call.is_terminal:
             return call
@@ -143,8 +143,8 @@ def test_steps_run_only_when_due_and_once(make_call, trunk):
     trunk.dialer_config = {"ring_seconds": 30, "talk_seconds": 30}
     trunk.save()
     call = make_call()
-    services.advance_call(call.pk)
-    services.advance_call(call.pk)  # a duplicate message: the next step is not due yet
+    dialing.advance_call(call.pk)
+    dialing.advance_call(call.pk)  # a duplicate message: the next step is not due yet
     call.refresh_from_db()
     assert call.status == CallStatus.RINGING
     assert 29 < (call.dialer_due_at - timezone.now()).total_seconds() <= 30
@@ -154,7 +154,7 @@ def test_steps_run_only_when_due_and_once(make_call, trunk):
 def test_a_leased_step_is_not_run_twice(make_call):
     call = make_call()
     Call.objects.filter(pk=call.pk).update(dialer_lease_until=timezone.now() + timedelta(seconds=30))
-    services.advance_call(call.pk)
+    dialing.advance_call(call.pk)
     call.refresh_from_db()
     assert call.status == CallStatus.INITIATING and call.placed_at is None
 
@@ -164,8 +164,8 @@ def test_redeliveries_are_bounded(make_call, settings):
     last_allowed, too_many = make_call(), make_call()
     Call.objects.filter(pk=last_allowed.pk).update(dialer_claims=settings.TASK_MAX_DELIVERIES)
     Call.objects.filter(pk=too_many.pk).update(dialer_claims=settings.TASK_MAX_DELIVERIES + 1)
-    services.advance_call(last_allowed.pk)
-    services.advance_call(too_many.pk)
+    dialing.advance_call(last_allowed.pk)
+    dialing.advance_call(too_many.pk)
     last_allowed.refresh_from_db()
     too_many.refresh_from_db()
     assert last_allowed.status == CallStatus.RINGING  # the last allowed redelivery still runs the step
@@ -177,7 +177,7 @@ def test_redeliveries_are_bounded(make_call, settings):
 def test_a_failing_dialer_fails_the_call(make_call):
     call = make_call()
     with mock.patch("calls.dialers.simulated.SimulatedDialer.place", side_effect=RuntimeError("carrier down")):
-        services.advance_call(call.pk)
+        dialing.advance_call(call.pk)
     call.refresh_from_db()
     assert call.status == CallStatus.TRIGGER_FAILED
     assert call.events.last().detail == {"error": "carrier down"}
@@ -190,8 +190,8 @@ def test_sweep_dialer_picks_up_lost_steps(make_call):
     past = timezone.now() - timedelta(seconds=10)
     Call.objects.filter(pk__in=[lost.pk, leased.pk]).update(dialer_due_at=past)
     Call.objects.filter(pk=leased.pk).update(dialer_lease_until=timezone.now() + timedelta(seconds=30))
-    with mock.patch.object(services, "enqueue") as enqueue:
-        assert services.sweep_dialer() == 1
+    with mock.patch.object(queue, "enqueue") as enqueue:
+        assert dialing.sweep_dialer() == 1
     enqueue.assert_called_once_with("calls.advance_call", lost.pk)
 
 
@@ -202,7 +202,7 @@ def test_sweep_stalled_flags_answered_calls_idle_for_ten_minutes(make_call):
     record_call_event(ringing, CallStatus.RINGING, "carrier")
     old = timezone.now() - timedelta(minutes=11)
     Call.objects.filter(pk__in=[idle.pk, ringing.pk]).update(last_updated=old)
-    assert services.sweep_stalled() == 1
+    assert dialing.sweep_stalled() == 1
     assert list(Call.objects.filter(stalled_at__isnull=False)) == [idle]
     record_call_event(idle, CallStatus.COMPLETED, "carrier")
     idle.refresh_from_db()
@@ -213,7 +213,7 @@ def test_a_back_end_that_schedules_nothing_releases_the_step(make_call):
     """A carrier back end that only waits for the carrier's webhooks: the step ends, nothing stays due."""
     call = make_call()
     with mock.patch("calls.dialers.simulated.SimulatedDialer.place", return_value=None):
-        services.advance_call(call.pk)
+        dialing.advance_call(call.pk)
     call.refresh_from_db()
     assert call.status == CallStatus.INITIATING and call.placed_at is not None
     assert call.dialer_lease_until is None and call.dialer_due_at is None and call.dialer_claims == 0
@@ -235,9 +235,9 @@ def test_a_failing_step_after_placement_is_a_sip_failure(make_call, trunk):
     trunk.dialer_config = {"ring_seconds": 0, "talk_seconds": 30}
     trunk.save()
     call = make_call()
-    services.advance_call(call.pk)  # placed: Ringing, Answered; Completed due in 30 s
+    dialing.advance_call(call.pk)  # placed: Ringing, Answered; Completed due in 30 s
     Call.objects.filter(pk=call.pk).update(dialer_due_at=timezone.now())
     with mock.patch("calls.dialers.simulated.SimulatedDialer.advance", side_effect=RuntimeError("carrier lost")):
-        services.advance_call(call.pk)
+        dialing.advance_call(call.pk)
     call.refresh_from_db()
     assert call.status == CallStatus.SIP_CALL_FAILED

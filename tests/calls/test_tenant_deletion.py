@@ -18,7 +18,7 @@ def test_superuser_deletes_a_tenant_with_calls_events_and_deliveries(
     )
     assert response.status_code == 201, response.json()
     call = Call.objects.get(pk=response.json()["call_id"])
-    from calls.services import record_call_event
+    from calls.events import record_call_event
 
     record_call_event(call, "SIP Call Failed", "test")
     assert WebhookDelivery.objects.filter(tenant=tenant).exists()

@@ -15,9 +15,9 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from calls import services, webhooks
+from calls import queue, services, webhooks
+from calls.events import record_call_event
 from calls.models import AttemptOutcome, Call, CallStatus, DeliveryStatus, WebhookAttempt, WebhookDelivery
-from calls.services import record_call_event
 from tests.calls.conftest import call_body, verify_like_a_receiver
 
 
@@ -204,7 +204,7 @@ def test_sweep_enqueues_due_deliveries_not_in_flight(http_server, finished_call)
         enqueued_at=None, next_attempt_at=timezone.now() + timedelta(hours=1)
     )
     WebhookDelivery.objects.filter(pk=recent.pk).update(enqueued_at=timezone.now() + timedelta(seconds=5))
-    with mock.patch.object(services, "enqueue") as enqueue:
+    with mock.patch.object(queue, "enqueue") as enqueue:
         assert webhooks.sweep_due_deliveries() == 1
     enqueue.assert_called_once_with("calls.deliver_webhook", lost.pk)
 

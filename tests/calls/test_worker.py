@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from calls import services, webhooks
+from calls.events import record_call_event
 from calls.models import Call, CallStatus, DeliveryStatus, WebhookDelivery
-from calls.services import record_call_event
 from tests.calls.conftest import call_body, verify_like_a_receiver
 from tests.support.worker import WorkerProcess, wait_for
 

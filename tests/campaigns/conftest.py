@@ -63,8 +63,8 @@ def add_rows(campaign: Campaign, *rows: dict):
 
 def drive(campaign: Campaign, *, rounds: int = 20) -> Campaign:
     """Run the dispatcher, the dial tasks and the simulated calls inline until nothing moves."""
+    from calls.dialing import advance_call
     from calls.models import LIVE_STATUSES, Call
-    from calls.services import advance_call
 
     for _ in range(rounds):
         dispatch.dispatch_campaign(campaign.pk)

@@ -13,8 +13,8 @@ import pytest
 from django.utils import timezone
 
 from calls import dnc
+from calls.events import record_call_event
 from calls.models import Call, CallStatus, DoNotCallEntry, WebhookDelivery
-from calls.services import record_call_event
 from campaigns import dispatch, lifecycle
 from campaigns.models import CampaignRow
 from tests.campaigns.conftest import add_rows, drive

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from integrations import auth, mapping, parameters, secret_refs
+from integrations import auth, mapping, parameters
+from integrations.auth import secret_refs
 from integrations.redaction import Redactor
 from integrations.secrets import masked, merge_secret_map
 

@@ -388,7 +388,8 @@ def test_a_pending_state_for_a_credential_the_user_lost_access_to_is_404(
 
 
 def test_a_state_cannot_complete_another_credential(admin_client, ac_credential, oauth_provider):
-    from integrations import auth, oauth
+    from integrations import auth
+    from integrations.auth import oauth
 
     first, second = ac_credential(), ac_credential()
     callback = approve(start(admin_client, first))
@@ -407,7 +408,7 @@ def test_editing_the_credential_keeps_the_grant(admin_client, ac_credential, own
 
     response = owner_client.patch(f"/api/v1/credentials/{credential.pk}", {"description": "edited"}, format="json")
     stale.description = "edited in the admin"
-    from integrations import credential_state
+    from integrations.auth import credential_state
 
     credential_state.save_settings(stale)
 

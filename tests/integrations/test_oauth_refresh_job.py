@@ -11,11 +11,12 @@ import requests
 from django.conf import settings
 
 from config.celery import app
-from integrations import auth, oauth
+from integrations import auth
+from integrations.auth import oauth
+from integrations.auth.token_refresh import refresh_credential, refresh_due_grants
 from integrations.executor import execute
 from integrations.models import Credential
 from integrations.tasks import refresh_oauth_tokens
-from integrations.token_refresh import refresh_credential, refresh_due_grants
 from tenants.models import AuditEvent
 from tests.support.concurrency import run_threads
 from tests.support.oauth_server import CLIENT_SECRET, client_side_log

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 
 from django.conf import settings
 
-from integrations import auth, oauth
+from integrations import auth
+from integrations.auth import oauth
 from integrations.auth.base import AuthorizationNeeded, CredentialUnavailable
 from integrations.models import Credential
 

@@ -32,7 +32,8 @@ from oauthlib.common import add_params_to_uri
 from oauthlib.oauth2 import WebApplicationClient
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
-from integrations import credential_state, http, token_cache
+from integrations import http
+from integrations.auth import credential_state, token_cache
 from integrations.auth.base import AuthorizationNeeded, CredentialUnavailable
 from integrations.models import Credential
 from tenants import audit

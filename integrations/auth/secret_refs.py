@@ -16,8 +16,8 @@ from typing import Any
 from django.utils.module_loading import import_string
 
 RESOLVERS: dict[str, str] = {
-    "env": "integrations.secret_refs.resolve_env",
-    "file": "integrations.secret_refs.resolve_file",
+    "env": "integrations.auth.secret_refs.resolve_env",
+    "file": "integrations.auth.secret_refs.resolve_file",
 }
 
 
