@@ -55,9 +55,12 @@ class Condition:
 
 @dataclass(frozen=True)
 class ToolCall:
+    """A function call the model asked for; `malformed` when its arguments were not a JSON object."""
+
     id: str
     name: str
     arguments: dict
+    malformed: bool = False
 
 
 @dataclass
@@ -135,8 +138,16 @@ class ChatCompletionsProvider:
             try:
                 arguments = json.loads(function.get("arguments") or "{}")
             except (TypeError, ValueError):
-                arguments = {}
-            calls.append(ToolCall(id=str(raw.get("id", "")), name=str(function.get("name", "")), arguments=arguments))
+                arguments = None
+            malformed = not isinstance(arguments, dict)
+            calls.append(
+                ToolCall(
+                    id=str(raw.get("id", "")),
+                    name=str(function.get("name", "")),
+                    arguments={} if malformed else arguments,
+                    malformed=malformed,
+                )
+            )
         return ToolCallResult(content=answer.get("content"), tool_calls=calls)
 
     def _complete(self, messages: list[dict], **extra: Any) -> dict:

@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.support.browser",
     "tests.support.http_servers",
     "tests.support.oauth_server",
+    "tests.support.llm_server",
 ]
 
 

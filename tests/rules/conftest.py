@@ -1,9 +1,6 @@
-"""Fixtures for the rules app: endpoints on a real local server, rules, and a fake OpenAI-compatible LLM."""
+"""Fixtures for the rules app: endpoints on a real local server and rules (the `llm` fixture is in tests/support)."""
 
 from __future__ import annotations
-
-import json
-import re
 
 import pytest
 from django.core.cache import cache
@@ -12,63 +9,6 @@ from integrations.models import Connection, Endpoint
 from rules import ruleset
 from rules.definitions import parse_actions, parse_trigger, replace_actions
 from rules.models import Conversation, Rule
-
-LLM_KEY = "sk-test-llm-key-do-not-log-1234"
-
-
-class FakeLLM:
-    """A chat-completions server on 127.0.0.1 with scripted answers.
-
-    Classification requests (recognised by their "Conditions:" block) are answered from `true_conditions`
-    (condition texts that hold) — or `classify_content` verbatim when set; other requests get
-    `reply_text`. `status` forces an HTTP error. Every request is recorded by the underlying server.
-    """
-
-    path = "/v1/chat/completions"
-
-    def __init__(self, server) -> None:
-        self.server = server
-        self.true_conditions: set[str] = set()
-        self.classify_content: str | None = None
-        self.reply_text = "This is the AI speaking."
-        self.status = 200
-        server.route("POST", self.path, self._answer)
-
-    @property
-    def base_url(self) -> str:
-        return self.server.url("/v1")
-
-    @property
-    def calls(self) -> int:
-        return self.server.count(self.path)
-
-    def requests(self) -> list[dict]:
-        return [r.json() for r in self.server.requests if r.path == self.path]
-
-    def _answer(self, request):
-        if self.status != 200:
-            return self.status, {}, {"error": {"message": "scripted failure"}}
-        body = request.json()
-        user = body["messages"][-1]["content"]
-        if body["messages"][0]["role"] == "system" and "Conditions:" in user:
-            content = self.classify_content
-            if content is None:
-                numbered = re.findall(r"^(\d+)\. (.*)$", user.split("\n\nMessage:")[0], re.M)
-                content = json.dumps({"matches": [int(n) for n, text in numbered if text in self.true_conditions]})
-        else:
-            content = self.reply_text
-        return (
-            200,
-            {},
-            {
-                "id": "chatcmpl-test",
-                "object": "chat.completion",
-                "model": body.get("model"),
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-                ],
-            },
-        )
 
 
 @pytest.fixture(autouse=True)
@@ -86,16 +26,6 @@ def clean_cache(db):
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def llm(make_http_server, settings) -> FakeLLM:
-    fake = FakeLLM(make_http_server())
-    settings.LLM_BASE_URL = fake.base_url
-    settings.LLM_API_KEY = LLM_KEY
-    settings.LLM_MODEL = "test-model"
-    settings.LLM_MAX_RETRIES = 0
-    return fake
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import pytest
 
 from rules import ai
 from rules.engine import evaluate_message
-from tests.rules.conftest import LLM_KEY, reply
+from tests.rules.conftest import reply
+from tests.support.llm_server import LLM_KEY
 
 ORDER_STATUS = "The visitor asks about the status of their order"
 REFUND = "The visitor wants a refund"
@@ -143,30 +144,7 @@ def test_parse_matches_is_tolerant(content, expected):
 
 
 def test_tool_call_parses_function_calls(llm):
-    def answer(request):
-        return (
-            200,
-            {},
-            {
-                "choices": [
-                    {
-                        "message": {
-                            "role": "assistant",
-                            "content": None,
-                            "tool_calls": [
-                                {
-                                    "id": "call_1",
-                                    "type": "function",
-                                    "function": {"name": "get_order", "arguments": '{"id": "7"}'},
-                                }
-                            ],
-                        }
-                    }
-                ]
-            },
-        )
-
-    llm.server.route("POST", llm.path, answer)
+    llm.call_tool("get_order", {"id": "7"})
     provider = ai.provider_for(None)
     result = provider.tool_call(
         [{"role": "user", "content": "order 7?"}], [{"type": "function", "function": {"name": "get_order"}}]
