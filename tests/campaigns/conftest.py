@@ -9,10 +9,18 @@ from calls.models import Agent, SipTrunk
 from campaigns import dispatch, lifecycle
 from campaigns.models import Campaign, CampaignRow, CampaignStatus
 from integrations.models import Connection, Endpoint
-from tests.calls.conftest import FAST_DIALER, calls_worker, fast_calls  # noqa: F401  (fixtures)
+from tests.calls.conftest import FAST_DIALER, calls_worker  # noqa: F401  (fixtures)
 
 ALL_DAY = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59"}
 FAST_RETRY = {"max_retries": 0, "base_delay": 0.01, "max_delay": 0.05}
+
+
+@pytest.fixture
+def fast_calls(calls_fast_timings, monkeypatch, settings):
+    """The calls suite's fast timings, plus a short row lease (a dead worker's row is retaken in 1 s)."""
+    monkeypatch.setenv("CAMPAIGN_ROW_LEASE_SECONDS", "1")
+    settings.CAMPAIGN_ROW_LEASE_SECONDS = 1.0
+    return settings
 
 
 @pytest.fixture
