@@ -22,6 +22,7 @@ from tenants.models import Tenant
 LISTED_MESSAGE = "phone_number is on the do-not-call list"
 MAX_REASON_CHARS = 200
 MAX_IMPORT_ROWS = 100_000
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
 PHONE_HEADERS = ("phone_number", "phone", "number")
 
 

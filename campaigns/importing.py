@@ -139,13 +139,18 @@ def normalise_phone(value: Any, region: str) -> str | None:
     text = str(value).strip()
     if not text or len(text) > 64:
         return None
-    try:
-        number = phonenumbers.parse(text, region or None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    candidates = [text]
+    if text.isdigit():
+        # A spreadsheet stores +14155552671 as the number 14155552671: its "+" is lost, not absent.
+        candidates.append("+" + text)
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, region or None)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None
 
 
 def import_rows(campaign: Campaign, records: Iterable[Any]) -> ImportReport:
