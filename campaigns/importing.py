@@ -133,7 +133,11 @@ def row_metadata(campaign: Campaign, data: dict) -> dict:
     return {key: data[column] for column, key in renames.items() if column in data}
 
 
-def normalise_phone(value: Any, region: str) -> str | None:
+def normalise_phone(value: Any, region: str) -> tuple[phonenumbers.PhoneNumber, int] | None:
+    """The parsed valid number and its type (PhoneNumberType), or None.
+
+    A known type is what phonenumbers' `is_valid_number` checks; the type is kept for the time zones.
+    """
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None
     text = str(value).strip()
@@ -148,8 +152,9 @@ def normalise_phone(value: Any, region: str) -> str | None:
             number = phonenumbers.parse(candidate, region or None)
         except phonenumbers.NumberParseException:
             continue
-        if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        number_type = phonenumbers.number_type(number)
+        if number_type != phonenumbers.PhoneNumberType.UNKNOWN:
+            return number, number_type
     return None
 
 
@@ -196,16 +201,18 @@ def _build_row(campaign: Campaign, record: Any, seen: set[str]) -> tuple[str, Ca
     raw_phone = record.get(columns.get("phone_number", "phone_number"))
     if raw_phone in (None, ""):
         return "phone_number is required", None
-    phone = normalise_phone(raw_phone, campaign.default_region)
-    if phone is None:
+    parsed = normalise_phone(raw_phone, campaign.default_region)
+    if parsed is None:
         return E164_MESSAGE, None
+    number, number_type = parsed
+    phone = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     missing = [key for key in campaign.agent.required_fields if key not in row_metadata(campaign, record)]
     if missing:
         return f"metadata missing required keys: {', '.join(missing)}", None
     if phone in seen:
         return "duplicate phone_number in this campaign", None
     seen.add(phone)
-    zone_key = zone_key_for(phone, record.get(columns.get("timezone", "timezone")))
+    zone_key = zone_key_for(number, number_type, record.get(columns.get("timezone", "timezone")))
     row = CampaignRow(
         tenant_id=campaign.tenant_id, campaign=campaign, data=record, phone_number=phone, zone_key=zone_key
     )

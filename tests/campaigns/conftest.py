@@ -9,18 +9,30 @@ from calls.models import Agent, SipTrunk
 from campaigns import dispatch, lifecycle
 from campaigns.models import Campaign, CampaignRow, CampaignStatus
 from integrations.models import Connection, Endpoint
-from tests.calls.conftest import FAST_DIALER, calls_worker  # noqa: F401  (fixtures)
+from tests.calls.conftest import FAST_DIALER, FAST_ENV
 
 ALL_DAY = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59"}
 FAST_RETRY = {"max_retries": 0, "base_delay": 0.01, "max_delay": 0.05}
 
 
 @pytest.fixture
-def fast_calls(calls_fast_timings, monkeypatch, settings):
-    """The calls suite's fast timings, plus a short row lease (a dead worker's row is retaken in 1 s)."""
-    monkeypatch.setenv("CAMPAIGN_ROW_LEASE_SECONDS", "1")
+def fast_calls(monkeypatch, settings):
+    """The calls suite's fast timings, plus a short row lease (a dead worker's row is retaken in 1 s),
+    here and in any worker started after this fixture."""
+    for name, value in {**FAST_ENV, "CAMPAIGN_ROW_LEASE_SECONDS": "1"}.items():
+        monkeypatch.setenv(name, value)
+    settings.CALLS_WEBHOOK_RETRY_SCHEDULE = [float(s) for s in FAST_ENV["CALLS_WEBHOOK_RETRY_SCHEDULE"].split(",")]
+    settings.CALLS_WEBHOOK_TIMEOUT_SECONDS = 1.0
+    settings.CALLS_LEASE_MARGIN_SECONDS = 0.5
+    settings.CALLS_REENQUEUE_AFTER_SECONDS = 0.2
     settings.CAMPAIGN_ROW_LEASE_SECONDS = 1.0
     return settings
+
+
+@pytest.fixture
+def calls_worker(fast_calls, celery_worker_process):
+    """A real Celery worker running with the fast timings."""
+    return celery_worker_process
 
 
 @pytest.fixture
