@@ -20,7 +20,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -111,12 +111,7 @@ def _claim(campaign: Campaign, now: datetime) -> list[int]:
         slots = min(locked.max_concurrent_calls - calling, _trunk_budget(campaign, now))
         if slots <= 0:
             return []
-        due = CampaignRow.objects.filter(
-            campaign=locked, status=RowStatus.PENDING, zone_key__in=keys, next_attempt_at__lte=now
-        ).order_by("next_attempt_at", "row")
-        if connection.features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True)
-        ids = list(due.values_list("pk", flat=True)[:slots])
+        ids = _due_rows(locked, keys, now, slots)
         if not ids:
             return []
         lease = now + timedelta(seconds=lease_seconds())
@@ -126,6 +121,21 @@ def _claim(campaign: Campaign, now: datetime) -> list[int]:
         for row_id in ids:
             enqueue_on_commit("campaigns.dial_row", row_id)
     return ids
+
+
+def _due_rows(campaign: Campaign, keys: list[str], now: datetime, limit: int) -> list:
+    """The `limit` longest-due pending rows in the open zones, oldest first.
+
+    One query per zone key, each an ordered range scan of the `campaign_row_due` index that stops
+    after `limit` rows: an `IN (keys)` with ORDER BY would sort every pending row of the campaign.
+    Claims are serialised by the campaign's row lock, so no row lock is needed here.
+    """
+    pending = CampaignRow.objects.filter(campaign=campaign, status=RowStatus.PENDING, next_attempt_at__lte=now)
+    candidates = []
+    for key in keys:
+        found = pending.filter(zone_key=key).order_by("next_attempt_at").values_list("next_attempt_at", "pk")
+        candidates.extend(found[:limit])
+    return [pk for _, pk in sorted(candidates)[:limit]]
 
 
 # --- one attempt ----------------------------------------------------------------------------------
