@@ -20,7 +20,6 @@ run: export DEBUG ?= true
 run: export OUTBOUND_ALLOWED_HOSTS ?= 127.0.0.1
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py createcachetable
 	$(PY) manage.py load_demo --base-url http://127.0.0.1:$(WEB_PORT)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start
 

@@ -53,10 +53,9 @@ def create_database() -> None:
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone():
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    for command in (["migrate", "--noinput"], ["createcachetable"]):
-        subprocess.run(
-            [sys.executable, "manage.py", *command], cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL
-        )
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def setup_tenant() -> tuple[str, dict]:

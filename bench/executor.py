@@ -87,7 +87,6 @@ def setup_endpoint(base_url: str):
 
     django.setup()
     call_command("migrate", verbosity=0)
-    call_command("createcachetable", verbosity=0)
     from integrations.models import Connection, Credential, Endpoint
     from tenants.models import Tenant
 

@@ -220,7 +220,6 @@ def _p95(samples: list[float]) -> float:
 
 def main() -> None:
     call_command("migrate", verbosity=0)
-    call_command("createcachetable", verbosity=0)
     print(f"Database: {connection.vendor}; Python {sys.version.split()[0]}")
     print_engine()
     server = ThreadingHTTPServer(("127.0.0.1", 0), PriceAPI)

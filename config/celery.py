@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from celery import Celery
 
@@ -40,6 +41,19 @@ def _tune_embedded_broker() -> None:
         from kombu.transport import sqlalchemy
 
         sqlalchemy.Transport.polling_interval = settings.CELERY_BROKER_POLLING_INTERVAL
+        _create_broker_folder(settings.CELERY_BROKER_URL.removeprefix("sqla+"))
+
+
+def _create_broker_folder(url: str) -> None:
+    """Create the folder of an SQLite broker file: SQLite creates the file but not its folder, and the
+    worker crash-looped ("unable to open database file") wherever nothing else had made it."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    # In memory, or a `file:` URI (uri=true): no plain path whose folder could be created.
+    plain_file = parsed.database not in (None, "", ":memory:") and not parsed.query.get("uri")
+    if parsed.get_backend_name() == "sqlite" and plain_file:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 @app.on_after_configure.connect

@@ -15,7 +15,13 @@ def env_str(name: str, default: str = "") -> str:
     """Read NAME, or the contents of the file named by NAME_FILE (Docker/K8s secrets)."""
     file_name = os.environ.get(f"{name}_FILE")
     if file_name:
-        return Path(file_name).read_text().strip()
+        # A missing or unreadable secrets file is a configuration error, not a traceback from deep
+        # inside the settings module (mounts that are late or have the wrong owner are common).
+        try:
+            return Path(file_name).read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise ImproperlyConfigured(f"{name}_FILE names {file_name}, which cannot be read: {reason}") from exc
     return os.environ.get(name, default)
 
 

@@ -117,15 +117,17 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Shared cache: Redis in production (OAuth tokens, rate limits, locks are shared by every process);
-# the database otherwise, so correctness never depends on one process's memory.
+# the database otherwise, so correctness never depends on one process's memory. `migrate` creates the
+# database cache's table (tenants migration 0002), whichever cache is configured.
 REDIS_URL = env_str("REDIS_URL")
+DATABASE_CACHE_TABLE = "switchboard_cache"
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "switchboard_cache",
+            "LOCATION": DATABASE_CACHE_TABLE,
             "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
     }
@@ -144,7 +146,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` gathers the files WhiteNoise serves (outside the code for read-only images).
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

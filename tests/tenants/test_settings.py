@@ -75,6 +75,19 @@ def test_secrets_may_come_from_files(tmp_path):
     assert json.loads(result.stdout)["SECRET_KEY"] == "from-a-file-" + "x" * 40
 
 
+def test_an_unreadable_secrets_file_stops_the_app_with_a_clear_message(tmp_path):
+    keys = Fernet.generate_key().decode()
+    missing = start(tmp_path, SECRET_KEY_FILE=str(tmp_path / "absent"), FIELD_ENCRYPTION_KEYS=keys)
+    folder = start(tmp_path, SECRET_KEY="s" * 50, FIELD_ENCRYPTION_KEYS_FILE=str(tmp_path))
+
+    assert missing.returncode == 1
+    assert (
+        f"ImproperlyConfigured: SECRET_KEY_FILE names {tmp_path / 'absent'}, which cannot be read: "
+        "No such file or directory" in missing.stderr
+    )
+    assert f"FIELD_ENCRYPTION_KEYS_FILE names {tmp_path}, which cannot be read: Is a directory" in folder.stderr
+
+
 def test_development_generates_its_secrets_once_into_the_local_folder(tmp_path):
     first = start(tmp_path, DEBUG="true")
     second = start(tmp_path, DEBUG="true")

@@ -74,3 +74,16 @@ def test_periodic_housekeeping_does_not_flood_the_log(caplog):
     with caplog.at_level(logging.DEBUG):
         beat.info("Scheduler: Sending due task %s (%s)", "calls-dialer-sweep", "calls.sweep_dialer")
     assert caplog.records[-1].getMessage().endswith("(calls.sweep_dialer)")
+
+
+def test_the_embedded_broker_creates_the_folder_of_its_file(tmp_path):
+    # SQLite creates its file but not the folder: a worker started with explicit secrets (so nothing
+    # had generated .local/) crash-looped on "unable to open database file"
+    from config.celery import _create_broker_folder
+
+    _create_broker_folder(f"sqlite:///{tmp_path / 'local' / 'nested' / 'broker.sqlite3'}")
+    _create_broker_folder("sqlite:///:memory:")
+    _create_broker_folder("postgresql://broker@db/celery")
+
+    assert (tmp_path / "local" / "nested").is_dir()
+    assert list((tmp_path / "local" / "nested").iterdir()) == []
