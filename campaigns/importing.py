@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import phonenumbers
@@ -172,16 +173,15 @@ def import_rows(campaign: Campaign, records: Iterable[Any]) -> ImportReport:
         existing = CampaignRow.objects.filter(campaign=locked)
         seen = set(existing.values_list("phone_number", flat=True))
         offset = existing.aggregate(last=Max("row"))["last"] or 0
-        report, rows = ImportReport(), []
+        report, rows, factory = ImportReport(), [], _RowFactory(locked, offset)
         for line, record in enumerate(records, start=1):
-            error, row = _build_row(locked, record, seen)
+            error, values = _build_row(locked, record, seen)
             if error:
                 report.rejected.append({"row": line, "error": error})
                 continue
             if offset + len(rows) >= MAX_ROWS:
                 raise CampaignError(f"a campaign holds at most {MAX_ROWS} rows", code=ErrorCode.TOO_LARGE)
-            row.row = offset + len(rows) + 1
-            rows.append(row)
+            rows.append(factory.make(len(rows) + 1, values))
         CampaignRow.objects.bulk_create(rows, batch_size=BATCH_SIZE)
         zone_keys = set(locked.zone_keys or []) | {r.zone_key for r in rows}
         Campaign.objects.filter(pk=locked.pk).update(zone_keys=sorted(zone_keys), updated_at=timezone.now())
@@ -189,7 +189,8 @@ def import_rows(campaign: Campaign, records: Iterable[Any]) -> ImportReport:
     return report
 
 
-def _build_row(campaign: Campaign, record: Any, seen: set[str]) -> tuple[str, CampaignRow | None]:
+def _build_row(campaign: Campaign, record: Any, seen: set[str]) -> tuple[str, dict | None]:
+    """(error, None) for a rejected record, else ("", the row's values)."""
     if not isinstance(record, dict):
         return "a row must be an object of column → value", None
     texts = [t for item in record.items() for t in item if isinstance(t, str)]
@@ -206,17 +207,42 @@ def _build_row(campaign: Campaign, record: Any, seen: set[str]) -> tuple[str, Ca
         return E164_MESSAGE, None
     number, number_type = parsed
     phone = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    missing = [key for key in campaign.agent.required_fields if key not in row_metadata(campaign, record)]
+    required = campaign.agent.required_fields
+    metadata = row_metadata(campaign, record) if required and (campaign.columns or {}).get("metadata") else record
+    missing = [key for key in required if key not in metadata]
     if missing:
         return f"metadata missing required keys: {', '.join(missing)}", None
     if phone in seen:
         return "duplicate phone_number in this campaign", None
     seen.add(phone)
     zone_key = zone_key_for(number, number_type, record.get(columns.get("timezone", "timezone")))
-    row = CampaignRow(
-        tenant_id=campaign.tenant_id, campaign=campaign, data=record, phone_number=phone, zone_key=zone_key
-    )
-    return "", row
+    return "", {"data": record, "phone_number": phone, "zone_key": zone_key}
+
+
+class _RowFactory:
+    """Builds CampaignRow instances positionally (Django's fast path, a third of the cost of keyword
+    arguments at 100,000 rows), from the field defaults computed once per import."""
+
+    def __init__(self, campaign: Campaign, offset: int) -> None:
+        self.fields = [f.attname for f in CampaignRow._meta.concrete_fields]
+        self.defaults = {f.attname: f.get_default() for f in CampaignRow._meta.concrete_fields}
+        self.defaults.update(tenant_id=campaign.tenant_id, campaign_id=campaign.pk)
+        self.offset = offset
+        self.now = timezone.now()
+
+    def make(self, index: int, values: dict) -> CampaignRow:
+        # Due in file order: one microsecond apart, so the dispatcher's ORDER BY next_attempt_at keeps it.
+        values = {
+            **self.defaults,
+            **values,
+            "id": uuid.uuid4(),
+            "row": self.offset + index,
+            "next_attempt_at": self.now + timedelta(microseconds=index),
+            "data": values["data"],
+            "variables": {},
+            "extracted": {},
+        }
+        return CampaignRow(*(values[name] for name in self.fields))
 
 
 def upload_limit() -> int:
