@@ -158,9 +158,11 @@ def dial_row(row_id: int | str) -> None:
     if dnc.is_listed(row.tenant_id, row.phone_number):
         lifecycle.settle(row, RowStatus.SKIPPED, RowReason.DO_NOT_CALL)
         return
-    before = steps.run_steps(campaign, row, (campaign.steps or {}).get("before_call") or [])
-    CampaignRow.objects.filter(pk=row.pk).update(variables=before.variables)
-    row.variables = before.variables
+    before_steps = (campaign.steps or {}).get("before_call") or []
+    before = steps.run_steps(campaign, row, before_steps)
+    if before_steps:
+        CampaignRow.objects.filter(pk=row.pk).update(variables=before.variables)
+        row.variables = before.variables
     if not before.ok:
         lifecycle.settle(row, RowStatus.FAILED, RowReason.STEP_FAILED, error=before.error)
         return
@@ -174,7 +176,7 @@ def _lease(row_id) -> CampaignRow | None:
     with transaction.atomic():
         row = (
             CampaignRow.objects.select_for_update(of=("self",))
-            .select_related("campaign", "campaign__agent", "campaign__sip_trunk", "call")
+            .select_related("campaign", "campaign__tenant", "campaign__agent", "campaign__sip_trunk", "call")
             .filter(pk=row_id, status=RowStatus.CALLING)
             .first()
         )
@@ -226,7 +228,15 @@ def _trigger(row: CampaignRow, campaign: Campaign, key: str) -> None:
 
 
 def _link(row: CampaignRow, call: Call) -> None:
-    """Record the attempt's call on the row; a call that already ended is finished right away."""
-    CampaignRow.objects.filter(pk=row.pk, status=RowStatus.CALLING).update(call=call, lease_until=None, claims=0)
-    if call.status in TERMINAL_STATUSES or Call.objects.filter(pk=call.pk, status__in=TERMINAL_STATUSES).exists():
+    """Record the attempt's call on the row; a call that already ended is finished right away.
+
+    A call that ends later is finished through the calls hook (which finds the row by the call's
+    callback fields, linked or not); if that already took the row, it is left alone.
+    """
+    linked = (
+        CampaignRow.objects.filter(pk=row.pk, status=RowStatus.CALLING)
+        .exclude(call=call)
+        .update(call=call, lease_until=None, claims=0)
+    )
+    if linked and call.status in TERMINAL_STATUSES:
         enqueue_on_commit("campaigns.finish_row", row.pk, call.pk)
