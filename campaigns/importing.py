@@ -175,6 +175,8 @@ def import_rows(campaign: Campaign, records: Iterable[Any]) -> ImportReport:
         offset = existing.aggregate(last=Max("row"))["last"] or 0
         report, rows, factory = ImportReport(), [], _RowFactory(locked, offset)
         for line, record in enumerate(records, start=1):
+            if line > MAX_ROWS:  # also bounds a compressed workbook that unpacks into millions of rows
+                raise CampaignError(f"a file holds at most {MAX_ROWS} rows", code=ErrorCode.TOO_LARGE)
             error, values = _build_row(locked, record, seen)
             if error:
                 report.rejected.append({"row": line, "error": error})

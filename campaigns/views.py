@@ -18,6 +18,7 @@ from tenants.errors import ErrorCode
 from tenants.parsers import loads_request_json
 from tenants.viewsets import TenantModelViewSet
 
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.PAUSED)
 
 
@@ -41,7 +42,7 @@ class CampaignViewSet(TenantModelViewSet):
             super().perform_destroy(instance)
 
     @extend_schema(
-        request={"text/csv": OpenApiTypes.STR, "application/json": OpenApiTypes.OBJECT},
+        request={"text/csv": OpenApiTypes.STR, "application/json": OpenApiTypes.OBJECT, XLSX_TYPE: OpenApiTypes.BINARY},
         parameters=[OpenApiParameter("status", str, enum=RowStatus.values)],
         responses={
             200: CampaignRowSerializer(many=True),
@@ -53,7 +54,7 @@ class CampaignViewSet(TenantModelViewSet):
     )
     @action(detail=True, methods=["get", "post"], url_path="rows", parser_classes=[])
     def rows(self, request, pk=None):
-        """GET: the rows (`?status=`); POST: add rows from CSV (`text/csv`) or JSON `{"rows": [...]}`."""
+        """GET: the rows (`?status=`); POST: add rows from CSV (`text/csv`), XLSX or JSON `{"rows": [...]}`."""
         campaign = self.get_object()
         if request.method == "GET":
             return self._list_rows(request, campaign)
@@ -120,11 +121,14 @@ def _records(request):
     content_type = (request.content_type or "").split(";")[0].strip().lower()
     if content_type in ("text/csv", "application/csv"):
         return importing.read_csv(raw)
+    if content_type == XLSX_TYPE:
+        return importing.read_xlsx(raw)
     if content_type == "application/json":
         try:
             return importing.read_json(loads_request_json(raw))
         except ValueError as exc:
             raise CampaignError(f"malformed JSON: {exc}") from None
     raise CampaignError(
-        'send rows as text/csv or as application/json {"rows": [...]}', code=ErrorCode.UNSUPPORTED_FORMAT
+        'send rows as text/csv, an XLSX workbook, or application/json {"rows": [...]}',
+        code=ErrorCode.UNSUPPORTED_FORMAT,
     )

@@ -182,3 +182,19 @@ def test_actions_and_their_conflicts(clients, make_campaign, agent):
     assert cancelled["status"] == "cancelled" and cancelled["counts"]["skipped"] == 1
     assert CampaignRow.objects.get().reason == "cancelled"
     assert admin.post(f"/api/v1/campaigns/{campaign.pk}/start").status_code == 409
+
+
+def test_xlsx_upload_through_the_api_and_a_file_over_the_row_limit(clients, make_campaign, monkeypatch):
+    from campaigns import importing
+    from tests.campaigns.test_admin import xlsx
+
+    campaign = make_campaign()
+    book = xlsx([["phone_number", "customer_id"], ["+14155552671", "A"], [14155552672, "B"]])
+    xlsx_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    response = clients["admin"].post(f"/api/v1/campaigns/{campaign.pk}/rows", book, content_type=xlsx_type)
+    assert response.json() == {"accepted": 2, "rejected": []}
+    monkeypatch.setattr(importing, "MAX_ROWS", 3)
+    bad = "phone_number,customer_id\n" + "nope,x\n" * 4  # rejected rows count too: the file is too long
+    response = clients["admin"].post(f"/api/v1/campaigns/{campaign.pk}/rows", bad, content_type="text/csv")
+    assert response.status_code == 413 and response.json()["error"] == "a file holds at most 3 rows"
+    assert CampaignRow.objects.count() == 2
