@@ -149,6 +149,12 @@ def normalise_phone(value: Any, region: str) -> tuple[phonenumbers.PhoneNumber, 
         # A spreadsheet stores +14155552671 as the number 14155552671: its "+" is lost, not absent.
         candidates.append("+" + text)
     for candidate in candidates:
+        fast = _parse_e164(candidate)
+        if fast is not None:
+            number_type = phonenumbers.number_type(fast)
+            if number_type != phonenumbers.PhoneNumberType.UNKNOWN:
+                return fast, number_type
+        # Not plain E.164, or not valid read plainly: the general parser also strips national prefixes.
         try:
             number = phonenumbers.parse(candidate, region or None)
         except phonenumbers.NumberParseException:
@@ -156,6 +162,22 @@ def normalise_phone(value: Any, region: str) -> tuple[phonenumbers.PhoneNumber, 
         number_type = phonenumbers.number_type(number)
         if number_type != phonenumbers.PhoneNumberType.UNKNOWN:
             return number, number_type
+    return None
+
+
+def _parse_e164(text: str) -> phonenumbers.PhoneNumber | None:
+    """The number of plain E.164 text (`+14155552671`) without phonenumbers' general parser, which
+    is a fifth of an import's time; anything else (spaces, a national 0 after the country code) → None.
+    """
+    if len(text) < 8 or len(text) > 16 or text[0] != "+" or not text[1:].isdigit() or text[1] == "0":
+        return None
+    for length in (1, 2, 3):
+        country_code = int(text[1 : 1 + length])
+        if country_code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            rest = text[1 + length :]
+            if not rest or rest[0] == "0":  # Italian-style leading zeros: the general parser knows them
+                return None
+            return phonenumbers.PhoneNumber(country_code=country_code, national_number=int(rest))
     return None
 
 
