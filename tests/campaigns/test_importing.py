@@ -47,3 +47,9 @@ def test_random_international_numbers_read_as_the_library_reads_them():
     for _ in range(5000):
         text = f"+{rng.choice(codes)}{rng.randint(10**5, 10**12)}"
         assert ours(text, "") == library(text, None), text
+
+
+def test_workbooks_are_parsed_with_defusedxml():
+    import openpyxl
+
+    assert openpyxl.DEFUSEDXML is True
