@@ -15,7 +15,6 @@ from calls.dialers import DialerConfigError, UnknownDialer, dialer_names, get_di
 from calls.models import Agent, Call, CallEvent, DoNotCallEntry, SipTrunk, WebhookAttempt, WebhookDelivery
 from calls.representations import is_stalled
 from calls.serializers import clean_input_schema
-from calls.tools import check_same_tenant
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline
 from tenants.models import Role
 
@@ -36,16 +35,6 @@ class AgentForm(forms.ModelForm):
             return clean_input_schema(self.cleaned_data.get("input_schema"))
         except serializers.ValidationError as exc:
             raise ValidationError(exc.detail[0]) from None
-
-    def clean(self):
-        cleaned = super().clean()
-        tenant = cleaned.get("tenant") or (self.instance.tenant if self.instance.tenant_id else None)
-        if tenant is not None and cleaned.get("tools"):
-            try:
-                check_same_tenant(tenant.pk, list(cleaned["tools"]))
-            except ValidationError as exc:
-                self.add_error("tools", exc)
-        return cleaned
 
 
 @admin.register(Agent)

@@ -5,10 +5,7 @@ Status values and field names here are part of the public call API (SPEC §9, §
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.signals import m2m_changed
-from django.dispatch import receiver
 from django.utils import timezone
 
 from tenants.models import TenantOwned
@@ -162,6 +159,8 @@ class Call(TenantOwned):
 class CallEvent(TenantOwned):
     """Every status report about a call, applied or ignored, with its time and source."""
 
+    tenant_parent = "call"
+
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
     status = models.CharField(max_length=30, choices=CallStatus.choices)
     source = models.CharField(max_length=50, help_text="Who reported it: api, capacity, simulated, sweep…")
@@ -203,6 +202,8 @@ class DeliveryStatus(models.TextChoices):
 class WebhookDelivery(TenantOwned):
     """One notification to send (the outbox row), written with the terminal status it reports."""
 
+    tenant_parent = "call"
+
     # Null for an event about something other than one call (e.g. `campaign.completed`).
     call = models.ForeignKey(Call, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
     event = models.CharField(max_length=40)
@@ -240,6 +241,8 @@ class AttemptOutcome(models.TextChoices):
 class WebhookAttempt(TenantOwned):
     """One try at sending a delivery, recorded before it is made and completed after."""
 
+    tenant_parent = "delivery"
+
     delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_rows")
     number = models.PositiveIntegerField()
     outcome = models.CharField(max_length=12, choices=AttemptOutcome.choices, default=AttemptOutcome.SENDING)
@@ -255,17 +258,3 @@ class WebhookAttempt(TenantOwned):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.outcome}"
-
-
-@receiver(m2m_changed, sender=Agent.tools.through, dispatch_uid="calls.agent_tools_same_tenant")
-def _tools_of_the_agents_tenant(sender, instance, action, reverse, pk_set, **kwargs) -> None:
-    """A guard, not a side effect: an agent's tools are endpoints of its own tenant, whoever adds them."""
-    if action != "pre_add" or not pk_set:
-        return
-    if reverse:  # endpoint.agents.add(...)
-        foreign = Agent.objects.filter(pk__in=pk_set).exclude(tenant_id=instance.tenant_id)
-    else:
-        foreign = sender._meta.get_field("endpoint").related_model.objects.filter(pk__in=pk_set)
-        foreign = foreign.exclude(tenant_id=instance.tenant_id)
-    if foreign.exists():
-        raise ValidationError("An agent's tools must be endpoints of the same organisation.")

@@ -18,8 +18,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import ValidationError
-
 from calls.models import Agent, Call
 from integrations import executor, templating
 from integrations.models import Burden, Endpoint, Trigger
@@ -101,13 +99,6 @@ def voice_messages(endpoint: Endpoint) -> dict[str, Any]:
 def list_tools(agent: Agent) -> list[dict[str, Any]]:
     """The agent's tools, by tool name."""
     return [tool_definition(endpoint) for endpoint in agent.tools.order_by("tool_name")]
-
-
-def check_same_tenant(tenant_id: Any, endpoints: list[Endpoint]) -> None:
-    """Raise ValidationError naming any endpoint that is not of the agent's tenant (admin forms)."""
-    foreign = [str(endpoint) for endpoint in endpoints if endpoint.tenant_id != tenant_id]
-    if foreign:
-        raise ValidationError(f"Choose endpoints of the agent's organisation (not: {', '.join(foreign)}).")
 
 
 # --- invoking --------------------------------------------------------------------------------------

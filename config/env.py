@@ -7,14 +7,21 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+# Every variable (and NAME_FILE file) the settings read: the app's own configuration, which tenants'
+# `env:` / `file:` secret references may never name (integrations.auth.secret_refs).
+READ_NAMES: set[str] = set()
+READ_FILES: set[str] = set()
+
 TRUE_VALUES = {"1", "true", "yes", "on"}
 FALSE_VALUES = {"0", "false", "no", "off", ""}
 
 
 def env_str(name: str, default: str = "") -> str:
     """Read NAME, or the contents of the file named by NAME_FILE (Docker/K8s secrets)."""
+    READ_NAMES.update((name, f"{name}_FILE"))
     file_name = os.environ.get(f"{name}_FILE")
     if file_name:
+        READ_FILES.add(str(Path(file_name).resolve()))
         # A missing or unreadable secrets file is a configuration error, not a traceback from deep
         # inside the settings module (mounts that are late or have the wrong owner are common).
         try:
@@ -26,6 +33,7 @@ def env_str(name: str, default: str = "") -> str:
 
 
 def env_bool(name: str, default: bool = False) -> bool:
+    READ_NAMES.add(name)
     raw = os.environ.get(name)
     if raw is None:
         return default
@@ -38,6 +46,7 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 def env_int(name: str, default: int) -> int:
+    READ_NAMES.add(name)
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -48,6 +57,7 @@ def env_int(name: str, default: int) -> int:
 
 
 def env_float(name: str, default: float) -> float:
+    READ_NAMES.add(name)
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -77,6 +87,7 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
 
 def local_secret(path: Path, generate) -> str:
     """Read a development secret from a git-ignored file, generating it once."""
+    READ_FILES.add(str(path.resolve()))
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)

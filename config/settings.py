@@ -14,7 +14,17 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_float, env_float_list, env_int, env_list, env_str, local_secret
+from config.env import (
+    READ_FILES,
+    READ_NAMES,
+    env_bool,
+    env_float,
+    env_float_list,
+    env_int,
+    env_list,
+    env_str,
+    local_secret,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = Path(env_str("SWITCHBOARD_LOCAL_DIR", str(BASE_DIR / ".local")))
@@ -244,6 +254,14 @@ OUTBOUND_ALLOW_PRIVATE_NETWORKS = env_bool("OUTBOUND_ALLOW_PRIVATE_NETWORKS", Fa
 OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS")
 OUTBOUND_USER_AGENT = "Switchboard/1.0 (+https://switchboard.invalid/bot)"
 
+# What tenants' `env:NAME` / `file:/path` secret references may read (integrations/auth/secret_refs.py):
+# nothing unless the operator opens it. Variables whose name starts with one of the prefixes or is
+# listed; files under one of the directories (e.g. /run/secrets/tenants). The settings' own
+# variables and files are refused whatever these say.
+SECRET_REFS_ENV_PREFIXES = env_list("SECRET_REFS_ENV_PREFIXES")
+SECRET_REFS_ENV_NAMES = env_list("SECRET_REFS_ENV_NAMES")
+SECRET_REFS_FILE_DIRS = env_list("SECRET_REFS_FILE_DIRS")
+
 # Global default AI provider (tenants may set their own).
 LLM_BASE_URL = env_str("LLM_BASE_URL")
 LLM_API_KEY = env_str("LLM_API_KEY")
@@ -323,3 +341,7 @@ CAMPAIGN_UPLOAD_MAX_BYTES = 20 * 1024 * 1024
 CELERY_BEAT_SCHEDULE["campaigns-tick"] = {"task": "campaigns.tick", "schedule": 1.0}
 # Request bodies allowed past DATA_UPLOAD_MAX_MEMORY_SIZE (tenants.middleware): path regex → bytes.
 API_LARGE_BODY_PATHS = [(r"^/api/v1/campaigns/[^/]+/rows/?$", CAMPAIGN_UPLOAD_MAX_BYTES)]
+
+# Last, so it lists every variable read above (tenants' secret references may never name them).
+SETTINGS_ENV_NAMES = frozenset(READ_NAMES)
+SETTINGS_FILES = frozenset(READ_FILES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("SWITCHBOARD_LOCAL_SECRETS", "true")
 # The suite never shares a broker with `make run`: its own SQLite file unless CI names a server.
@@ -22,3 +23,7 @@ SECURE_HSTS_SECONDS = 0
 OUTBOUND_ALLOW_PRIVATE_NETWORKS = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 0
+# Secret references: the suite's own variables (SWB_*) and pytest's temporary files; the tests of the
+# policy itself narrow these.
+SECRET_REFS_ENV_PREFIXES = ["SWB_"]
+SECRET_REFS_FILE_DIRS = [tempfile.gettempdir()]

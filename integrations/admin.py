@@ -232,10 +232,6 @@ class EndpointAdmin(TestConsoleMixin, TenantScopedAdmin):
     test_template = "integrations/endpoint_test.html"
     change_form_template = "integrations/change_form_with_test.html"
 
-    def save_model(self, request, obj, form, change) -> None:
-        obj.tenant_id = obj.connection.tenant_id
-        super().save_model(request, obj, form, change)
-
     def test_view(self, request, object_id):
         endpoint = self.scoped_object_for_test(request, object_id)
         form = EndpointTestForm(request.POST or None, endpoint=endpoint)

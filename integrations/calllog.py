@@ -29,7 +29,7 @@ def record(endpoint: Endpoint, result: ExecutionResult, trigger: str, *, actor: 
     """
     prepared = result.request
     redactor = prepared.redactor if prepared else None
-    preview = result.raw_text[:PREVIEW_CHARS] if result.raw_text else ""
+    preview = _preview(result.raw_text or "", redactor)
     row = {
         "id": uuid.uuid4(),
         "tenant_id": endpoint.tenant_id,
@@ -47,11 +47,20 @@ def record(endpoint: Endpoint, result: ExecutionResult, trigger: str, *, actor: 
         "response_size": result.response_size,
         "cached": result.cached,
         "error": redactor.text(result.error or "") if redactor else (result.error or ""),
-        "response_preview": redactor.text(preview) if redactor else preview,
+        "response_preview": preview,
         "created_at": result.started_at,
     }
     _insert(row)
     return row["id"]
+
+
+def _preview(text: str, redactor) -> str:
+    """The first PREVIEW_CHARS of the response, scrubbed *before* it is cut: a secret straddling the
+    cut would otherwise survive as a prefix. Only the window that can reach the preview is scrubbed."""
+    if redactor is None or not redactor.values:
+        return text[:PREVIEW_CHARS]
+    window = text[: PREVIEW_CHARS + len(redactor.values[0])]
+    return redactor.text(window)[:PREVIEW_CHARS]
 
 
 def _insert(row: dict) -> None:

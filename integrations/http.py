@@ -247,8 +247,12 @@ def _check_addresses(policy: _Policy, host: str, addresses: tuple[_Address, ...]
 
 
 def _reason(host: str, ip: _Address, label: str, *, literal: bool) -> str:
-    """`127.0.0.1 is a loopback address` for an address, `h resolves to 10.0.0.1, a private address`."""
-    return f"{host} is {label}" if literal else f"{host} resolves to {ip}, {label}"
+    """`127.0.0.1 is a loopback address` for an address the tenant wrote; for a name only that it
+    resolves to an address that is not public: saying which address (or which kind) would let a
+    tenant map the deployment's internal DNS through refusals."""
+    if literal:
+        return f"{host} is {label}"
+    return f"{host} resolves to an address that is not public (private, loopback, link-local or reserved)"
 
 
 # --- URL checks ----------------------------------------------------------------------------------

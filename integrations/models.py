@@ -129,6 +129,7 @@ class Endpoint(TenantOwned):
     """One operation of a connection; also an AI tool (`tool_name`)."""
 
     objects = EndpointQuerySet.as_manager()
+    tenant_parent = "connection"  # an endpoint is always of its connection's tenant
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="endpoints")
     name = models.CharField(max_length=200)

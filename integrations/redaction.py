@@ -6,6 +6,7 @@ names a credential type fills in itself, and every known secret value wherever i
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -26,6 +27,23 @@ HARMLESS_HEADERS = frozenset(
 MIN_SECRET_LENGTH = 4
 
 
+def secret_variants(value: Any) -> set[str]:
+    """Every spelling of a secret that may travel: raw, URL-encoded, and base64 (standard and URL-safe,
+    unpadded, so the padded form is caught too). A pair such as `user:password` is passed whole by
+    whoever builds it (a Basic header), so its base64 is covered here."""
+    text = str(value) if value is not None else ""
+    if len(text) < MIN_SECRET_LENGTH:
+        return set()
+    raw = text.encode("utf-8", "surrogatepass")
+    return {
+        text,
+        quote(text, safe=""),
+        quote_plus(text),
+        base64.b64encode(raw).decode("ascii").rstrip("="),
+        base64.urlsafe_b64encode(raw).decode("ascii").rstrip("="),
+    }
+
+
 class Redactor:
     """Knows the secrets of one request and removes them from anything shown or stored."""
 
@@ -38,9 +56,7 @@ class Redactor:
         self.query_names = set(query_names)
         variants: set[str] = set()
         for value in values:
-            text = str(value) if value is not None else ""
-            if len(text) >= MIN_SECRET_LENGTH:
-                variants.update((text, quote(text, safe=""), quote_plus(text)))
+            variants |= secret_variants(value)
         # Longest first, so a secret containing another is replaced whole.
         self.values = sorted(variants, key=len, reverse=True)
 

@@ -161,7 +161,9 @@ def mentions(templates: Any, name: str) -> bool:
 
 def build_url(endpoint: Endpoint, context: dict, params: dict, missing: list[str]) -> tuple[str, dict[str, str]]:
     """(URL without the query, query parameters) from the base URL, the path and the query templates."""
-    base = _render(endpoint.connection.base_url, context, missing)
+    # Values in a templated base URL are percent-encoded like path segments: a variable (perhaps a
+    # visitor's) must never add a host, a user-info `@`, a path or a query to the tenant's URL.
+    base = _render(endpoint.connection.base_url, context, missing, templating.render_path)
     path = _render(endpoint.path or "", context, missing, templating.render_path)
     parts = urlsplit(base)
     if path:
@@ -187,8 +189,8 @@ def build_headers(
 
     Returns (headers, names shown redacted, values scrubbed wherever they appear). Configured headers
     are stored as secrets, so all but the harmless ones (Accept, Content-Type...) are shown redacted;
-    values are scrubbed everywhere only when they come from a secret reference or sit in a header
-    whose name says it is one (so `X-Channel: voice` does not erase "voice" from every response).
+    their configured values are scrubbed everywhere, as are values from a secret reference or in a
+    header whose name says it is one.
     """
     merged: dict[str, tuple[str, str]] = {}
     for templates in (endpoint.connection.default_headers or {}, endpoint.headers or {}):
@@ -207,7 +209,11 @@ def build_headers(
             headers[name] = _header_value(name, _render(template, context, missing, templating.render_header))
         if lower not in HARMLESS_HEADERS:
             secret_names.add(lower)
-        if reference or SENSITIVE_NAME.search(lower):
+        # SPEC §3: configured headers are secrets. A literal value (or a reference) is scrubbed
+        # wherever it appears, whatever the header's name; a value rendered from the conversation's
+        # variables is not configuration, so only a credential-like name makes it one.
+        literal = headers[name] == template and lower not in HARMLESS_HEADERS
+        if reference or literal or SENSITIVE_NAME.search(lower):
             secret_values.append(headers[name])
     templates = [t for _, t in merged.values()]
     for param in endpoint.parameters or []:

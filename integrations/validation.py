@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from integrations import http, mapping, parameters, rendering, templating
+from integrations.auth import secret_refs
 from integrations.auth.base import HEADER_NAME
 from integrations.models import BodyType
 
@@ -46,7 +47,8 @@ def template_map_errors(values: Any, field: str, errors: dict, *, header_names: 
             _add(errors, field, f"{name!r} is not a valid header name.")
         elif not name:
             _add(errors, field, "Names must not be empty.")
-        problem = template_problem(template)
+        # A header may hold a secret reference (`env:NAME`); it must be one tenants may use.
+        problem = template_problem(template) or (secret_refs.reference_problem(template) if header_names else "")
         if problem:
             _add(errors, field, f"{name}: {problem}")
 

@@ -15,6 +15,7 @@ from rules.models import ActionType, Conversation, Message, OnError, Rule, RuleA
 from tenants import scoping
 from tenants.admin import TenantScopedAdmin, TenantScopedInline
 from tenants.models import Role, Tenant
+from tenants.parsers import RequestJSONRefused, check_request_json
 
 
 class RuleActionInline(TenantScopedInline, admin.StackedInline):
@@ -119,7 +120,10 @@ class DryRunForm(forms.Form):
         value = self.cleaned_data.get("variables") or {}
         if not isinstance(value, dict):
             raise forms.ValidationError("Variables must be a JSON object.")
-        return value
+        try:
+            return check_request_json(value)
+        except RequestJSONRefused as exc:
+            raise forms.ValidationError(f"Variables: {exc}.") from None
 
 
 class MessageInline(TenantScopedInline, admin.TabularInline):

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from integrations import http
+from integrations.redaction import Redactor
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +190,9 @@ class ChatCompletionsProvider:
             raise AIError("AI provider sent an unreadable response") from None
         if not isinstance(message, dict):
             raise AIError("AI provider sent an unreadable response")
-        return message
+        # The provider's key is a secret (SPEC §3): a reply that echoes it (in any spelling) is
+        # scrubbed before it reaches a visitor, a tool call or the conversation's history.
+        return Redactor(values=[self.api_key]).data(message) if self.api_key else message
 
     def _log_failure(self, reason: str) -> None:
         logger.warning(

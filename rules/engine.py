@@ -47,12 +47,17 @@ from integrations import executor, templating
 from rules import ai
 from rules.models import ActionType, Conversation, Message, MessageRole, OnError, Rule, RuleAction, TriggerType
 from rules.ruleset import CompiledRule, ruleset_for
+from tenants.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_FALLBACK_TEXT = "Sorry, I can't help with that right now."
 MAX_RETRY_DELAY = 2.0
 MAX_BRANCH_DEPTH = 3
+
+
+class TemplateFailed(DomainError):
+    """A rule's template hit a rendering limit (output size, loop steps): the message changes nothing."""
 
 
 @dataclass
@@ -384,16 +389,27 @@ def evaluate_message(conversation: Conversation, text: str, *, dry_run: bool = F
     `conversation` may be an unsaved instance.
     """
     if dry_run:
-        return _Evaluation(conversation, text, dry_run=True).run()
+        return _run(_Evaluation(conversation, text, dry_run=True))
     visitor_message = Message.objects.create(
         tenant=conversation.tenant, conversation=conversation, role=MessageRole.VISITOR, text=text
     )
     fresh = Conversation.objects.filter(pk=conversation.pk).values_list("variables", flat=True).first()
     conversation.variables = fresh or {}
     evaluation = _Evaluation(conversation, text, dry_run=False)
-    result = evaluation.run()
+    try:
+        result = _run(evaluation)
+    except TemplateFailed:
+        visitor_message.delete()  # nothing of the refused message stays in the conversation
+        raise
     result.messages = _persist(conversation, visitor_message, evaluation)
     return result
+
+
+def _run(evaluation: _Evaluation) -> EngineResult:
+    try:
+        return evaluation.run()
+    except templating.TemplateError as exc:
+        raise TemplateFailed(f"A rule's template could not be rendered: {exc}") from None
 
 
 def _persist(conversation: Conversation, visitor_message: Message, evaluation: _Evaluation) -> list[Message]:

@@ -60,6 +60,7 @@ class MessageRole(models.TextChoices):
 
 
 class Message(TenantOwned):
+    tenant_parent = "conversation"
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=10, choices=MessageRole.choices)
     text = models.TextField(blank=True)
@@ -108,6 +109,7 @@ class Rule(TenantOwned):
         return self.name
 
     def clean(self) -> None:
+        super().clean()
         from rules.definitions import parse_trigger
 
         trigger = {"type": self.trigger_type}
@@ -154,6 +156,8 @@ class OnError(models.TextChoices):
 class RuleAction(TenantOwned):
     """One step of a rule. Branch actions of a CALL_API step point at it through `parent`."""
 
+    tenant_parent = "rule"  # the admin's inline formset leaves the tenant unset
+
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="actions")
     parent = models.ForeignKey(
         "self",
@@ -181,13 +185,8 @@ class RuleAction(TenantOwned):
     def __str__(self) -> str:
         return f"{self.position}. {self.type}"
 
-    def save(self, *args, **kwargs) -> None:
-        # An action always belongs to its rule's tenant (the admin's inline formset leaves it unset).
-        if self.rule_id is not None:
-            self.tenant_id = self.rule.tenant_id
-        super().save(*args, **kwargs)
-
     def clean(self) -> None:
+        super().clean()
         from rules.definitions import action_errors
 
         errors = action_errors(self)
@@ -231,6 +230,7 @@ class WidgetKey(TenantOwned):
         return f"{self.name} ({self.key[:14]}…)"
 
     def clean(self) -> None:
+        super().clean()
         if not isinstance(self.allowed_origins, list):
             raise ValidationError({"allowed_origins": ['A list of origins, e.g. ["https://shop.example"].']})
         try:

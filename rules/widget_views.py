@@ -27,8 +27,9 @@ from rules.serializers import (
     WidgetSessionSerializer,
     WidgetVisitorMessageSerializer,
 )
-from tenants.api import ErrorSerializer, error_body
+from tenants.api import ErrorSerializer, error_body, status_for
 from tenants.auth import client_ip
+from tenants.errors import DomainError
 from tenants.parsers import RequestJSONRefused, loads_request_json
 from tenants.secrets import hash_token
 
@@ -279,7 +280,10 @@ def _post_message(request, conversation: Conversation) -> JsonResponse:
         raise WidgetError("text is required", 400)
     if len(text) > settings.MESSAGE_MAX_CHARS:
         raise WidgetError(f"text must be at most {settings.MESSAGE_MAX_CHARS} characters", 400)
-    result = engine.evaluate_message(conversation, text.strip())
+    try:
+        result = engine.evaluate_message(conversation, text.strip())
+    except DomainError as exc:
+        raise WidgetError(exc.message, status_for(exc)) from None
     visible = [m for m in result.messages if m.role in (MessageRole.VISITOR, MessageRole.ASSISTANT)]
     return JsonResponse(
         {"session_id": str(conversation.id), "reply": result.reply, "messages": [_public_message(m) for m in visible]}

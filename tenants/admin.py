@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import escape
 
 from tenants import audit, scoping, services
 from tenants.auth import client_ip
+from tenants.invariants import cross_tenant_errors, is_tenant_owned, tenant_m2m_relations
 from tenants.models import ApiKey, AuditAction, AuditEvent, Membership, Role, Tenant, role_at_least
+from tenants.parsers import RequestJSONRefused, check_request_json
 from tenants.scoping import TenantContext
 from tenants.secrets import mask
 
@@ -63,24 +66,114 @@ class TenantScopedMixin:
     def has_delete_permission(self, request, obj=None) -> bool:
         return self._has_role(request, self.edit_role, obj)
 
+    # FK/M2M choices: objects of the tenants where the user may write this kind of object (a viewer
+    # of B never picks B's credential for A); `TenantBoundForm` narrows them to the object's tenant.
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         related = db_field.remote_field.model
         if related is Tenant:
             kwargs["queryset"] = self.editable_tenants(request)
-        elif any(f.name == "tenant" for f in related._meta.fields):
-            kwargs["queryset"] = scoping.for_user(related._default_manager.all(), request.user)
+        elif is_tenant_owned(related):
+            kwargs["queryset"] = self.writable(related, request)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         related = db_field.remote_field.model
-        if any(f.name == "tenant" for f in related._meta.fields):
-            kwargs["queryset"] = scoping.for_user(related._default_manager.all(), request.user)
+        if is_tenant_owned(related):
+            kwargs["queryset"] = self.writable(related, request)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def writable(self, model, request):
+        return scoping.for_user(model._default_manager.all(), request.user, min_role=self.edit_role)
 
     def editable_tenants(self, request):
         if request.user.is_superuser:
             return Tenant.objects.all()
         return Tenant.objects.filter(pk__in=scoping.tenant_ids_for_user(request.user, self.edit_role))
+
+    def form_tenant(self, request, obj=None) -> Tenant | None:
+        """The tenant an edited object belongs to: the object's own, else the one the user can edit."""
+        if obj is not None and getattr(obj, "tenant_id", None) is not None:
+            return obj.tenant
+        tenants = list(self.editable_tenants(request)[:2])
+        return tenants[0] if len(tenants) == 1 else None
+
+
+class TenantBoundForm:
+    """Mixed into every admin form of a tenant-owned model (by `bind_form`): the object's tenant is
+    known to validation before `clean()` runs, choices are that tenant's objects only, and the
+    same-tenant invariant (`tenants.invariants`) is checked for M2M values too."""
+
+    bound_tenant: Tenant | None = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        tenant = self.bound_tenant
+        if tenant is None:
+            return
+        if getattr(self.instance, "tenant_id", None) is None:
+            self.instance.tenant = tenant
+        for name, field in self.fields.items():
+            queryset = getattr(field, "queryset", None)
+            if name != "tenant" and queryset is not None and is_tenant_owned(queryset.model):
+                field.queryset = scoping.for_tenant(queryset, tenant)
+
+    def clean(self):
+        data = super().clean()
+        # The API's limits on JSON apply to the admin's JSON boxes too (`1e999` is infinity, which
+        # no JSON column stores: a 500 at save).
+        for name, field in self.fields.items():
+            if isinstance(field, forms.JSONField) and name in data:
+                try:
+                    check_request_json(data[name])
+                except RequestJSONRefused as exc:
+                    self.add_error(name, str(exc)[:1].upper() + str(exc)[1:] + ".")
+        return data
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        m2m = {
+            field.name: self.cleaned_data[field.name]
+            for field in tenant_m2m_relations(self._meta.model)
+            if self.cleaned_data.get(field.name)
+        }
+        errors = cross_tenant_errors(self.instance, fields=(), m2m=m2m) if m2m else {}
+        if errors:
+            self._update_errors(ValidationError(errors))
+
+    def validate_unique(self) -> None:
+        super().validate_unique()
+        if "tenant" in self.fields or getattr(self.instance, "tenant_id", None) is None:
+            return
+        # The tenant field is hidden, so Django skips every constraint that names it ("unique within
+        # the tenant") and the INSERT would fail with an IntegrityError (a 500). Check those here,
+        # unless the form already reported the field.
+        exclude = self._get_validation_exclusions() - {"tenant"}
+        model = type(self.instance)
+        for constraint in model._meta.constraints:
+            fields = set(getattr(constraint, "fields", ()))
+            if "tenant" not in fields or fields & exclude or fields & set(self.errors):
+                continue
+            try:
+                constraint.validate(model, self.instance, exclude=exclude)
+            except ValidationError as exc:
+                self._update_errors(exc)
+
+    def _update_errors(self, errors: ValidationError) -> None:
+        # A model-level error about a field this form does not show (the hidden tenant, an inline's
+        # parent) becomes a form-wide error instead of Django's ValueError (a 500).
+        if hasattr(errors, "error_dict"):
+            shown: dict = {}
+            for field, messages in errors.error_dict.items():
+                key = field if field in self.fields or field == NON_FIELD_ERRORS else NON_FIELD_ERRORS
+                shown.setdefault(key, []).extend(messages if key == field else [f"{field}: {m}" for m in messages])
+            errors = ValidationError(shown)
+        super()._update_errors(errors)
+
+
+def bind_form(form_class, tenant: Tenant | None):
+    """`form_class` bound to `tenant` (None: a user choosing among several tenants; the tenant field
+    then decides and the invariant checks every reference against it)."""
+    return type(form_class.__name__, (TenantBoundForm, form_class), {"bound_tenant": tenant})
 
 
 def _roles_at_least(role: str) -> set[str]:
@@ -102,8 +195,14 @@ class TenantScopedAdmin(TenantScopedMixin, admin.ModelAdmin):
 
     audited = True
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        return bind_form(form, self.form_tenant(request, obj)) if is_tenant_owned(self.model) else form
+
     def get_list_filter(self, request):
-        filters = list(super().get_list_filter(request))
+        # A filter on a relation offers only what the scoped list references: a plain related filter
+        # would list every tenant's agents and trunks (names and ids).
+        filters = [_scoped_filter(self.model, entry) for entry in super().get_list_filter(request)]
         if request.user.is_superuser or len(scoping.tenant_ids_for_user(request.user)) > 1:
             # Related-only: the filter lists the tenants of the visible objects, never every tenant's name.
             filters.insert(0, ("tenant", admin.RelatedOnlyFieldListFilter))
@@ -140,6 +239,20 @@ class TenantScopedAdmin(TenantScopedMixin, admin.ModelAdmin):
         formset.save_m2m()
 
 
+def _scoped_filter(model, entry):
+    name = entry[0] if isinstance(entry, (list, tuple)) else entry
+    if not isinstance(name, str):
+        return entry  # a SimpleListFilter: it builds its own choices
+    try:
+        field = get_fields_from_path(model, name)[-1]
+    except (FieldDoesNotExist, NotRelationField):  # Django's system checks report it
+        return entry
+    plain = isinstance(entry, str) or entry[1] is admin.RelatedFieldListFilter
+    if field.is_relation and plain:
+        return (name, admin.RelatedOnlyFieldListFilter)
+    return entry
+
+
 class ReadOnlyAdminMixin:
     """Records the system writes (audit events, call logs, calls): viewable, never edited by hand.
 
@@ -160,6 +273,11 @@ class TenantScopedInline(TenantScopedMixin):
     """Mixin for inlines whose objects carry their parent's tenant (set by TenantScopedAdmin.save_formset)."""
 
     exclude = ("tenant",)
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = bind_form(formset.form, self.form_tenant(request, obj))
+        return formset
 
 
 class TenantForm(forms.ModelForm):

@@ -9,4 +9,9 @@ class TenantsConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the OpenAPI descriptions of our authentication classes.
+        from django.apps import apps
+
         from tenants import schema  # noqa: F401
+        from tenants.invariants import install_m2m_guards
+
+        install_m2m_guards(apps.get_models())

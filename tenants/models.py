@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from fernet_fields import EncryptedTextField
 
+from tenants import invariants
 from tenants.secrets import hash_token
 
 
@@ -54,13 +56,28 @@ class Tenant(models.Model):
 
 
 class TenantOwned(models.Model):
-    """Base for every tenant-owned object: each belongs to exactly one tenant."""
+    """Base for every tenant-owned object: each belongs to exactly one tenant, and every object it
+    references through an FK or M2M belongs to that same tenant (`tenants.invariants`), checked on
+    `clean()` and again on every `save()` so the admin, the API and services cannot break it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
 
+    # The FK whose tenant an object takes when it has none yet (an endpoint's connection).
+    tenant_parent: ClassVar[str | None] = None
+
     class Meta:
         abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        invariants.inherit_tenant(self)
+        invariants.check_same_tenant(self, fields=kwargs.get("update_fields"))
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        invariants.inherit_tenant(self)
+        invariants.check_same_tenant(self)
 
 
 class Membership(models.Model):

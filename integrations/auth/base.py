@@ -137,6 +137,8 @@ class CredentialType:
                     problems[f.name] = ["This field is required."]
                 continue
             message = _field_problem(f, value)
+            if not message and section == "secrets":
+                message = secret_refs.reference_problem(value)
             if message:
                 problems[f.name] = [message]
             else:

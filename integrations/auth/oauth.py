@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from django.core.cache import cache
 from oauthlib.common import add_params_to_uri
@@ -35,7 +34,9 @@ from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from integrations import http
 from integrations.auth import credential_state, token_cache
 from integrations.auth.base import AuthorizationNeeded, CredentialUnavailable
+from integrations.auth.tokens import client_pairs
 from integrations.models import Credential
+from integrations.redaction import Redactor
 from tenants import audit
 from tenants.models import AuditAction
 
@@ -77,7 +78,7 @@ def request_token(
     """
     headers = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
     if client_auth == "basic":
-        pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}".encode()
+        pair = client_pairs(client_id, client_secret)[0].encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
     try:
         response = http.send(
@@ -92,7 +93,9 @@ def request_token(
         )
     except http.OutboundError as exc:
         raise TokenRequestFailed(f"token request failed: {exc}") from None
-    return parse_token_response(response, hide=(client_secret,))
+    # A provider that echoes the request must not hand back the secret in any spelling, the Basic
+    # header's encoded pair included.
+    return parse_token_response(response, hide=(client_secret, *client_pairs(client_id, client_secret)))
 
 
 def _request_with(config: dict, body: str, client_secret: str) -> dict[str, Any]:
@@ -123,10 +126,8 @@ def parse_token_response(response: http.HttpResponse, *, hide: tuple[str, ...] =
 
 
 def _scrub(text: str, hide: tuple[str, ...]) -> str:
-    for value in hide:
-        if value and len(value) >= 4:
-            text = text.replace(value, "••••")
-    return text[:500]
+    # Scrub before cutting, so a secret straddling the cut cannot survive as a prefix.
+    return Redactor(values=hide).text(text)[:500]
 
 
 def lifetime(token: dict) -> float | None:

@@ -7,16 +7,18 @@ truthy (e.g. `error.code == 'TOKEN_EXPIRED'`) the answer counts as a rejected to
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
 from typing import Any, ClassVar
+from urllib.parse import quote
 
-import jmespath
 from jmespath.exceptions import JMESPathError
 
+from integrations import mapping
 from integrations.auth import token_cache
-from integrations.auth.base import AuthTarget, AuthTestResult, CredentialType, Field
+from integrations.auth.base import AuthTarget, AuthTestResult, CredentialType, CredentialUnavailable, Field
 from tenants.secrets import MASK, mask
 
 EXPIRED_TOKEN_CONDITION = Field(
@@ -88,8 +90,8 @@ class TokenAuth(CredentialType):
         except ValueError:
             return False
         try:
-            return bool(jmespath.search(condition, body))
-        except JMESPathError:
+            return bool(mapping.search(mapping.compile_expression(condition), body))
+        except (JMESPathError, ValueError):
             return False
 
     def on_unauthorized(self, response: Any) -> bool:
@@ -100,7 +102,12 @@ class TokenAuth(CredentialType):
         return True
 
     def secret_values(self) -> list[str]:
-        return [*super().secret_values(), *self._seen]
+        values = [*super().secret_values(), *self._seen]
+        client_id = self.config.get("client_id")
+        if client_id and "client_secret" in {f.name for f in self.secret_fields}:
+            with contextlib.suppress(CredentialUnavailable):
+                values += client_pairs(client_id, str(self.secret("client_secret") or ""))
+        return values
 
     def redacted_headers(self) -> set[str]:
         return {"authorization"}
@@ -120,10 +127,16 @@ class TokenAuth(CredentialType):
         condition = config.get("expired_token_condition")
         if condition:
             try:
-                jmespath.compile(condition)
-            except JMESPathError as exc:
-                message = f"Not a valid JMESPath expression: {str(exc).splitlines()[0]}"
+                mapping.compile_expression(condition)
+            except ValueError as exc:
+                message = f"Not a valid JMESPath expression: {exc}"
                 errors.setdefault("config", {})["expired_token_condition"] = [message]
+
+
+def client_pairs(client_id: str, client_secret: str) -> list[str]:
+    """The `id:secret` pair of HTTP Basic client authentication (RFC 6749 §2.3.1: each part form-encoded
+    first; the first is what is sent), plus the raw pair: secrets whose base64 must be scrubbed too."""
+    return [f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}", f"{client_id}:{client_secret}"]
 
 
 def _bearer(token: token_cache.Token) -> str:

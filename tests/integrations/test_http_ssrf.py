@@ -162,27 +162,28 @@ def test_it_refuses_an_ipv6_loopback_server(make_http_server):
     assert server.count() == 0
 
 
+NOT_PUBLIC = "internal.example resolves to an address that is not public (private, loopback, link-local or reserved)"
+
+
 @pytest.mark.parametrize(
-    ("answer", "reason"),
+    "answer",
     [
-        (["127.0.0.1"], "internal.example resolves to 127.0.0.1, a loopback address"),
-        (["169.254.169.254"], "internal.example resolves to 169.254.169.254, a link-local address"),
-        (["93.184.215.14", "10.1.2.3"], "internal.example resolves to 10.1.2.3, a private address"),
-        (["2606:2800:21f:cb07:6820:80da:af6b:8b2c", "::1"], "internal.example resolves to ::1, a loopback address"),
-        (
-            ["::ffff:127.0.0.1"],
-            f"internal.example resolves to {ipaddress.ip_address('::ffff:127.0.0.1')}, "
-            "the IPv4-mapped form of 127.0.0.1, a loopback address",
-        ),
+        ["127.0.0.1"],
+        ["169.254.169.254"],
+        ["93.184.215.14", "10.1.2.3"],
+        ["2606:2800:21f:cb07:6820:80da:af6b:8b2c", "::1"],
+        ["::ffff:127.0.0.1"],
     ],
 )
-def test_it_refuses_a_name_if_any_address_is_blocked(http_server, fake_dns, answer, reason):
+def test_it_refuses_a_name_if_any_address_is_blocked(http_server, fake_dns, answer):
     fake_dns({"internal.example": answer})
 
     with pytest.raises(http.DestinationNotAllowed) as caught:
         http.send("GET", f"http://internal.example:{http_server.port}/echo")
 
-    assert str(caught.value) == f"destination not allowed: {reason}"
+    # The refusal never says what the name resolves to (internal DNS is not the tenant's to map).
+    assert str(caught.value) == f"destination not allowed: {NOT_PUBLIC}"
+    assert not any(address in str(caught.value) for address in answer)
     assert http_server.count() == 0
 
 
