@@ -208,7 +208,12 @@ def import_rows(campaign: Campaign, records: Iterable[Any]) -> ImportReport:
             rows.append(factory.make(len(rows) + 1, values))
         CampaignRow.objects.bulk_create(rows, batch_size=BATCH_SIZE)
         zone_keys = set(locked.zone_keys or []) | {r.zone_key for r in rows}
-        Campaign.objects.filter(pk=locked.pk).update(zone_keys=sorted(zone_keys), updated_at=timezone.now())
+        columns = dict.fromkeys(locked.data_columns or [])
+        for row in rows:
+            columns.update(dict.fromkeys(row.data))
+        Campaign.objects.filter(pk=locked.pk).update(
+            zone_keys=sorted(zone_keys), data_columns=list(columns)[:MAX_COLUMNS * 5], updated_at=timezone.now()
+        )
         report.accepted = len(rows)
     return report
 

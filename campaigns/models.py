@@ -71,6 +71,8 @@ class Campaign(TenantOwned):
     # The distinct zone keys of the rows (see CampaignRow.zone_key), kept at import so a dispatcher tick
     # asks the rows only about zones whose window is open.
     zone_keys = models.JSONField(default=list, blank=True)
+    # The rows' columns in the order the uploads named them (PostgreSQL's jsonb keeps no key order).
+    data_columns = models.JSONField(default=list, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(auto_now=True)

@@ -26,13 +26,16 @@ class _Echo:
 
 
 def _keys(campaign: Campaign) -> tuple[list[str], list[str], list[str]]:
-    data, extracted, variables = {}, {}, {}
+    """The rows' own columns in upload order, then the extracted and variable names (sorted)."""
+    data, extracted, variables = dict.fromkeys(campaign.data_columns or []), set(), set()
     rows = CampaignRow.objects.filter(campaign=campaign).values_list("data", "extracted", "variables")
     for row_data, row_extracted, row_variables in rows.iterator(chunk_size=CHUNK):
-        for target, source in ((data, row_data), (extracted, row_extracted), (variables, row_variables)):
+        for target, source in ((extracted, row_extracted), (variables, row_variables)):
             if isinstance(source, dict):
-                target.update(dict.fromkeys(source))
-    return list(data), list(extracted), list(variables)
+                target.update(source)
+        if isinstance(row_data, dict) and not row_data.keys() <= data.keys():
+            data.update(dict.fromkeys(sorted(row_data)))
+    return list(data), sorted(extracted), sorted(variables)
 
 
 def _cell(value: Any) -> str:
