@@ -212,7 +212,7 @@ def import_rows(campaign: Campaign, records: Iterable[Any]) -> ImportReport:
         for row in rows:
             columns.update(dict.fromkeys(row.data))
         Campaign.objects.filter(pk=locked.pk).update(
-            zone_keys=sorted(zone_keys), data_columns=list(columns)[:MAX_COLUMNS * 5], updated_at=timezone.now()
+            zone_keys=sorted(zone_keys), data_columns=list(columns)[: MAX_COLUMNS * 5], updated_at=timezone.now()
         )
         report.accepted = len(rows)
     return report
