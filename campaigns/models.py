@@ -55,7 +55,9 @@ class Campaign(TenantOwned):
 
     name = models.CharField(max_length=200)
     agent = models.ForeignKey("calls.Agent", on_delete=models.RESTRICT, related_name="campaigns")
-    sip_trunk = models.ForeignKey("calls.SipTrunk", on_delete=models.RESTRICT, related_name="campaigns")
+    sip_trunk = models.ForeignKey(
+        "calls.SipTrunk", on_delete=models.RESTRICT, related_name="campaigns", verbose_name="SIP trunk"
+    )
     status = models.CharField(max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
     start_at = models.DateTimeField(null=True, blank=True)
     end_at = models.DateTimeField(null=True, blank=True)
