@@ -8,90 +8,174 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('calls', '0004_donotcall_callback_fields'),
-        ('tenants', '0002_database_cache_table'),
+        ("calls", "0004_donotcall_callback_fields"),
+        ("tenants", "0002_database_cache_table"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Campaign',
+            name="Campaign",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('running', 'Running'), ('paused', 'Paused'), ('completed', 'Completed'), ('cancelled', 'Cancelled')], default='draft', max_length=10)),
-                ('start_at', models.DateTimeField(blank=True, null=True)),
-                ('end_at', models.DateTimeField(blank=True, null=True)),
-                ('calling_window', models.JSONField(blank=True, default=campaigns.models.default_calling_window)),
-                ('default_region', models.CharField(blank=True, help_text='ISO country code for national numbers', max_length=2)),
-                ('timezone', models.CharField(blank=True, help_text='Fallback IANA zone for numbers of unknown zone', max_length=64)),
-                ('max_concurrent_calls', models.PositiveIntegerField(default=10)),
-                ('retry', models.JSONField(blank=True, default=campaigns.models.default_retry)),
-                ('columns', models.JSONField(blank=True, default=campaigns.models.default_columns)),
-                ('steps', models.JSONField(blank=True, default=campaigns.models.default_steps)),
-                ('callback_url', models.URLField(blank=True, max_length=2000)),
-                ('opt_out_dispositions', models.JSONField(blank=True, default=list)),
-                ('zone_keys', models.JSONField(blank=True, default=list)),
-                ('data_columns', models.JSONField(blank=True, default=list)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('agent', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='campaigns', to='calls.agent')),
-                ('sip_trunk', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='campaigns', to='calls.siptrunk', verbose_name='SIP trunk')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("running", "Running"),
+                            ("paused", "Paused"),
+                            ("completed", "Completed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="draft",
+                        max_length=10,
+                    ),
+                ),
+                ("start_at", models.DateTimeField(blank=True, null=True)),
+                ("end_at", models.DateTimeField(blank=True, null=True)),
+                ("calling_window", models.JSONField(blank=True, default=campaigns.models.default_calling_window)),
+                (
+                    "default_region",
+                    models.CharField(blank=True, help_text="ISO country code for national numbers", max_length=2),
+                ),
+                (
+                    "timezone",
+                    models.CharField(
+                        blank=True, help_text="Fallback IANA zone for numbers of unknown zone", max_length=64
+                    ),
+                ),
+                ("max_concurrent_calls", models.PositiveIntegerField(default=10)),
+                ("retry", models.JSONField(blank=True, default=campaigns.models.default_retry)),
+                ("columns", models.JSONField(blank=True, default=campaigns.models.default_columns)),
+                ("steps", models.JSONField(blank=True, default=campaigns.models.default_steps)),
+                ("callback_url", models.URLField(blank=True, max_length=2000)),
+                ("opt_out_dispositions", models.JSONField(blank=True, default=list)),
+                ("zone_keys", models.JSONField(blank=True, default=list)),
+                ("data_columns", models.JSONField(blank=True, default=list)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "agent",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.RESTRICT, related_name="campaigns", to="calls.agent"
+                    ),
+                ),
+                (
+                    "sip_trunk",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.RESTRICT,
+                        related_name="campaigns",
+                        to="calls.siptrunk",
+                        verbose_name="SIP trunk",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='CampaignRow',
+            name="CampaignRow",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('row', models.PositiveIntegerField(help_text="Position among the campaign's rows, from 1")),
-                ('data', models.JSONField(default=dict)),
-                ('phone_number', models.CharField(max_length=20)),
-                ('zone_key', models.CharField(blank=True, max_length=2000)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('calling', 'Calling'), ('completed', 'Completed'), ('failed', 'Failed'), ('skipped', 'Skipped')], default='pending', max_length=10)),
-                ('reason', models.CharField(blank=True, choices=[('do_not_call', 'On the do-not-call list'), ('expired', 'Not reached by end_at'), ('cancelled', 'Campaign cancelled'), ('step_failed', 'A step failed'), ('attempts_exhausted', 'Attempts exhausted'), ('unknown_timezone', 'Unknown time zone')], max_length=20)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('lease_until', models.DateTimeField(blank=True, null=True)),
-                ('claims', models.PositiveIntegerField(default=0)),
-                ('variables', models.JSONField(blank=True, default=dict)),
-                ('disposition', models.CharField(blank=True, max_length=100)),
-                ('extracted', models.JSONField(blank=True, default=dict)),
-                ('error', models.CharField(blank=True, max_length=500)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('call', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='calls.call')),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rows', to='campaigns.campaign')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("row", models.PositiveIntegerField(help_text="Position among the campaign's rows, from 1")),
+                ("data", models.JSONField(default=dict)),
+                ("phone_number", models.CharField(max_length=20)),
+                ("zone_key", models.CharField(blank=True, max_length=2000)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("calling", "Calling"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("do_not_call", "On the do-not-call list"),
+                            ("expired", "Not reached by end_at"),
+                            ("cancelled", "Campaign cancelled"),
+                            ("step_failed", "A step failed"),
+                            ("attempts_exhausted", "Attempts exhausted"),
+                            ("unknown_timezone", "Unknown time zone"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("lease_until", models.DateTimeField(blank=True, null=True)),
+                ("claims", models.PositiveIntegerField(default=0)),
+                ("variables", models.JSONField(blank=True, default=dict)),
+                ("disposition", models.CharField(blank=True, max_length=100)),
+                ("extracted", models.JSONField(blank=True, default=dict)),
+                ("error", models.CharField(blank=True, max_length=500)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "call",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="calls.call",
+                    ),
+                ),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="rows", to="campaigns.campaign"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['campaign', 'row'],
+                "ordering": ["campaign", "row"],
             },
         ),
         migrations.AddIndex(
-            model_name='campaign',
-            index=models.Index(fields=['status'], name='campaign_status'),
+            model_name="campaign",
+            index=models.Index(fields=["status"], name="campaign_status"),
         ),
         migrations.AddIndex(
-            model_name='campaignrow',
-            index=models.Index(fields=['campaign', 'status', 'zone_key', 'next_attempt_at'], name='campaign_row_due'),
+            model_name="campaignrow",
+            index=models.Index(fields=["campaign", "status", "zone_key", "next_attempt_at"], name="campaign_row_due"),
         ),
         migrations.AddIndex(
-            model_name='campaignrow',
-            index=models.Index(fields=['call'], name='campaign_row_call'),
+            model_name="campaignrow",
+            index=models.Index(fields=["call"], name="campaign_row_call"),
         ),
         migrations.AddConstraint(
-            model_name='campaignrow',
-            constraint=models.UniqueConstraint(fields=('campaign', 'row'), name='campaign_row_unique_number'),
+            model_name="campaignrow",
+            constraint=models.UniqueConstraint(fields=("campaign", "row"), name="campaign_row_unique_number"),
         ),
         migrations.AddConstraint(
-            model_name='campaignrow',
-            constraint=models.UniqueConstraint(fields=('campaign', 'phone_number'), name='campaign_row_unique_phone'),
+            model_name="campaignrow",
+            constraint=models.UniqueConstraint(fields=("campaign", "phone_number"), name="campaign_row_unique_phone"),
         ),
     ]
