@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from calls import hooks, webhooks
 from calls.models import TERMINAL_STATUSES, Call, CallEvent, CallStatus
+from tenants import metrics
 
 # What a status report may change on a call (saved without rewriting metadata or dialer state).
 STATUS_FIELDS = [
@@ -113,6 +114,9 @@ def write_event(
     call: Call, status: str, source: str, occurred_at: datetime, *, detail: dict | None = None, ignored_reason: str = ""
 ) -> CallEvent:
     """Store one CallEvent (an ignored one when `ignored_reason` is given)."""
+    if not ignored_reason:
+        # Counted once the status is committed: a rolled-back transition never happened.
+        transaction.on_commit(lambda: metrics.count_call_status(status))
     return CallEvent.objects.create(
         tenant_id=call.tenant_id,
         call=call,

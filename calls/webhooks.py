@@ -41,6 +41,7 @@ from calls.models import (
     WebhookDelivery,
 )
 from calls.representations import iso_ms
+from tenants import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +268,15 @@ def _finish_attempt(delivery_id, attempt: WebhookAttempt, permanent: bool) -> We
         if delivery.status == DeliveryStatus.PENDING:
             _schedule_after(delivery, attempt, now, permanent)
         delivery.save(update_fields=[*DELIVERY_OUTCOME_FIELDS])
+        outcome = _attempt_outcome(attempt, delivery)
+        transaction.on_commit(lambda: metrics.observe_webhook_attempt(outcome, attempt.duration_ms / 1000))
     return attempt
+
+
+def _attempt_outcome(attempt: WebhookAttempt, delivery: WebhookDelivery) -> str:
+    if attempt.outcome == AttemptOutcome.SUCCESS:
+        return "delivered"
+    return "failed" if delivery.status == DeliveryStatus.FAILED else "retrying"
 
 
 def _schedule_after(delivery: WebhookDelivery, attempt: WebhookAttempt, now, permanent: bool) -> None:

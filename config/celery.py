@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import time
+from datetime import datetime
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import before_task_publish, setup_logging, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -30,6 +34,21 @@ class QuietHousekeeping(logging.Filter):
 
 for _name in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
     logging.getLogger(_name).addFilter(QuietHousekeeping())
+
+
+def _use_django_logging(**kwargs) -> None:
+    # Celery replaces the root logger's handlers with its own plain format unless a receiver of
+    # setup_logging configures logging itself: with LOG_FORMAT=json, workers and beat then write the
+    # same JSON lines (and go through the same secret scrubbing) as the web processes.
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+    setup_logging.connect(_use_django_logging, weak=False)
 
 
 def _tune_embedded_broker() -> None:
@@ -59,3 +78,30 @@ def _create_broker_folder(url: str) -> None:
 @app.on_after_configure.connect
 def _on_configure(sender, **kwargs) -> None:
     _tune_embedded_broker()
+
+
+# Task queue delay (tenants.metrics): every message carries the time it was sent; when a worker starts
+# the task, the wait since it was due (sent, or its ETA if later) is observed.
+SENT_AT_HEADER = "switchboard_sent_at"
+
+
+@before_task_publish.connect
+def _stamp_sent_at(headers=None, **kwargs) -> None:
+    if headers is not None:
+        headers.setdefault(SENT_AT_HEADER, time.time())
+
+
+@task_prerun.connect
+def _observe_queue_delay(task=None, **kwargs) -> None:
+    from tenants import metrics
+
+    request = getattr(task, "request", None)
+    sent_at = getattr(request, SENT_AT_HEADER, None)
+    if not isinstance(sent_at, int | float):
+        return  # sent by something that does not stamp (or run eagerly)
+    due = sent_at
+    eta = getattr(request, "eta", None)
+    if eta:
+        with contextlib.suppress(ValueError):
+            due = max(due, datetime.fromisoformat(str(eta)).timestamp())
+    metrics.observe_queue_delay(task.name, time.time() - due)

@@ -7,6 +7,7 @@ FIELD_ENCRYPTION_KEYS; with DEBUG off the app refuses to start without its secre
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -79,6 +80,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it times and counts every answer, redirects and static files included.
+    "tenants.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.ApiErrorMiddleware",
@@ -173,7 +176,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # events is the address the outermost of them saw); 0 trusts no header and uses the socket's address.
 NUM_PROXIES = env_int("NUM_PROXIES", 0)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Probes and the Prometheus scraper talk plain HTTP to the process, inside the deployment.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
@@ -190,6 +194,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.HasTenantRole"],
     "DEFAULT_PARSER_CLASSES": ["tenants.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.ApiKeyRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "tenants.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "tenants.api.exception_handler",
@@ -270,11 +275,21 @@ LLM_MODEL = env_str("LLM_MODEL", "gpt-4o-mini")
 API_CALL_LOG_RETENTION_DAYS = env_int("API_CALL_LOG_RETENTION_DAYS", 30)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
 
+# LOG_FORMAT: `plain` lines, or `json` (one object per line: time, level, logger, message, extra fields).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "tenants.logformat.JsonFormatter"},
+    },
+    "filters": {"scrub_secrets": {"()": "tenants.logformat.ScrubSecrets"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["scrub_secrets"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # Django's own console handler would print every request warning a second time through root.
@@ -288,6 +303,7 @@ LOGGING = {
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "tenants.heartbeat", "schedule": 60.0},
 }
+CELERY_BEAT_SCHEDULE["purge-rate-limit-counters"] = {"task": "tenants.purge_rate_limit_counters", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["purge-api-call-logs"] = {"task": "integrations.purge_api_call_logs", "schedule": 3600.0}
 
 # OAuth2 authorization-code grants are refreshed ahead of expiry even when unused, so the provider
@@ -342,6 +358,20 @@ CELERY_BEAT_SCHEDULE["campaigns-tick"] = {"task": "campaigns.tick", "schedule": 
 # Request bodies allowed past DATA_UPLOAD_MAX_MEMORY_SIZE (tenants.middleware): path regex → bytes.
 API_LARGE_BODY_PATHS = [(r"^/api/v1/campaigns/[^/]+/rows/?$", CAMPAIGN_UPLOAD_MAX_BYTES)]
 
+# Operations (SPEC §17): readiness, metrics, API rate limits, structured logs.
+READYZ_BROKER_TIMEOUT_SECONDS = env_float("READYZ_BROKER_TIMEOUT_SECONDS", 2.0)
+# Requests per seconds allowed to one API key ("<count>/<seconds>"); a key may carry its own override.
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "600/60")
+# Prometheus (tenants.metrics): `/metrics`, Bearer METRICS_TOKEN when set. Every process of a host (gunicorn
+# workers, Celery workers) writes its counters into one folder that the scrape sums; it must exist before
+# prometheus-client is first imported, so it is set here. Give each host an empty folder at boot.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", str(LOCAL_DIR / "metrics"))
+try:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+except OSError as exc:
+    raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR {PROMETHEUS_MULTIPROC_DIR} cannot be created: {exc}") from exc
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
 # Last, so it lists every variable read above (tenants' secret references may never name them).
 SETTINGS_ENV_NAMES = frozenset(READ_NAMES)
 SETTINGS_FILES = frozenset(READ_FILES)

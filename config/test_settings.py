@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("SWITCHBOARD_LOCAL_SECRETS", "true")
@@ -13,7 +14,16 @@ os.environ.setdefault(
     + os.path.join(os.path.dirname(os.path.dirname(__file__)), ".local", "celery-test-broker.sqlite3"),
 )
 
-from config.settings import *  # noqa: F403
+# Metrics: each pytest process (each xdist worker) counts into a fresh folder of its own, shared with the
+# workers and helper processes its tests start (they inherit it), so the metric tests' before/after
+# deltas see only their own process tree.
+_test_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+if os.environ.get("SWB_TEST_METRICS_FOR") != _test_worker:
+    _metrics_dir = os.path.join(os.path.dirname(os.path.dirname(__file__)), ".local", "metrics-test", _test_worker)
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    os.environ.update(PROMETHEUS_MULTIPROC_DIR=_metrics_dir, SWB_TEST_METRICS_FOR=_test_worker)
+
+from config.settings import *  # noqa: E402, F403
 
 SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False
@@ -23,6 +33,9 @@ SECURE_HSTS_SECONDS = 0
 OUTBOUND_ALLOW_PRIVATE_NETWORKS = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 0
+# Suites (the schema fuzz run above all) send far more than 600 requests a minute with one key; the
+# rate-limit tests set their own limits.
+API_RATE_LIMIT = "1000000/60"
 # Secret references: the suite's own variables (SWB_*) and pytest's temporary files; the tests of the
 # policy itself narrow these.
 SECRET_REFS_ENV_PREFIXES = ["SWB_"]

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
-from django.http import Http404, HttpResponseRedirect
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from integrations import auth, consoles
+from integrations import auth, consoles, signing
 from integrations.auth import credential_state, oauth
 from integrations.forms import ConnectionForm, CredentialForm, EndpointForm, EndpointTestForm
 from integrations.models import ApiCallLog, Connection, Credential, Endpoint
@@ -212,7 +213,7 @@ class ConnectionAdmin(TestConsoleMixin, TenantScopedAdmin):
     list_display = ["name", "base_url", "credential", "updated_at", "test_link"]
     search_fields = ["name", "base_url"]
     test_template = "integrations/connection_test.html"
-    change_form_template = "integrations/change_form_with_test.html"
+    change_form_template = "integrations/connection_change_form.html"
 
     def test_view(self, request, object_id):
         connection = self.scoped_object_for_test(request, object_id)
@@ -220,6 +221,45 @@ class ConnectionAdmin(TestConsoleMixin, TenantScopedAdmin):
         if request.method == "POST":
             outcome = consoles.run_connection_test(connection, ctx=admin_context(request, connection.tenant))
         return self.render_test(request, connection, outcome=outcome, outcome_json=_pretty(outcome))
+
+    # Request signing: the secret is rendered into the one response that made it, never stored elsewhere.
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.rotate_signing_secret_view)
+        name = "integrations_connection_signing_secret"
+        return [path("<path:object_id>/signing-secret/", view, name=name), *super().get_urls()]
+
+    def save_model(self, request, obj, form, change) -> None:
+        was_signing = bool(form.initial.get("sign_requests")) if change else False
+        super().save_model(request, obj, form, change)
+        request.new_signing_secret = signing.settle_secret(obj, was_signing=was_signing)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._show_new_secret(request, obj) or super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        return self._show_new_secret(request, obj) or super().response_change(request, obj)
+
+    def rotate_signing_secret_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        connection = get_object_or_404(self.get_queryset(request), pk=_uuid(object_id))
+        if not self.has_change_permission(request, connection):
+            raise PermissionDenied
+        request.new_signing_secret = signing.rotate_secret(connection, ctx=admin_context(request, connection.tenant))
+        return self._show_new_secret(request, connection)
+
+    def _show_new_secret(self, request, connection):
+        secret = getattr(request, "new_signing_secret", None)
+        if not secret:
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": connection,
+            "signing_secret": secret,
+            "title": "Request signing secret",
+        }
+        return TemplateResponse(request, "integrations/signing_secret.html", context)
 
 
 @admin.register(Endpoint)

@@ -8,10 +8,11 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import connections, models, router, transaction
+from django.db import connections, models, router
 from django.utils import timezone
 
 from integrations.models import ApiCallLog
+from tenants.db import cursor_without_flush_wait
 
 if TYPE_CHECKING:
     from integrations.executor import ExecutionResult
@@ -68,15 +69,8 @@ def _insert(row: dict) -> None:
     connection = connections[alias]
     sql, fields = _insert_statement(connection.vendor, connection.ops.quote_name)
     params = [row[name] if convert is None else convert(row[name], connection) for name, convert in fields]
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        # A log row on its own need not wait for the WAL flush (~1 ms+ per call): with
-        # synchronous_commit off a database crash can lose the last fraction of a second of log
-        # rows, never corrupt anything. Inside a caller's transaction the caller's commit decides.
-        with transaction.atomic(using=alias), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            cursor.execute(sql, params)
-        return
-    with connection.cursor() as cursor:
+    # A log row on its own need not wait for the WAL flush (~1 ms+ per call).
+    with cursor_without_flush_wait(connection) as cursor:
         cursor.execute(sql, params)
 
 

@@ -28,6 +28,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.cookiejar import DefaultCookiePolicy
@@ -497,12 +498,14 @@ def send(
     follow_redirects: bool = False,
     max_redirects: int = 5,
     pool_key: str | None = None,
+    signer: Callable[[bytes], Mapping[str, str]] | None = None,
 ) -> HttpResponse:
     """Send one HTTP request under the SSRF policy and return the whole (size-limited) response.
 
     `deadline` (seconds) bounds this whole call: connecting, every redirect hop and the body
-    download. `verify_tls` may also be the path of a CA bundle to trust. Non-2xx answers are
-    returned, not raised. Raises an `OutboundError` subclass.
+    download. `verify_tls` may also be the path of a CA bundle to trust. `signer` gets the exact body
+    bytes of every request sent (each redirect hop too) and returns headers to add (request signing).
+    Non-2xx answers are returned, not raised. Raises an `OutboundError` subclass.
     """
     if not all(isinstance(t, int | float) and t > 0 for t in (connect_timeout, read_timeout)):
         raise ValueError("connect_timeout and read_timeout must be positive")
@@ -520,6 +523,8 @@ def send(
         prepared = session.prepare_request(
             requests.Request(method, url, headers=request_headers, params=params, data=data, json=json, files=files)
         )
+        if signer is not None:
+            _sign(prepared, signer)
         remaining = ends - time.monotonic()
         if remaining <= 0:
             raise RequestTimeout("deadline exceeded")
@@ -551,6 +556,19 @@ def send(
             request_headers.pop("Proxy-Authorization", None)
             request_headers.pop("Cookie", None)
         url, params = next_url, None
+
+
+def _sign(prepared: requests.PreparedRequest, signer: Callable[[bytes], Mapping[str, str]]) -> None:
+    """Add the signer's headers, computed over the bytes that will go on the wire."""
+    body = prepared.body
+    if isinstance(body, str):
+        # A form body is text; sign (and send) its UTF-8 bytes so signature and wire cannot differ.
+        body = body.encode("utf-8")
+        prepared.body = body
+        prepared.prepare_content_length(body)
+    elif body is not None and not isinstance(body, bytes):
+        raise InvalidURL("a streamed request body cannot be signed")
+    prepared.headers.update(signer(body or b""))
 
 
 def _redirected_method(status: int, method: str, data, json, files):

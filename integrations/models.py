@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
+from fernet_fields import EncryptedTextField
 
 from tenants.fields import EncryptedJSONField
 from tenants.models import TenantOwned
@@ -70,6 +71,12 @@ class Connection(TenantOwned):
     verify_tls = models.BooleanField(default=True)
     follow_redirects = models.BooleanField(default=False)
     max_response_bytes = models.PositiveIntegerField(default=DEFAULT_MAX_RESPONSE_BYTES)
+    # Signed requests (SPEC §17, integrations.signing): the secret is shown once, when signing is turned
+    # on or the secret rotated, and never again.
+    sign_requests = models.BooleanField(
+        default=False, help_text="Sign every request (X-Switchboard-Request-Signature) so the API can verify it"
+    )
+    signing_secret = EncryptedTextField(blank=True, editable=False)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -173,7 +180,7 @@ class Endpoint(TenantOwned):
 # What a user edits (REST and admin alike), in display order.
 CONNECTION_FIELDS = [
     "name", "base_url", "credential", "default_headers", "connect_timeout", "read_timeout", "total_deadline",
-    "retry", "verify_tls", "follow_redirects", "max_response_bytes", "description",
+    "retry", "verify_tls", "follow_redirects", "max_response_bytes", "sign_requests", "description",
 ]  # fmt: skip
 ENDPOINT_FIELDS = [
     "connection", "name", "tool_name", "description", "method", "path", "query", "headers", "body_type",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
-from integrations import auth, validation
+from integrations import auth, signing, validation
 from integrations.auth import credential_state, oauth
 from integrations.models import CONNECTION_FIELDS, ENDPOINT_FIELDS, Connection, Credential, Endpoint, default_retry
 from integrations.secrets import masked, merge_secret_map
@@ -113,6 +113,24 @@ class ConnectionSerializer(TenantUniqueMixin, StrictModelSerializer):
         fields = ["id", *CONNECTION_FIELDS, "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 
+    # The response of the write that turns `sign_requests` on carries the new secret, this once.
+    def create(self, validated_data):
+        instance = super().create(validated_data)
+        instance.new_signing_secret = signing.settle_secret(instance, was_signing=False)
+        return instance
+
+    def update(self, instance, validated_data):
+        was_signing = instance.sign_requests
+        instance = super().update(instance, validated_data)
+        instance.new_signing_secret = signing.settle_secret(instance, was_signing=was_signing)
+        return instance
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if getattr(instance, "new_signing_secret", None):
+            data["signing_secret"] = instance.new_signing_secret
+        return data
+
     def validate(self, attrs):
         instance = self.instance
         if "default_headers" in attrs:
@@ -150,6 +168,22 @@ class EndpointSerializer(TenantUniqueMixin, StrictModelSerializer):
         if "parameters" in attrs:
             attrs["parameters"] = data["parameters"]
         return attrs
+
+
+class SigningSecretSerializer(serializers.Serializer):
+    signing_secret = serializers.CharField(read_only=True)
+
+
+class ConnectionWrittenSerializer(ConnectionSerializer):
+    """Documents the write responses (never used to read input): `signing_secret` appears only in the one
+    that turned signing on, so it is declared optional rather than read-only (read-only means required)."""
+
+    signing_secret = serializers.CharField(
+        required=False, help_text="Only when this write turned sign_requests on: shown once"
+    )
+
+    class Meta(ConnectionSerializer.Meta):
+        fields = [*ConnectionSerializer.Meta.fields, "signing_secret"]
 
 
 class EndpointTestSerializer(StrictSerializer):

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import ProtectedError
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from integrations import consoles
+from integrations import consoles, signing
 from integrations.models import Connection, Credential, Endpoint
 from integrations.serializers import (
     ConnectionSerializer,
+    ConnectionWrittenSerializer,
     CredentialSerializer,
     EndpointSerializer,
     EndpointTestSerializer,
+    SigningSecretSerializer,
 )
 from tenants.api import error_body
 from tenants.models import Role
@@ -50,6 +52,11 @@ class CredentialViewSet(InUseViewSet):
     serializer_class = CredentialSerializer
 
 
+@extend_schema_view(
+    create=extend_schema(responses={201: ConnectionWrittenSerializer}),
+    update=extend_schema(responses={200: ConnectionWrittenSerializer}),
+    partial_update=extend_schema(responses={200: ConnectionWrittenSerializer}),
+)
 class ConnectionViewSet(InUseViewSet):
     queryset = Connection.objects.select_related("credential")
     serializer_class = ConnectionSerializer
@@ -60,6 +67,13 @@ class ConnectionViewSet(InUseViewSet):
     def test(self, request, pk=None):
         """Verify the credential works and the base URL answers."""
         return Response(consoles.run_connection_test(self.get_object(), ctx=self.tenant_context))
+
+    @extend_schema(request=None, responses={200: SigningSecretSerializer})
+    @action(detail=True, methods=["post"], url_path="signing-secret")
+    def signing_secret(self, request, pk=None):
+        """Rotate the request-signing secret (turning signing on); the new secret is returned this once."""
+        secret = signing.rotate_secret(self.get_object(), ctx=self.tenant_context)
+        return Response({"signing_secret": secret})
 
 
 class EndpointViewSet(InUseViewSet):

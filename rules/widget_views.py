@@ -18,7 +18,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.views import APIView
 
-from rules import engine, ratelimit, services
+from rules import engine, services
 from rules.models import Channel, Conversation, MessageRole, WidgetKey
 from rules.serializers import (
     WidgetHistorySerializer,
@@ -27,6 +27,7 @@ from rules.serializers import (
     WidgetSessionSerializer,
     WidgetVisitorMessageSerializer,
 )
+from tenants import ratelimit
 from tenants.api import ErrorSerializer, error_body, status_for
 from tenants.auth import client_ip
 from tenants.errors import DomainError

@@ -373,7 +373,7 @@ class ApiKeyForm(forms.ModelForm):
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantScopedAdmin):
     form = ApiKeyForm
-    list_display = ["name", "prefix", "role", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    list_display = ["name", "prefix", "role", "rate_limit", "created_at", "last_used_at", "expires_at", "revoked_at"]
     list_filter = ["role"]
     search_fields = ["name", "prefix"]
     fields = [
@@ -381,6 +381,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
         "name",
         "role",
         "expires_at",
+        "rate_limit",
         "prefix",
         "created_by",
         "created_at",
@@ -421,6 +422,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
             name=form.cleaned_data["name"],
             role=form.cleaned_data["role"],
             expires_at=form.cleaned_data.get("expires_at"),
+            rate_limit=form.cleaned_data.get("rate_limit", ""),
             created_by=request.user,
             ctx=ctx,
         )

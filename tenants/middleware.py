@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 from http import HTTPStatus
 
 from django.conf import settings
 
+from tenants import metrics
 from tenants.api import is_api_path, json_error
 
 # Django's own words where DRF has a matching message, so a 404 reads the same wherever it came from.
@@ -54,7 +57,8 @@ class ApiErrorMiddleware:
     413 from its declared Content-Length, before routing, authentication or parsing (so also on views
     that are not DRF's), refuse a NUL character in the URL or a header with 400, and turn Django's
     HTML error pages (unknown route, CSRF failure, an unhandled exception — DEBUG on or off) into
-    `{"error": "..."}`. A body without Content-Length reads as empty.
+    `{"error": "..."}`. A body without Content-Length reads as empty. Responses to API-key requests carry
+    the key's `RateLimit-*` headers.
     """
 
     def __init__(self, get_response) -> None:
@@ -70,5 +74,45 @@ class ApiErrorMiddleware:
             return json_error("The URL and headers may not contain NUL (%00) characters", 400)
         response = self.get_response(request)
         if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
-            return json_error(_message(response.status_code), response.status_code)
+            response = json_error(_message(response.status_code), response.status_code)
+        # Set by tenants.throttling on every request an API key made, allowed or not.
+        decision = getattr(request, "rate_limit_decision", None)
+        if decision is not None:
+            for name, value in decision.headers().items():
+                response[name] = value
         return response
+
+
+class MetricsMiddleware:
+    """Counts and times every response by its route pattern (`api/v1/calls/<uuid:pk>`, never the raw
+    path: ids would make a series per object); static files count as `static`, a request no route
+    matched as `unmatched`."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+        self.static_prefix = "/" + settings.STATIC_URL.lstrip("/")
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        if match is not None and match.route:
+            route = route_label(match.route)
+        elif request.path_info.startswith(self.static_prefix):  # answered by WhiteNoise before routing
+            route = "static"
+        else:
+            route = "unmatched"
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        metrics.observe_http(route, method, response.status_code, time.perf_counter() - started)
+        return response
+
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_NAMED_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
+
+
+@functools.lru_cache(maxsize=1024)
+def route_label(route: str) -> str:
+    """`api/v1/agents/(?P<pk>[^/]+)/?$` (DRF's regex routes) reads as `api/v1/agents/<pk>`."""
+    label = _NAMED_GROUP.sub(r"<\1>", route).replace("^", "").removesuffix("$").removesuffix("/?")
+    return label or "/"

@@ -13,6 +13,7 @@ from django.utils import timezone
 from fernet_fields import EncryptedTextField
 
 from tenants import invariants
+from tenants.ratelimit import COUNTER_TABLE, validate_spec
 from tenants.secrets import hash_token
 
 
@@ -118,6 +119,12 @@ class ApiKey(TenantOwned):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    rate_limit = models.CharField(
+        max_length=32,
+        blank=True,
+        validators=[validate_spec],
+        help_text="Requests/seconds for this key (e.g. 1200/60); empty: the deployment's API_RATE_LIMIT",
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -141,6 +148,20 @@ class ApiKey(TenantOwned):
     def set_key(self, raw_key: str) -> None:
         self.prefix = raw_key[:API_KEY_VISIBLE_CHARS]
         self.key_hash = hash_token(raw_key)
+
+
+class RateLimitCounter(models.Model):
+    """One rate-limit window's count, when the shared cache is the database (see tenants.ratelimit)."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = COUNTER_TABLE
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"
 
 
 class AuditAction(models.TextChoices):

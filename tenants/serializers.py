@@ -10,7 +10,10 @@ from tenants.models import ApiKey
 class ApiKeySerializer(StrictModelSerializer):
     class Meta:
         model = ApiKey
-        fields = ["id", "name", "role", "prefix", "created_at", "last_used_at", "revoked_at", "expires_at", "is_active"]
+        fields = [
+            "id", "name", "role", "prefix", "created_at", "last_used_at", "revoked_at", "expires_at", "is_active",
+            "rate_limit",
+        ]  # fmt: skip
         read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at", "is_active"]
 
     is_active = serializers.BooleanField(read_only=True)
@@ -19,6 +22,13 @@ class ApiKeySerializer(StrictModelSerializer):
         if value is not None and value <= timezone.now():
             raise serializers.ValidationError("Must be in the future.")
         return value
+
+
+class ApiKeyUpdateSerializer(ApiKeySerializer):
+    """PATCH: a key keeps its role and expiry (make a new key instead); its name and rate limit may change."""
+
+    class Meta(ApiKeySerializer.Meta):
+        read_only_fields = [f for f in ApiKeySerializer.Meta.fields if f not in ("name", "rate_limit")]
 
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):

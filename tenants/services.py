@@ -21,11 +21,17 @@ def create_api_key(
     role: str = Role.MEMBER,
     created_by=None,
     expires_at: datetime | None = None,
+    rate_limit: str = "",
     ctx: TenantContext | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key and return it with the raw value — the only time the raw value exists."""
+    """Create a key and return it with the raw value — the only time the raw value exists.
+
+    `rate_limit` ("<count>/<seconds>", validated by the model field) overrides `API_RATE_LIMIT`.
+    """
     raw_key = ApiKey.new_raw_key()
-    key = ApiKey(tenant=tenant, name=name, role=role, created_by=created_by, expires_at=expires_at)
+    key = ApiKey(
+        tenant=tenant, name=name, role=role, created_by=created_by, expires_at=expires_at, rate_limit=rate_limit
+    )
     key.set_key(raw_key)
     key.save()
     audit.record_event(ctx, AuditAction.CREATED, key)

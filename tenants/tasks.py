@@ -6,6 +6,7 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
+from tenants import ratelimit
 from tenants.tasks_support import PERIODIC
 
 HEARTBEAT_KEY = "worker:heartbeat"
@@ -22,3 +23,9 @@ def heartbeat(nonce: str = "") -> str:
     if nonce:
         cache.set(f"{HEARTBEAT_KEY}:{nonce}", stamp, timeout=3600)
     return stamp
+
+
+@shared_task(name="tenants.purge_rate_limit_counters", **PERIODIC)
+def purge_rate_limit_counters() -> int:
+    """Deletes the database rate-limit counters of windows that have ended (none when Redis holds them)."""
+    return ratelimit.purge_expired()

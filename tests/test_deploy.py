@@ -89,11 +89,31 @@ def api(deployment) -> Api:
 
 
 def test_the_embedded_broker_made_its_folder_and_no_secret_was_generated(deployment):
-    # The embedded broker's SQLite file (and its WAL companions) is all the app ever keeps there.
+    # The embedded broker's SQLite file (and its WAL companions) and the processes' metrics folder
+    # (PROMETHEUS_MULTIPROC_DIR's default) are all the app ever keeps there.
     names = set(os.listdir(deployment.local_dir)) if deployment.local_dir.exists() else set()
     if "CELERY_BROKER_URL" not in deployment.env:
         assert "celery-broker.sqlite3" in names, names
-    assert all(name.startswith("celery-broker.sqlite3") for name in names), names
+    assert all(name.startswith("celery-broker.sqlite3") or name == "metrics" for name in names), names
+
+
+def test_readyz_and_metrics_cover_every_process_of_the_deployment(deployment):
+    from tests.support.metrics import Samples
+
+    assert requests.get(deployment.url + "/readyz", timeout=10).json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "cache": "ok", "broker": "ok"},
+    }
+
+    def healthz_count() -> float:
+        text = requests.get(deployment.url + "/metrics", timeout=10).text
+        return Samples(text).get("switchboard_http_requests_total", route="healthz", method="GET", status="200")
+
+    before = healthz_count()
+    for _ in range(20):
+        assert _get(deployment.url + "/healthz") == 200
+    # Whichever of gunicorn's two workers answers the scrape, it sums both workers' files.
+    assert healthz_count() - before == 20
 
 
 def test_static_files_admin_and_docs_are_served_with_debug_off(api):

@@ -20,7 +20,7 @@ SECRET = "sk-live-rotation-0123456789"
 COLUMNS = [
     (Tenant, ["webhook_secret", "llm_api_key"]),
     (Credential, ["secrets", "state"]),
-    (Connection, ["default_headers"]),
+    (Connection, ["default_headers", "signing_secret"]),
     (Endpoint, ["headers"]),
 ]
 
@@ -43,7 +43,9 @@ def encrypted_rows(settings, tenant, make_credential, make_endpoint, make_connec
     owner = Tenant.objects.create(name="Rotating", slug="rotating", llm_api_key=SECRET)
     credential = make_credential("bearer", secrets={"token": SECRET}, owner=owner)
     Credential.objects.filter(pk=credential.pk).update(state={"refresh_token": SECRET})
-    connection_ = make_connection(owner=owner, credential=credential, default_headers={"X-Key": SECRET})
+    connection_ = make_connection(
+        owner=owner, credential=credential, default_headers={"X-Key": SECRET}, sign_requests=True, signing_secret=SECRET
+    )
     endpoint = make_endpoint(connection_, headers={"X-Other": SECRET})
     return [owner, credential, connection_, endpoint]
 
@@ -55,11 +57,12 @@ def read_all(objects) -> list:
         credential.secrets,
         credential.state,
         connection_.default_headers,
+        connection_.signing_secret,
         endpoint.headers,
     ]
 
 
-EXPECTED = [SECRET, {"token": SECRET}, {"refresh_token": SECRET}, {"X-Key": SECRET}, {"X-Other": SECRET}]
+EXPECTED = [SECRET, {"token": SECRET}, {"refresh_token": SECRET}, {"X-Key": SECRET}, SECRET, {"X-Other": SECRET}]
 
 
 def test_rotation_re_encrypts_every_field_and_the_old_key_can_then_go(settings, encrypted_rows):
@@ -87,7 +90,7 @@ def test_rotation_re_encrypts_every_field_and_the_old_key_can_then_go(settings, 
     text = out.getvalue()
     assert "tenants.Tenant: 2 rows, 4 values re-encrypted, 0 already current" in text
     assert "integrations.Credential: 1 rows, 2 values re-encrypted, 0 already current" in text
-    assert "integrations.Connection: 1 rows, 1 values re-encrypted" in text
+    assert "integrations.Connection: 1 rows, 2 values re-encrypted" in text
     assert "integrations.Endpoint: 1 rows, 1 values re-encrypted" in text
     assert SECRET not in text
 

@@ -6,8 +6,8 @@ import time
 import pytest
 from django.test import Client
 
-from rules import ratelimit
 from rules.models import Conversation, WidgetKey
+from tenants import ratelimit
 from tenants.models import Role
 from tests.rules.conftest import reply
 

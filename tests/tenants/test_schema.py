@@ -29,7 +29,7 @@ def test_schema_is_served_without_credentials_and_describes_bearer_auth(client, 
     # paths are documented as clients write them: no trailing slash
     assert {"/api/v1/api-keys", "/api/v1/api-keys/{id}", "/api/v1/tenant/webhook-secret"} <= set(schema["paths"])
     assert not [path for path in schema["paths"] if path.startswith("/api/v1/") and path.endswith("/")]
-    assert sorted(schema["paths"]["/api/v1/api-keys/{id}"]) == ["delete", "get"]
+    assert sorted(schema["paths"]["/api/v1/api-keys/{id}"]) == ["delete", "get", "patch"]
     created = schema["paths"]["/api/v1/api-keys"]["post"]["responses"]["201"]
     assert created["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ApiKeyCreated"}
 

@@ -96,7 +96,7 @@ def test_development_generates_its_secrets_once_into_the_local_folder(tmp_path):
     assert settings["DEBUG"] is True and settings["SECURE_SSL_REDIRECT"] is False
     assert settings["SESSION_COOKIE_SECURE"] is False
     assert json.loads(second.stdout)["SECRET_KEY"] == settings["SECRET_KEY"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["field_encryption_keys", "secret_key"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["field_encryption_keys", "metrics", "secret_key"]
     assert oct((tmp_path / "secret_key").stat().st_mode & 0o777) == "0o600"
 
 

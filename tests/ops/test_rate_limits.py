@@ -1,0 +1,206 @@
+"""Per-API-key rate limits: 429 with Retry-After and RateLimit-* headers, overrides, exact across processes."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+import redis
+from django.test import Client
+
+from tenants import ratelimit
+from tenants.models import ApiKey, RateLimitCounter, Role
+from tenants.services import create_api_key
+from tests.support.api import bearer_client
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+
+
+def redis_cache_settings() -> dict:
+    return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+
+
+def redis_available() -> bool:
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def require_redis():
+    if not redis_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is required in CI for the cross-process rate-limit test ({REDIS_URL})")
+        pytest.skip(f"no Redis at {REDIS_URL}")
+
+
+@pytest.fixture(autouse=True)
+def _one_window(monkeypatch):
+    """Every request of a test in one window, a known distance from its end."""
+    now = (time.time() // 3600) * 3600 + 15
+    monkeypatch.setattr(ratelimit, "_now", lambda: now)
+
+
+@pytest.fixture
+def key_client(tenant):
+    def make(rate_limit: str = "", role: str = Role.VIEWER):
+        key, raw = create_api_key(tenant, name="limited", role=role, rate_limit=rate_limit)
+        client = bearer_client(raw)
+        client.key = key
+        return client
+
+    return make
+
+
+def test_over_the_default_limit_answers_429_with_retry_after(key_client, settings):
+    settings.API_RATE_LIMIT = "3/60"
+    client = key_client()
+    answers = [client.get("/api/v1/agents") for _ in range(4)]
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a["RateLimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]
+    assert {a["RateLimit-Limit"] for a in answers} == {"3"}
+    assert {a["RateLimit-Policy"] for a in answers} == {"3;w=60"}
+    assert {a["RateLimit-Reset"] for a in answers} == {"45"}  # the window started 15 s ago
+    limited = answers[-1]
+    assert limited.json() == {"error": "Rate limit exceeded"}
+    assert limited["Retry-After"] == "45"
+
+
+def test_the_call_api_is_limited_too_and_keys_count_apart(key_client, settings):
+    settings.API_RATE_LIMIT = "1/60"
+    first, second = key_client(), key_client()
+    assert first.get("/integration/v1/agents").status_code == 200
+    assert first.get("/integration/v1/agents").status_code == 429
+    assert second.get("/integration/v1/agents").status_code == 200
+
+
+def test_a_key_override_replaces_the_default(key_client, settings):
+    settings.API_RATE_LIMIT = "1/60"
+    client = key_client(rate_limit="5/10")
+    answers = [client.get("/api/v1/agents") for _ in range(6)]
+    assert [a.status_code for a in answers] == [200] * 5 + [429]
+    assert answers[0]["RateLimit-Limit"] == "5" and answers[0]["RateLimit-Reset"] == "5"
+
+
+def test_unauthenticated_and_session_requests_carry_no_rate_limit_headers(client, db, settings):
+    settings.API_RATE_LIMIT = "1/60"
+    anonymous = client.get("/api/v1/agents")
+    assert anonymous.status_code == 401 and "RateLimit-Limit" not in anonymous
+
+
+def test_owner_sets_and_clears_an_override_over_rest(owner_client, key_client, viewer):
+    limited = key_client()
+    path = f"/api/v1/api-keys/{limited.key.pk}"
+
+    changed = owner_client.patch(path, {"rate_limit": "1200/60", "name": "batch job"}, format="json")
+    assert changed.status_code == 200, changed.content
+    assert (changed.json()["rate_limit"], changed.json()["name"]) == ("1200/60", "batch job")
+    assert limited.get("/api/v1/agents")["RateLimit-Limit"] == "1200"
+
+    refused = owner_client.patch(path, {"rate_limit": "fast"}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["details"]["rate_limit"] == ["A rate limit looks like 600/60 (requests/seconds), not 'fast'"]
+    assert owner_client.patch(path, {"rate_limit": "0/60"}, format="json").status_code == 400
+    assert owner_client.patch(path, {"role": "owner"}, format="json").status_code == 400  # read-only on PATCH
+    assert viewer.patch(path, {"rate_limit": "1/1"}, format="json").status_code == 403
+
+    assert owner_client.patch(path, {"rate_limit": ""}, format="json").json()["rate_limit"] == ""
+    assert ApiKey.objects.get(pk=limited.key.pk).role == Role.VIEWER
+
+
+def test_create_with_an_override(owner_client):
+    created = owner_client.post(
+        "/api/v1/api-keys", {"name": "bulk", "role": "member", "rate_limit": "50/1"}, format="json"
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["rate_limit"] == "50/1"
+    assert bearer_client(created.json()["key"]).get("/api/v1/agents")["RateLimit-Limit"] == "50"
+
+
+def test_owner_sets_an_override_in_the_admin(tenant, make_staff_user, key_client):
+    limited = key_client()
+    make_staff_user("olga", tenant, role=Role.OWNER)
+    browser = Client()
+    browser.login(username="olga", password="pw-for-tests-1")
+    url = f"/admin/tenants/apikey/{limited.key.pk}/change/"
+    form = {"name": "limited", "role": "viewer", "rate_limit": "ten per minute"}
+
+    refused = browser.post(url, form)
+    assert refused.status_code == 200 and "A rate limit looks like 600/60" in refused.content.decode()
+    assert browser.post(url, {**form, "rate_limit": "10/60"}).status_code == 302
+    assert ApiKey.objects.get(pk=limited.key.pk).rate_limit == "10/60"
+
+
+def test_database_counters_expire_and_are_purged(key_client, settings, monkeypatch):
+    settings.API_RATE_LIMIT = "5/60"
+    key_client().get("/api/v1/agents")
+    assert RateLimitCounter.objects.count() == 1
+    assert ratelimit.purge_expired() == 0
+    later = ratelimit._now() + 120
+    monkeypatch.setattr(ratelimit, "_now", lambda: later)
+    assert ratelimit.purge_expired() == 1
+
+
+def test_redis_counts_in_process(key_client, settings, require_redis):
+    settings.CACHES = redis_cache_settings()
+    settings.API_RATE_LIMIT = "2/60"
+    client = key_client()
+    assert [client.get("/api/v1/agents").status_code for _ in range(3)] == [200, 200, 429]
+    assert RateLimitCounter.objects.count() == 0  # Redis held the count, not the table
+
+
+CROSS_PROCESS = """
+from django.test.utils import setup_test_environment
+from tests.support.api import bearer_client
+setup_test_environment()  # the test client's host name is allowed
+while time.time() < START_AT:
+    time.sleep(0.005)
+client = bearer_client({raw_key!r})
+print(json.dumps([client.get("/api/v1/agents").status_code for _ in range(40)]))
+"""
+
+
+def _two_processes_share_one_limit(tenant, monkeypatch, cache_env: dict[str, str]) -> list[int]:
+    from tests.support.concurrency import run_processes
+
+    for name, value in cache_env.items():
+        monkeypatch.setenv(name, value)
+    # A fresh window of a day, so the two processes' 80 requests never straddle a reset.
+    monkeypatch.setenv("API_RATE_LIMIT", "1000000/60")
+    _, raw_key = create_api_key(tenant, name="shared", role=Role.VIEWER, rate_limit="50/86400")
+    outputs = run_processes(2, CROSS_PROCESS.format(raw_key=raw_key), start_at=time.time() + 6)
+    statuses = [status for statuses in outputs for status in statuses]
+    assert set(statuses) <= {200, 429}, statuses
+    return statuses
+
+
+def test_two_processes_share_one_exact_limit_in_redis(transactional_db, tenant, monkeypatch, require_redis):
+    statuses = _two_processes_share_one_limit(tenant, monkeypatch, {"REDIS_URL": REDIS_URL})
+    assert (statuses.count(200), statuses.count(429)) == (50, 30)
+
+
+def test_two_processes_share_one_exact_limit_in_the_database(transactional_db, tenant, monkeypatch):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    statuses = _two_processes_share_one_limit(tenant, monkeypatch, {})
+    assert (statuses.count(200), statuses.count(429)) == (50, 30)
+
+
+def test_owner_creates_a_key_with_an_override_in_the_admin(tenant, make_staff_user):
+    make_staff_user("otto", tenant, role=Role.OWNER)
+    browser = Client()
+    browser.login(username="otto", password="pw-for-tests-1")
+    form = {"name": "nightly export", "role": "viewer", "rate_limit": "6000/60"}
+
+    assert (
+        "A rate limit looks like"
+        in browser.post("/admin/tenants/apikey/add/", {**form, "rate_limit": "x"}).content.decode()
+    )
+    created = browser.post("/admin/tenants/apikey/add/", form)
+
+    key = ApiKey.objects.get(name="nightly export")
+    assert key.rate_limit == "6000/60"
+    raw_key = created.content.decode().split('id="raw-api-key"')[1].split(">", 1)[1].split("<", 1)[0]
+    assert bearer_client(raw_key).get("/api/v1/agents")["RateLimit-Limit"] == "6000"
