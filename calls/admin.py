@@ -8,9 +8,10 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html_join
 from rest_framework import serializers
 
-from calls import dnc, services, validation, webhooks
+from calls import admin_talk, dnc, representations, services, validation, webhooks
 from calls.dialers import DialerConfigError, UnknownDialer, dialer_names, get_dialer
 from calls.models import Agent, Call, CallEvent, DoNotCallEntry, SipTrunk, WebhookAttempt, WebhookDelivery
 from calls.representations import is_stalled
@@ -26,15 +27,49 @@ class ReadOnlyInline(ReadOnlyAdminMixin, TenantScopedInline, admin.TabularInline
 
 
 class AgentForm(forms.ModelForm):
+    # Bounds as in the API; left empty they take the model's defaults.
+    max_turns = forms.IntegerField(min_value=1, max_value=validation.MAX_TURNS, initial=30, required=False)
+    max_duration_seconds = forms.IntegerField(
+        min_value=1, max_value=validation.MAX_DURATION_SECONDS, initial=600, required=False
+    )
+
     class Meta:
         model = Agent
         exclude: list[str] = []
+
+    def clean_max_turns(self):
+        return self.cleaned_data.get("max_turns") or 30
+
+    def clean_max_duration_seconds(self):
+        return self.cleaned_data.get("max_duration_seconds") or 600
+
+    def clean_analysis(self):
+        return validation.clean_analysis(self.cleaned_data.get("analysis"))
+
+    def clean_prompt(self):
+        return validation.clean_template(self.cleaned_data.get("prompt"), "prompt")
+
+    def clean_first_message(self):
+        return validation.clean_template(self.cleaned_data.get("first_message"), "first_message")
+
+    def clean_end_call_message(self):
+        return validation.clean_template(self.cleaned_data.get("end_call_message"), "end_call_message")
 
     def clean_input_schema(self):
         try:
             return clean_input_schema(self.cleaned_data.get("input_schema"))
         except serializers.ValidationError as exc:
             raise ValidationError(exc.detail[0]) from None
+
+    def clean(self):
+        cleaned = super().clean()
+        if "verification" in cleaned:
+            fields = (cleaned.get("input_schema") or {}).get("fields") or []
+            try:
+                cleaned["verification"] = validation.clean_verification(cleaned["verification"], input_fields=fields)
+            except ValidationError as exc:
+                self.add_error("verification", exc)
+        return cleaned
 
 
 @admin.register(Agent)
@@ -44,6 +79,13 @@ class AgentAdmin(TenantScopedAdmin):
     list_filter = ["status"]
     search_fields = ["name", "agent_code"]
     filter_horizontal = ["tools"]
+    change_form_template = "calls/agent_change_form.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(
+            lambda request, object_id: admin_talk.talk_view(self.admin_site, request, object_id)
+        )
+        return [path("<path:object_id>/talk/", view, name="calls_agent_talk"), *super().get_urls()]
 
 
 class SipTrunkForm(forms.ModelForm):
@@ -138,6 +180,7 @@ class CallAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
                     "callback_url",
                     "callback_fields",
                     "call_outcome",
+                    "transcript",
                     "transcript_url",
                     "recording_url",
                 ]
@@ -176,7 +219,19 @@ class CallAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     ]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Call._meta.fields]
+        return [*(f.name for f in Call._meta.fields), "transcript"]
+
+    @admin.display(description="Transcript")
+    def transcript(self, obj: Call):
+        """What the agent and the callee said, and the tools it ran (calls that ran the agent runtime)."""
+        if not obj.conversation_id:
+            return "—"
+        lines = representations.transcript(obj, obj.conversation.messages.order_by("created_at", "id"))["messages"]
+        if not lines:
+            return "—"
+        return format_html_join(
+            "", '<div class="transcript-line"><strong>{}</strong>: {}</div>', ((m["role"], m["text"]) for m in lines)
+        )
 
     @admin.display(boolean=True, description="Stalled")
     def stalled(self, obj: Call) -> bool:

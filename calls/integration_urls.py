@@ -11,4 +11,9 @@ urlpatterns = [
     re_path(r"^sip-trunks/?$", views.SipTrunkListView.as_view(), name="integration-sip-trunks"),
     re_path(r"^calls/?$", views.CallListCreateView.as_view(), name="integration-calls"),
     re_path(r"^calls/(?P<call_id>[^/]+)/status/?$", views.CallStatusView.as_view(), name="integration-call-status"),
+    re_path(
+        r"^calls/(?P<call_id>[^/]+)/transcript/?$",
+        views.CallTranscriptView.as_view(),
+        name="integration-call-transcript",
+    ),
 ]

@@ -26,7 +26,21 @@ class Agent(TenantOwned):
     name = models.CharField(max_length=200)
     agent_code = models.SlugField(max_length=100, help_text="Unique per tenant; how integrations name the agent")
     status = models.CharField(max_length=10, choices=ActiveStatus.choices, default=ActiveStatus.ACTIVE)
-    prompt = models.TextField(blank=True, help_text="The agent's script or system prompt")
+    prompt = models.TextField(
+        blank=True, help_text="The agent's system prompt, a template over the call's metadata ({{customer_name}})"
+    )
+    first_message = models.TextField(
+        blank=True, help_text="Spoken first on an outbound call (a template); empty: the agent waits for the callee"
+    )
+    analysis = models.JSONField(
+        default=dict, blank=True, help_text='At the end: {"dispositions": [...], "extract": [{"name", "type", ...}]}'
+    )
+    verification = models.JSONField(
+        default=list, blank=True, help_text="Metadata keys the caller must state to be identity-verified"
+    )
+    max_turns = models.PositiveIntegerField(default=30, help_text="Most caller turns before the agent ends the call")
+    max_duration_seconds = models.PositiveIntegerField(default=600, help_text="Longest conversation, in seconds")
+    end_call_message = models.TextField(blank=True, help_text="Spoken when the agent ends the call (a template)")
     voice = models.CharField(max_length=100, blank=True)
     language = models.CharField(max_length=35, blank=True, default="en-US")
     input_schema = models.JSONField(default=default_input_schema, blank=True)
@@ -49,6 +63,35 @@ class Agent(TenantOwned):
     @property
     def required_fields(self) -> list[str]:
         return list((self.input_schema or {}).get("fields") or [])
+
+
+class AgentSession(TenantOwned):
+    """The runtime's state of one conversation held by an agent (calls.runtime): turns, burden state, analysis.
+
+    `state` holds what the server enforces between turns: the pending confirmation (tool + exact
+    arguments), failed verification attempts, and a provider failure to report in the outcome.
+    """
+
+    conversation = models.OneToOneField("rules.Conversation", on_delete=models.CASCADE, related_name="agent_session")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="sessions")
+    state = models.JSONField(default=dict, blank=True)
+    turns = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=100, blank=True)
+    analysis = models.JSONField(null=True, blank=True)
+    # Set while a turn is being answered: a second message at the same time is refused, not interleaved.
+    busy_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.agent.name} in {self.conversation_id}"
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None
 
 
 class SipTrunk(TenantOwned):

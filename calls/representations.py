@@ -29,6 +29,28 @@ def poll_url(call: Call) -> str:
     return f"/integration/v1/calls/{call.pk}/status"
 
 
+def transcript_path(call: Call) -> str:
+    return f"/integration/v1/calls/{call.pk}/transcript"
+
+
+def transcript_url(call: Call) -> str:
+    """The absolute address of the call's transcript (PUBLIC_BASE_URL + the transcript route)."""
+    return settings.PUBLIC_BASE_URL + transcript_path(call)
+
+
+TRANSCRIPT_ROLES = {"assistant": "agent", "visitor": "caller", "tool": "tool"}
+
+
+def transcript(call: Call, messages) -> dict:
+    """`{"call_id", "messages": [{"role": "agent" | "caller" | "tool", "text", "at"}]}` (SPEC §14)."""
+    listed = [
+        {"role": TRANSCRIPT_ROLES[m.role], "text": m.text, "at": iso_ms(m.created_at)}
+        for m in messages
+        if m.role in TRANSCRIPT_ROLES
+    ]
+    return {"call_id": str(call.pk), "messages": listed}
+
+
 def call_status(call: Call, now: datetime | None = None) -> dict:
     return {
         "id": str(call.pk),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from calls import dnc, services, validation
@@ -59,10 +60,16 @@ class AgentSerializer(StrictModelSerializer):
             "agent_code",
             "status",
             "prompt",
+            "first_message",
             "voice",
             "language",
             "input_schema",
             "tools",
+            "analysis",
+            "verification",
+            "max_turns",
+            "max_duration_seconds",
+            "end_call_message",
             "created_at",
             "updated_at",
         ]
@@ -72,6 +79,34 @@ class AgentSerializer(StrictModelSerializer):
 
     def validate_input_schema(self, value) -> dict:
         return clean_input_schema(value)
+
+    def validate(self, attrs: dict) -> dict:
+        schema = attrs.get("input_schema", self.instance.input_schema if self.instance else None) or {}
+        verification = attrs.get("verification", self.instance.verification if self.instance else [])
+        checks = {
+            "analysis": lambda: validation.clean_analysis(attrs["analysis"]),
+            "verification": lambda: validation.clean_verification(
+                verification, input_fields=schema.get("fields") or []
+            ),
+            "prompt": lambda: validation.clean_template(attrs["prompt"], "prompt"),
+            "first_message": lambda: validation.clean_template(attrs["first_message"], "first_message"),
+            "end_call_message": lambda: validation.clean_template(attrs["end_call_message"], "end_call_message"),
+            "max_turns": lambda: validation.clean_bound(attrs["max_turns"], "max_turns", validation.MAX_TURNS),
+            "max_duration_seconds": lambda: validation.clean_bound(
+                attrs["max_duration_seconds"], "max_duration_seconds", validation.MAX_DURATION_SECONDS
+            ),
+        }
+        errors = {}
+        for name, check in checks.items():
+            # verification is re-checked when input_schema changes: its keys must stay metadata keys
+            if name in attrs or (name == "verification" and "input_schema" in attrs):
+                try:
+                    attrs[name] = check()
+                except DjangoValidationError as exc:
+                    errors[name] = exc.messages
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
     def validate_agent_code(self, value: str) -> str:
         tenant = self.context.get("tenant")

@@ -73,7 +73,7 @@ class ToolOutcome:
 def tool_definition(endpoint: Endpoint) -> dict[str, Any]:
     """One endpoint as a tool: OpenAI's `{"type": "function", "function": {...}}` plus burden, guidance, voice."""
     parameters = json_schema(endpoint)
-    if _takes_confirmation_argument(endpoint):
+    if takes_confirmation_argument(endpoint):
         parameters["properties"][CONFIRMED_ARGUMENT] = dict(CONFIRMED_SCHEMA)
     return {
         "type": "function",
@@ -111,18 +111,21 @@ def invoke_tool(
     arguments: dict | None,
     confirmed: bool = False,
     ctx: Any = None,
+    *,
+    log_data: dict | None = None,
 ) -> ToolOutcome:
     """Run the tenant's tool `tool_name` in `conversation`, the burden level enforced; see the module doc.
 
     Raises NotFound for a tool name the tenant does not have, `ToolRefused` when the tool may not run
     (`invalid` arguments; `forbidden`: unverified caller or a tool the call's agent does not have;
-    `conflict`: not confirmed). `ctx` (a TenantContext) is recorded as who triggered the call.
+    `conflict`: not confirmed). `ctx` (a TenantContext) is recorded as who triggered the call; `log_data` (no secrets)
+    is added to the logged `tool` message (the agent runtime keeps the model's tool-call id there).
     """
     endpoint = scoping.get_for_tenant(Endpoint.objects.for_execution(), tenant, tool_name=tool_name)
     if conversation.tenant_id != tenant.pk:
         raise ValueError("the conversation belongs to another tenant")
     arguments = dict(arguments or {})
-    if _takes_confirmation_argument(endpoint) and CONFIRMED_ARGUMENT in arguments:
+    if takes_confirmation_argument(endpoint) and CONFIRMED_ARGUMENT in arguments:
         confirmed = _confirmation_flag(arguments.pop(CONFIRMED_ARGUMENT)) or confirmed
     values = _validated(endpoint, arguments)
     _check_agent_may_use(endpoint, conversation)
@@ -143,12 +146,13 @@ def invoke_tool(
             "error": redactor.text(result.error) if result.error else None,
             "say": say,
             "api_call_log_id": str(result.log_id) if result.log_id else None,
+            **(log_data or {}),
         },
     )
     return ToolOutcome(result=result, say=say, message_id=message.pk)
 
 
-def _takes_confirmation_argument(endpoint: Endpoint) -> bool:
+def takes_confirmation_argument(endpoint: Endpoint) -> bool:
     # A model can only answer with arguments, so a `confirmed` tool also accepts the flag among them
     # (unless the endpoint declares a parameter of that name itself).
     declared = {param.get("name") for param in endpoint.parameters or []}

@@ -178,3 +178,12 @@ class CallStatusView(IntegrationView):
     def get(self, request, call_id: str):
         call = scoping.get_for_tenant_or_404(Call, self.tenant, pk=call_id)
         return Response(representations.call_status(call))
+
+
+class CallTranscriptView(IntegrationView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Transcript of a call")
+    def get(self, request, call_id: str):
+        """Every utterance and tool call of the call's conversation, in order (empty before it is answered)."""
+        call = scoping.get_for_tenant_or_404(Call, self.tenant, pk=call_id)
+        messages = call.conversation.messages.order_by("created_at", "id") if call.conversation_id else []
+        return Response(representations.transcript(call, messages))

@@ -323,6 +323,10 @@ CELERY_BEAT_SCHEDULE["refresh-oauth-tokens"] = {
 LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 3.0)
 LLM_READ_TIMEOUT = env_float("LLM_READ_TIMEOUT", 20.0)
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 1)
+
+# The agent runtime (calls.runtime): the public address of this deployment, for the absolute
+# transcript_url of a call (set it behind a proxy; the default suits `make run`).
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", f"http://127.0.0.1:{env_str('WEB_PORT', '8000')}").rstrip("/")
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 2000)
 WIDGET_VARIABLES_MAX_BYTES = env_int("WIDGET_VARIABLES_MAX_BYTES", 8192)
 # Fixed-window limits in the shared cache: "<count>/<seconds>".

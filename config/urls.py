@@ -32,4 +32,5 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("", include("rules.site_urls")),
+    path("", include("calls.site_urls")),
 ]

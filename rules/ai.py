@@ -45,6 +45,10 @@ REPLY_SYSTEM_PROMPT = (
 class AIError(Exception):
     """The provider could not answer; the message is safe to show and log (no key, no body)."""
 
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code  # the provider's HTTP status, when it answered one
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -76,6 +80,8 @@ class AIProvider(Protocol):
     def reply(self, conversation: Any, instructions: str, *, variables: dict | None = None) -> str: ...
 
     def tool_call(self, messages: list[dict], tools: list[dict]) -> ToolCallResult: ...
+
+    def structured(self, messages: list[dict], schema: dict, *, name: str) -> dict: ...
 
 
 class ChatCompletionsProvider:
@@ -151,6 +157,25 @@ class ChatCompletionsProvider:
             )
         return ToolCallResult(content=answer.get("content"), tool_calls=calls)
 
+    def structured(self, messages: list[dict], schema: dict, *, name: str) -> dict:
+        """A JSON object answering `messages`, shaped by the JSON Schema `schema`.
+
+        Asks for structured output (`response_format` json_schema); a provider that refuses that
+        parameter (400) is asked once more for JSON in the reply. The caller validates the object.
+        """
+        response_format = {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+        try:
+            answer = self._complete(messages, temperature=0, response_format=response_format)
+        except AIError as exc:
+            if exc.status_code != 400:
+                raise
+            hint = {"role": "system", "content": "Answer with one JSON object only, matching: " + json.dumps(schema)}
+            answer = self._complete([*messages, hint], temperature=0)
+        value = first_json_value(answer.get("content") or "")
+        if not isinstance(value, dict):
+            raise AIError("the AI's answer was not a JSON object")
+        return value
+
     def _complete(self, messages: list[dict], **extra: Any) -> dict:
         payload = {"model": self.model, "messages": messages, **extra}
         headers = {"Accept": "application/json"}
@@ -182,7 +207,7 @@ class ChatCompletionsProvider:
     def _message(self, response) -> dict:
         if not 200 <= response.status_code < 300:
             self._log_failure(f"status {response.status_code}")
-            raise AIError(f"AI provider answered {response.status_code}")
+            raise AIError(f"AI provider answered {response.status_code}", status_code=response.status_code)
         try:
             message = response.json()["choices"][0]["message"]
         except (ValueError, KeyError, IndexError, TypeError):
@@ -217,6 +242,16 @@ def parse_matches(content: str) -> list[int]:
     Accepts `{"matches": [1, 3]}`, a bare `[1, 3]`, numbers as strings, and JSON wrapped in prose or
     a ``` fence. Anything else is an AIError (the caller treats it as "no verdict").
     """
+    value = first_json_value(content)
+    if isinstance(value, dict):
+        value = value.get("matches", value.get("match"))
+    if isinstance(value, list):
+        return [n for n in (_as_number(item) for item in value) if n is not None]
+    raise AIError("the AI's classification could not be read")
+
+
+def first_json_value(content: str) -> Any:
+    """The first JSON object or array in `content` (models wrap JSON in prose or ``` fences), else None."""
     decoder = json.JSONDecoder()
     for start, char in enumerate(content):
         if char not in "[{":
@@ -225,11 +260,9 @@ def parse_matches(content: str) -> list[int]:
             value, _ = decoder.raw_decode(content, start)
         except ValueError:
             continue
-        if isinstance(value, dict):
-            value = value.get("matches", value.get("match"))
-        if isinstance(value, list):
-            return [n for n in (_as_number(item) for item in value) if n is not None]
-    raise AIError("the AI's classification could not be read")
+        if isinstance(value, (dict, list)):
+            return value
+    return None
 
 
 def _as_number(item: Any) -> int | None:

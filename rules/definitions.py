@@ -12,7 +12,7 @@ from django.db import transaction
 
 from integrations import templating
 from integrations.models import Endpoint
-from rules import patterns
+from rules import agents, patterns
 from rules.models import ActionType, OnError, Rule, RuleAction, TriggerType
 from tenants import scoping
 from tenants.errors import NotFound
@@ -26,7 +26,7 @@ ACTION_KEYS = {
     ActionType.CALL_API: {"type", "endpoint", "params", "on_error", "branch"},
     ActionType.SET_VARIABLE: {"type", "name", "value"},
     ActionType.REPLY_TEXT: {"type", "template"},
-    ActionType.REPLY_AI: {"type", "instructions"},
+    ActionType.REPLY_AI: {"type", "instructions", "agent"},
 }
 MAX_ACTIONS = 50
 MAX_BRANCH_DEPTH = 3
@@ -147,7 +147,14 @@ def _reply_ai(item: dict, tenant, depth: int) -> dict:
     instructions = item.get("instructions", "")
     if not isinstance(instructions, str):
         raise ValidationError("instructions must be a string")
-    return {"instructions": instructions}
+    parsed: dict[str, Any] = {"instructions": instructions}
+    if item.get("agent") is not None:
+        try:
+            agents.agent_runtime().check_agent(tenant, item["agent"], need_provider=False)
+        except agents.AgentError as exc:
+            raise ValidationError(f"agent: {exc.message}") from None
+        parsed["agent"] = str(item["agent"])
+    return parsed
 
 
 _ACTION_PARSERS = {
@@ -187,6 +194,7 @@ def _create_actions(rule: Rule, actions: list[dict], parent: RuleAction | None) 
             value=spec.get("value", ""),
             template=spec.get("template", ""),
             instructions=spec.get("instructions", ""),
+            agent_id=spec.get("agent"),
         )
         if spec.get("branch"):
             _create_actions(rule, spec["branch"], parent=row)
@@ -214,6 +222,8 @@ def describe_actions(rule: Rule) -> list[dict]:
             return {"type": row.type, "name": row.variable, "value": row.value}
         if row.type == ActionType.REPLY_TEXT:
             return {"type": row.type, "template": row.template}
+        if row.agent_id:
+            return {"type": row.type, "instructions": row.instructions, "agent": str(row.agent_id)}
         return {"type": row.type, "instructions": row.instructions}
 
     return [shape(row) for row in _ordered(children.get(None, []))]

@@ -44,7 +44,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations import executor, templating
-from rules import ai
+from rules import agents, ai
 from rules.models import ActionType, Conversation, Message, MessageRole, OnError, Rule, RuleAction, TriggerType
 from rules.ruleset import CompiledRule, ruleset_for
 from tenants.errors import DomainError
@@ -271,6 +271,9 @@ class _Evaluation:
             trace.update(status="fallback", reason="no AI provider is configured")
             self._fallback(rule, "no AI provider is configured")
             return
+        if action.agent_id:
+            self._reply_agent(rule, action, trace)
+            return
         if self.dry_run:
             trace.update(status="would_run", reason="the AI writes the reply (not called in a dry run)")
             self.result.replies.append(Reply(None, rule, "ai", {"instructions": action.instructions}))
@@ -282,6 +285,21 @@ class _Evaluation:
             self._fallback(rule, str(exc))
             return
         self.result.replies.append(Reply(text, rule, "ai"))
+
+    def _reply_agent(self, rule, action, trace: dict) -> None:
+        trace["agent"] = str(action.agent_id)
+        if self.dry_run:
+            trace.update(status="would_run", reason="the agent answers, its tools included (not run in a dry run)")
+            self.result.replies.append(Reply(None, rule, "agent", {"agent": str(action.agent_id)}))
+            return
+        try:
+            text = agents.agent_runtime().reply(self.conversation, action.agent_id, self.text)
+        except agents.AgentError as exc:
+            trace.update(status="fallback", reason=exc.message)
+            self._fallback(rule, exc.message)
+            return
+        # The runtime saved its own messages (utterances and tool calls) in the conversation.
+        self.result.replies.append(Reply(text, rule, "agent", {"agent": str(action.agent_id)}))
 
     def _fallback(self, rule: CompiledRule, reason: str) -> None:
         text = rule.fallback_text or DEFAULT_FALLBACK_TEXT
@@ -423,6 +441,11 @@ def _persist(conversation: Conversation, visitor_message: Message, evaluation: _
         Message.objects.bulk_create(messages)
     conversation.variables = merged
     result.variables = merged
+    if any(reply.kind == "agent" for reply in result.replies):
+        # An agent saved its own messages (utterances, tool calls) during the evaluation.
+        return list(
+            conversation.messages.filter(created_at__gte=visitor_message.created_at).order_by("created_at", "id")
+        )
     return [visitor_message, *messages]
 
 
@@ -453,7 +476,7 @@ def _new_messages(conversation, visitor_message: Message, evaluation: _Evaluatio
             )
         )
     for reply in evaluation.result.replies:
-        if reply.text:
+        if reply.text and reply.kind != "agent":
             messages.append(
                 Message(
                     tenant=conversation.tenant,

@@ -178,6 +178,8 @@ class RuleAction(TenantOwned):
     value = models.TextField(blank=True, help_text="SET_VARIABLE: value template")
     template = models.TextField(blank=True, help_text="REPLY_TEXT: reply template")
     instructions = models.TextField(blank=True, help_text="REPLY_AI: what the AI should write")
+    # Not a foreign key: rules may not depend on calls (the agent runtime answers through rules.agents).
+    agent_id = models.UUIDField(null=True, blank=True, help_text="REPLY_AI: the agent that answers instead")
 
     class Meta:
         ordering = ["position", "id"]

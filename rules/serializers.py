@@ -125,10 +125,13 @@ def check_variables(value) -> dict:
 
 class ConversationSerializer(StrictModelSerializer):
     variables = serializers.JSONField(required=False, validators=[check_variables])
+    agent = serializers.UUIDField(
+        write_only=True, required=False, help_text="An agent to hold the conversation (variables are its metadata)"
+    )
 
     class Meta:
         model = Conversation
-        fields = ["id", "channel", "visitor_id", "variables", "identity_verified", "created_at", "updated_at"]
+        fields = ["id", "channel", "visitor_id", "variables", "identity_verified", "agent", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 
     def validate_channel(self, value):

@@ -7,7 +7,7 @@ from rest_framework import permissions, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from rules import engine, services
+from rules import agents, engine, services
 from rules.models import Conversation, Message, Rule, WidgetKey
 from rules.serializers import (
     ConversationMessageSerializer,
@@ -55,7 +55,11 @@ def reply_body(result: engine.EngineResult) -> dict:
 
 
 class ConversationViewSet(TenantModelViewSet):
-    """Conversations: members create them, talk in them and change their variables; admins delete."""
+    """Conversations: members create them, talk in them and change their variables; admins delete.
+
+    With `"agent": <id>` the agent holds the conversation (SPEC §14): the create answer carries its
+    first turn, each message is answered by its runtime, and `POST .../end` returns the analysis.
+    """
 
     queryset = Conversation.objects.all()
     serializer_class = ConversationSerializer
@@ -74,13 +78,41 @@ class ConversationViewSet(TenantModelViewSet):
             return self.get_paginated_response(MessageSerializer(page, many=True).data)
         serializer = ConversationMessageSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = engine.evaluate_message(conversation, serializer.validated_data["text"])
+        text = serializer.validated_data["text"]
+        runtime = agents.agent_runtime()
+        if runtime.held_by_agent(conversation):
+            return Response(runtime.respond(conversation, text))
+        result = engine.evaluate_message(conversation, text)
         return Response(reply_body(result), status=status.HTTP_200_OK)
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        agent_id = serializer.validated_data.pop("agent", None)
+        if agent_id is None:
+            self.perform_create(serializer)
+            return Response(serializer.data, status=status.HTTP_201_CREATED)
+        runtime = agents.agent_runtime()
+        agent = runtime.check_agent(self.tenant_context.tenant, agent_id)  # before anything is saved
+        self.perform_create(serializer)
+        turn = runtime.open(serializer.instance, agent)
+        body = {**serializer.data, "agent": str(agent_id), **turn}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: dict})
+    @action(detail=True, methods=["post"])
+    def end(self, request, pk=None):
+        """End a conversation held by an agent: the analysis (disposition, summary, sentiment, extracted)."""
+        conversation = self.get_object()
+        runtime = agents.agent_runtime()
+        if not runtime.held_by_agent(conversation):
+            raise agents.AgentError("no_agent", "this conversation is not held by an agent")
+        return Response(runtime.end(conversation))
 
     @property
     def action_roles(self) -> dict[str, str]:
         reading = self.request is not None and self.request.method in permissions.SAFE_METHODS
-        return {"destroy": Role.ADMIN, "messages": Role.VIEWER if reading else Role.MEMBER}
+        return {"destroy": Role.ADMIN, "messages": Role.VIEWER if reading else Role.MEMBER, "end": Role.MEMBER}
 
 
 class WidgetKeyViewSet(TenantModelViewSet):

@@ -43,3 +43,13 @@ def test_classification_is_never_taken_from_the_queue(llm):
     llm.say("queued for the agent")
     matches = ai.provider_for(None).classify("where is my order", [ai.Condition("r1", "asks about orders")])
     assert matches == ["r1"] and llm.pending == 1
+
+
+def test_structured_output_falls_back_to_json_in_the_reply(llm):
+    llm.error(400).say('Here it is: ```json\n{"disposition": "paid"}\n```')
+    schema = {"type": "object", "properties": {"disposition": {"type": "string"}}}
+    answer = ai.provider_for(None).structured([{"role": "user", "content": "t"}], schema, name="analysis")
+    first, second = llm.requests()
+    assert answer == {"disposition": "paid"}
+    assert first["response_format"]["json_schema"] == {"name": "analysis", "schema": schema}
+    assert "response_format" not in second and "JSON object" in second["messages"][-1]["content"]

@@ -4,7 +4,10 @@ Its trunk's `dialer_config`:
 - `ring_seconds` (default 2): time from dialing to answer (or to the decline / SIP failure);
 - `talk_seconds` (default 8): length of the conversation of an answered call;
 - `outcome` (default `completed`): `completed`, `declined`, `sip_failed`, `trigger_failed`, or a map of
-  those to weights (e.g. `{"completed": 8, "declined": 1, "sip_failed": 1}`), drawn once per call.
+  those to weights (e.g. `{"completed": 8, "declined": 1, "sip_failed": 1}`), drawn once per call;
+- `caller` (optional, calls.dialers.simulated_caller): who answers. With it, an answered call runs the
+  agent's real runtime (its tools against the tenant's APIs), one turn per dialer step, and ends
+  `Completed` with the analysis as its outcome; without an AI provider the call is `Trigger Failed`.
 
 At `place()` the outcome is drawn and turned into a plan of (status, offset) steps kept in
 `call.dialer_state`; each step is a due time on the call, run by the `calls.advance_call` task (sent
@@ -20,13 +23,17 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from calls.dialers import Dialer, DialerConfigError
+from calls import runtime
+from calls.dialers import Dialer, DialerConfigError, simulated_caller
 from calls.dialing import schedule_dialer_step
 from calls.events import record_call_event
 from calls.models import Call, CallStatus
+from calls.representations import transcript_url
+from rules import ai
 
 OUTCOMES = ("completed", "declined", "sip_failed", "trigger_failed")
 DEFAULTS = {"ring_seconds": 2.0, "talk_seconds": 8.0, "outcome": "completed"}
+SETTINGS = (*DEFAULTS, "caller")
 MAX_SECONDS = {"ring_seconds": 300.0, "talk_seconds": 3600.0}
 SOURCE = "simulated"
 
@@ -70,14 +77,17 @@ def _plan(outcome: str, ring: float, talk: float) -> list[tuple[str, float]]:
 
 
 def _call_outcome(call: Call, outcome: str) -> dict | None:
+    # The runtime's shape (SPEC §14) with nothing extracted: no one spoke in a call without a caller.
     if outcome == "completed":
         return {
             "disposition": "completed",
             "summary": f"Simulated conversation of {call.agent.name} with {call.phone_number}.",
             "sentiment": "positive",
+            "extracted": {},
         }
     if outcome == "declined":
-        return {"disposition": "declined", "summary": "The callee declined the call.", "sentiment": "neutral"}
+        summary = "The callee declined the call."
+        return {"disposition": "declined", "summary": summary, "sentiment": "neutral", "extracted": {}}
     return None
 
 
@@ -89,7 +99,7 @@ class SimulatedDialer(Dialer):
             config = {}
         if not isinstance(config, dict):
             raise DialerConfigError("dialer_config must be a JSON object")
-        unknown = sorted(set(config) - set(DEFAULTS))
+        unknown = sorted(set(config) - set(SETTINGS))
         if unknown:
             raise DialerConfigError(f"unknown setting(s) for the simulated dialer: {', '.join(unknown)}")
         clean: dict[str, Any] = {}
@@ -98,6 +108,8 @@ class SimulatedDialer(Dialer):
                 clean[name] = _seconds(name, config[name])
         if "outcome" in config:
             clean["outcome"] = _outcome(config["outcome"])
+        if config.get("caller") is not None:
+            clean["caller"] = simulated_caller.validate(config["caller"])
         return clean
 
     def settings_of(self, config: dict | None) -> dict:
@@ -116,13 +128,22 @@ class SimulatedDialer(Dialer):
 
     def place(self, call: Call) -> None:
         config = self.settings_of(call.sip_trunk.dialer_config)
+        caller = config.get("caller")
+        if caller and ai.provider_for(call.tenant) is None:
+            Call.objects.filter(pk=call.pk).update(rejection_reason=runtime.NEEDS_PROVIDER)
+            record_call_event(call, CallStatus.TRIGGER_FAILED, SOURCE, detail={"reason": runtime.NEEDS_PROVIDER})
+            schedule_dialer_step(call, None, {"reason": runtime.NEEDS_PROVIDER})
+            return
         outcome = self.draw_outcome(config)
         plan = _plan(outcome, float(config["ring_seconds"]), float(config["talk_seconds"]))
+        if caller and outcome == "completed":
+            plan = plan[:-1]  # the conversation decides when the call ends
         state = {
             "outcome": outcome,
             "placed_at": timezone.now().isoformat(),
             "plan": [[str(status), offset] for status, offset in plan],
             "next": 0,
+            "converse": bool(caller and outcome == "completed"),
         }
         self._run_due_steps(call, state)
 
@@ -146,4 +167,35 @@ class SimulatedDialer(Dialer):
             if status in (CallStatus.COMPLETED, CallStatus.DECLINE):
                 extra["call_outcome"] = _call_outcome(call, state["outcome"])
             record_call_event(call, status, SOURCE, detail={"outcome": state["outcome"]}, **extra)
+        if state.get("converse") and not call.is_terminal:
+            self._converse(call, state)
+            return
+        schedule_dialer_step(call, None, state)
+
+    def _converse(self, call: Call, state: dict) -> None:
+        """One turn of the conversation per step (short steps: a lease never outlives a long call)."""
+        conversation = call.conversation
+        caller = self.settings_of(call.sip_trunk.dialer_config).get("caller") or {"script": []}
+        try:
+            if not state.get("started"):
+                state["started"], state["turn"] = True, 0
+                ended = runtime.start(conversation).ended
+            else:
+                line = simulated_caller.next_line(caller, state["turn"], conversation, ai.provider_for(call.tenant))
+                state["turn"] += 1
+                ended = line is None or runtime.respond(conversation, line).ended
+        except runtime.AgentRuntimeError:
+            ended = True  # the agent ended the call, or the provider went away: analyse what was said
+        if ended:
+            self._hang_up(call, state)
+            return
+        schedule_dialer_step(call, timezone.now(), state)
+
+    def _hang_up(self, call: Call, state: dict) -> None:
+        # The analysis is stored on the call in the same transaction that writes the callback row.
+        outcome = runtime.finish(call.conversation)
+        detail = {"outcome": "conversation", "turns": state.get("turn", 0)}
+        record_call_event(
+            call, CallStatus.COMPLETED, SOURCE, call_outcome=outcome, transcript_url=transcript_url(call), detail=detail
+        )
         schedule_dialer_step(call, None, state)

@@ -116,9 +116,10 @@ def test_admin_validates_trunk_config(admin_browser):
 def test_demo_load_is_idempotent_and_can_place_a_call(tenant):
     demo.load(tenant)
     demo.load(tenant)
-    agent = Agent.objects.get(tenant=tenant)
-    trunk = SipTrunk.objects.get(tenant=tenant)
-    assert agent.agent_code == "payment-reminder" and trunk.dialer == "simulated"
+    assert Agent.objects.filter(tenant=tenant).count() == 2  # the payment reminder and the talking agent
+    agent = Agent.objects.get(tenant=tenant, agent_code=demo.DEMO_AGENT_CODE)
+    trunk = SipTrunk.objects.get(tenant=tenant, name=demo.DEMO_TRUNK_NAME)
+    assert trunk.dialer == "simulated" and SipTrunk.objects.filter(tenant=tenant).count() == 2
     metadata = agent.input_schema["sample_context"]
     result = services.trigger_call(
         tenant,
@@ -136,7 +137,7 @@ def test_call_page_shows_every_field():
     from django.contrib import admin
 
     shown = {f for _, options in admin.site._registry[Call].fieldsets for f in options["fields"]}
-    assert shown == {f.name for f in Call._meta.fields}
+    assert shown == {f.name for f in Call._meta.fields} | {"transcript"}  # every field, and the transcript
 
 
 def test_statuses_are_shown_as_the_api_spells_them(admin_browser, tenant, agent, trunk):

@@ -113,7 +113,7 @@ def test_simulated_completed_call(make_call):
     assert call.status == CallStatus.COMPLETED
     assert [s for s, ignored in statuses(call) if not ignored] == ["Initiating", "Ringing", "Answered", "Completed"]
     assert call.call_outcome["disposition"] == "completed"
-    assert set(call.call_outcome) == {"disposition", "summary", "sentiment"}
+    assert set(call.call_outcome) == {"disposition", "summary", "sentiment", "extracted"}
     # Whole seconds of conversation (about 0.1 s here, more when the machine is slow).
     assert call.duration == round((call.end_timestamp - call.start_timestamp).total_seconds())
     assert call.placed_at is not None and call.dialer_due_at is None

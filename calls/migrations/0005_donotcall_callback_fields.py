@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("calls", "0003_call_status_labels"),
+        ("calls", "0004_agent_runtime"),
         ("tenants", "0001_initial"),
     ]
 
