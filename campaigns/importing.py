@@ -18,7 +18,7 @@ from typing import Any
 
 import phonenumbers
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -206,7 +206,7 @@ def import_rows(campaign: Campaign, records: Iterable[Any]) -> ImportReport:
             if offset + len(rows) >= MAX_ROWS:
                 raise CampaignError(f"a campaign holds at most {MAX_ROWS} rows", code=ErrorCode.TOO_LARGE)
             rows.append(factory.make(len(rows) + 1, values))
-        CampaignRow.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+        _insert(rows)
         zone_keys = set(locked.zone_keys or []) | {r.zone_key for r in rows}
         columns = dict.fromkeys(locked.data_columns or [])
         for row in rows:
@@ -216,6 +216,29 @@ def import_rows(campaign: Campaign, records: Iterable[Any]) -> ImportReport:
         )
         report.accepted = len(rows)
     return report
+
+
+def _insert(rows: list[CampaignRow]) -> None:
+    """Write the rows: PostgreSQL's COPY there (bulk_create's client-side quoting of its UNNEST arrays
+    was half of a 100,000-row import), bulk_create elsewhere. Runs inside the import's transaction."""
+    if connection.vendor != "postgresql":
+        CampaignRow.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+        return
+    from psycopg.types.json import Jsonb
+
+    fields = CampaignRow._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        statement = f"COPY {connection.ops.quote_name(CampaignRow._meta.db_table)} ({columns}) FROM STDIN"
+        with cursor.cursor.copy(statement) as copy:
+            for row in rows:
+                row.updated_at = now  # auto_now, which bulk_create would have set
+                values = [getattr(row, f.attname) for f in fields]
+                copy.write_row(
+                    [Jsonb(v) if f.attname in json_fields else v for f, v in zip(fields, values, strict=True)]
+                )
 
 
 def _build_row(campaign: Campaign, record: Any, seen: set[str]) -> tuple[str, dict | None]:
