@@ -9,13 +9,11 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html_join
-from rest_framework import serializers
 
 from calls import admin_talk, dnc, representations, services, validation, webhooks
-from calls.dialers import DialerConfigError, UnknownDialer, dialer_names, get_dialer
+from calls.dialers import dialer_names
 from calls.models import Agent, Call, CallEvent, DoNotCallEntry, SipTrunk, WebhookAttempt, WebhookDelivery
 from calls.representations import is_stalled
-from calls.serializers import clean_input_schema
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline
 from tenants.models import Role
 
@@ -56,10 +54,7 @@ class AgentForm(forms.ModelForm):
         return validation.clean_template(self.cleaned_data.get("end_call_message"), "end_call_message")
 
     def clean_input_schema(self):
-        try:
-            return clean_input_schema(self.cleaned_data.get("input_schema"))
-        except serializers.ValidationError as exc:
-            raise ValidationError(exc.detail[0]) from None
+        return validation.clean_input_schema(self.cleaned_data.get("input_schema"))
 
     def clean(self):
         cleaned = super().clean()
@@ -90,30 +85,34 @@ class AgentAdmin(TenantScopedAdmin):
 
 class SipTrunkForm(forms.ModelForm):
     dialer = forms.ChoiceField(choices=[(name, name) for name in dialer_names()])
-    # The API's bounds (calls.serializers): 0 would make a trunk that refuses every call.
     max_cps = forms.IntegerField(
-        min_value=1, max_value=1000, initial=1, help_text="Most call starts in any one-second window"
+        min_value=validation.TRUNK_LIMITS["max_cps"][0],
+        max_value=validation.TRUNK_LIMITS["max_cps"][1],
+        initial=1,
+        help_text="Most call starts in any one-second window",
     )
-    max_channels = forms.IntegerField(min_value=1, max_value=100_000, initial=10, help_text="Most live calls at once")
+    max_channels = forms.IntegerField(
+        min_value=validation.TRUNK_LIMITS["max_channels"][0],
+        max_value=validation.TRUNK_LIMITS["max_channels"][1],
+        initial=10,
+        help_text="Most live calls at once",
+    )
 
     class Meta:
         model = SipTrunk
         exclude: list[str] = []
 
     def clean_trunk_phone(self):
-        normalised = validation.normalise_e164(self.cleaned_data.get("trunk_phone"))
-        if normalised is None:
-            raise ValidationError("Enter the caller id in E.164 format, e.g. +14155552671.")
-        return normalised
+        return validation.clean_trunk_phone(self.cleaned_data.get("trunk_phone"))
 
     def clean(self):
         cleaned = super().clean()
         dialer = cleaned.get("dialer")
         if dialer:
             try:
-                cleaned["dialer_config"] = get_dialer(dialer).validate_config(cleaned.get("dialer_config"))
-            except (DialerConfigError, UnknownDialer) as exc:
-                self.add_error("dialer_config", str(exc))
+                cleaned["dialer_config"] = validation.clean_dialer_config(dialer, cleaned.get("dialer_config"))
+            except ValidationError as exc:
+                self.add_error(None, exc)
         return cleaned
 
 
@@ -134,15 +133,17 @@ class SipTrunkAdmin(TenantScopedAdmin):
 
 class CallEventInline(ReadOnlyInline):
     model = CallEvent
-    fields = ["recorded_at", "occurred_at", "status", "source", "ignored", "ignored_reason", "detail"]
-    readonly_fields = fields
+    fields = readonly_fields = ("recorded_at", "occurred_at", "status", "source", "ignored", "ignored_reason", "detail")
     verbose_name_plural = "Event history"
+
+
+# What a delivery is at a glance: its call's page lists them, the deliveries page adds when they began.
+DELIVERY_COLUMNS = ("event", "url", "status", "attempts", "last_status_code", "next_attempt_at", "delivered_at")
 
 
 class CallDeliveryInline(ReadOnlyInline):
     model = WebhookDelivery
-    fields = ["event", "url", "status", "attempts", "last_status_code", "next_attempt_at", "delivered_at"]
-    readonly_fields = fields
+    fields = readonly_fields = DELIVERY_COLUMNS
     show_change_link = True
 
 
@@ -224,7 +225,7 @@ class CallAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     @admin.display(description="Transcript")
     def transcript(self, obj: Call):
         """What the agent and the callee said, and the tools it ran (calls that ran the agent runtime)."""
-        if not obj.conversation_id:
+        if obj.conversation is None:
             return "—"
         lines = representations.transcript(obj, obj.conversation.messages.order_by("created_at", "id"))["messages"]
         if not lines:
@@ -240,22 +241,20 @@ class CallAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 
 class WebhookAttemptInline(ReadOnlyInline):
     model = WebhookAttempt
-    fields = ["number", "outcome", "started_at", "duration_ms", "status_code", "error", "response_excerpt"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "number",
+        "outcome",
+        "started_at",
+        "duration_ms",
+        "status_code",
+        "error",
+        "response_excerpt",
+    )
 
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
-    list_display = [
-        "created_at",
-        "event",
-        "url",
-        "status",
-        "attempts",
-        "last_status_code",
-        "next_attempt_at",
-        "delivered_at",
-    ]
+    list_display = ["created_at", *DELIVERY_COLUMNS]
     list_filter = ["status", "event"]
     search_fields = ["url", "webhook_id", "call__id"]
     inlines = [WebhookAttemptInline]

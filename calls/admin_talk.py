@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -58,7 +59,7 @@ def _metadata(text: str) -> dict:
 
 def talk_view(admin_site, request, object_id: str):
     agent = scoped_agent(request, object_id)
-    context = {"agent": agent, "turn": None, "error": "", "session": None}
+    context: dict[str, Any] = {"agent": agent, "turn": None, "error": "", "session": None}
     context["metadata"] = json.dumps((agent.input_schema or {}).get("sample_context") or {}, indent=2)
     status = 200
     if request.method == "POST":
@@ -113,8 +114,8 @@ def _act(agent: Agent, form) -> dict:
         metadata = _metadata(form.get("metadata", ""))
         runtime.provider_or_error(agent.tenant)  # refuse before anything is saved
         conversation = Conversation.objects.create(tenant=agent.tenant, channel=Channel.VOICE, variables=metadata)
-        session = runtime.attach(conversation, agent)
-        return {"session": session, "turn": runtime.start(conversation)}
+        started = runtime.attach(conversation, agent)
+        return {"session": started, "turn": runtime.start(conversation)}
     session = _session(agent, form.get("conversation", ""))
     if session is None:
         raise ValueError("Start a conversation first.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import F, Value
@@ -25,7 +26,7 @@ from calls.models import LIVE_STATUSES, Call, CallStatus
 logger = logging.getLogger(__name__)
 
 
-def schedule_dialer_step(call: Call, due_at: datetime | None, state: dict) -> None:
+def schedule_dialer_step(call: Call, due_at: datetime | None, state: dict[str, Any]) -> None:
     """Keep the back end's `state` and wake it (`advance(call)`) at `due_at` (None: nothing more to do).
 
     Also ends the current step (releases its lease, marks the call placed). A step due within

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -31,7 +32,7 @@ STATUS_FIELDS = [
     "dialer_due_at",
     "dialer_lease_until",
 ]
-_RANK = {CallStatus.INITIATING: 0, CallStatus.RINGING: 1, CallStatus.ANSWERED: 2}
+_RANK: dict[str, int] = {CallStatus.INITIATING: 0, CallStatus.RINGING: 1, CallStatus.ANSWERED: 2}
 
 
 def _rank(status: str) -> int:
@@ -54,12 +55,12 @@ def record_call_event(
     source: str,
     *,
     occurred_at: datetime | None = None,
-    call_outcome: dict | None = None,
+    call_outcome: dict[str, Any] | None = None,
     duration: int | None = None,
     transcript_url: str = "",
     recording_url: str = "",
     provider_call_id: str = "",
-    detail: dict | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> CallEvent:
     """Record a status report about a call — the one entry point for every dialer back end.
 
@@ -111,7 +112,13 @@ def apply_terminal(call: Call, ended_at: datetime, *, duration: int | None) -> N
 
 
 def write_event(
-    call: Call, status: str, source: str, occurred_at: datetime, *, detail: dict | None = None, ignored_reason: str = ""
+    call: Call,
+    status: str,
+    source: str,
+    occurred_at: datetime,
+    *,
+    detail: dict[str, Any] | None = None,
+    ignored_reason: str = "",
 ) -> CallEvent:
     """Store one CallEvent (an ignored one when `ignored_reason` is given)."""
     if not ignored_reason:

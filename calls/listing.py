@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time
+from typing import TypeVar
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -15,10 +16,11 @@ from calls.validation import CallRequestError
 from tenants import scoping
 from tenants.models import Tenant
 
+T = TypeVar("T")
 FILTERS = ("agent", "agent_id", "sip_trunk_id", "created_after", "created_before", "date")
 
 
-def _parse(parser, value: str):
+def _parse(parser: Callable[[str], T | None], value: str) -> T | None:
     try:
         return parser(value)
     except ValueError:  # well formed but impossible, e.g. month 13
@@ -28,12 +30,9 @@ def _parse(parser, value: str):
 def _moment(param: str, value: str, *, end_of_day: bool) -> datetime:
     # A bare date means the whole UTC day (parse_datetime alone would read it as midnight).
     day = _parse(parse_date, value)
-    if day is not None:
-        moment = datetime.combine(day, time.max if end_of_day else time.min)
-    else:
-        moment = _parse(parse_datetime, value)
-        if moment is None:
-            raise CallRequestError(f"{param} must be an ISO 8601 date or date-time")
+    moment = datetime.combine(day, time.max if end_of_day else time.min) if day else _parse(parse_datetime, value)
+    if moment is None:
+        raise CallRequestError(f"{param} must be an ISO 8601 date or date-time")
     return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
 
 

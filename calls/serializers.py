@@ -6,48 +6,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from calls import dnc, services, validation
-from calls.dialers import DEFAULT_DIALER, DialerConfigError, UnknownDialer, dialer_names, get_dialer
+from calls.dialers import DEFAULT_DIALER, dialer_names
 from calls.models import Agent, DoNotCallEntry, SipTrunk
 from integrations.models import Endpoint
-from tenants import scoping
-from tenants.api import StrictModelSerializer, StrictSerializer, TenantScopedPrimaryKeyField
-
-MAX_SCHEMA_FIELDS = 100
+from tenants.api import StrictModelSerializer, StrictSerializer, TenantScopedPrimaryKeyField, TenantUniqueMixin
 
 
-def clean_input_schema(value) -> dict:
-    """`{"fields": [unique non-empty names], "sample_context": {...}}`; raises ValidationError."""
-    if value is None:
-        value = {}
-    if not isinstance(value, dict):
-        raise serializers.ValidationError("input_schema must be an object with fields and sample_context")
-    unknown = sorted(set(value) - {"fields", "sample_context"})
-    if unknown:
-        raise serializers.ValidationError(f"unknown key(s) in input_schema: {', '.join(unknown)}")
-    fields = value.get("fields")
-    fields = [] if fields is None else fields
-    if not isinstance(fields, list) or not all(isinstance(f, str) and f.strip() for f in fields):
-        raise serializers.ValidationError("input_schema.fields must be a list of non-empty names")
-    fields = [f.strip() for f in fields]
-    if len(fields) > MAX_SCHEMA_FIELDS or any(len(f) > 100 for f in fields):
-        raise serializers.ValidationError(f"input_schema.fields holds at most {MAX_SCHEMA_FIELDS} names of ≤ 100 chars")
-    if len(set(fields)) != len(fields):
-        raise serializers.ValidationError("input_schema.fields must not repeat a name")
-    sample = value.get("sample_context")
-    sample = {} if sample is None else sample
-    if not isinstance(sample, dict):
-        raise serializers.ValidationError("input_schema.sample_context must be an object")
-    return {"fields": fields, "sample_context": sample}
-
-
-def clean_dialer_config(dialer: str, config) -> dict:
-    try:
-        return get_dialer(dialer).validate_config(config)
-    except (DialerConfigError, UnknownDialer) as exc:
-        raise serializers.ValidationError({"dialer_config": [str(exc)]}) from None
-
-
-class AgentSerializer(StrictModelSerializer):
+class AgentSerializer(TenantUniqueMixin, StrictModelSerializer):
     tools = TenantScopedPrimaryKeyField(
         queryset=Endpoint.objects.all(), many=True, required=False, help_text="Endpoint ids the agent may use as tools"
     )
@@ -74,13 +39,14 @@ class AgentSerializer(StrictModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
-        # Uniqueness per tenant is checked in validate_agent_code (the tenant is not a field).
+        # Uniqueness per tenant is checked in validate() (the tenant is not a field).
         validators: list = []
 
     def validate_input_schema(self, value) -> dict:
-        return clean_input_schema(value)
+        return validation.clean_input_schema(value)
 
     def validate(self, attrs: dict) -> dict:
+        self.check_unique_in_tenant(attrs, "agent_code", "An agent with this agent_code already exists.")
         schema = attrs.get("input_schema", self.instance.input_schema if self.instance else None) or {}
         verification = attrs.get("verification", self.instance.verification if self.instance else [])
         checks = {
@@ -108,15 +74,6 @@ class AgentSerializer(StrictModelSerializer):
             raise serializers.ValidationError(errors)
         return attrs
 
-    def validate_agent_code(self, value: str) -> str:
-        tenant = self.context.get("tenant")
-        taken = scoping.for_tenant(Agent, tenant).filter(agent_code=value)
-        if self.instance is not None:
-            taken = taken.exclude(pk=self.instance.pk)
-        if taken.exists():
-            raise serializers.ValidationError("An agent with this agent_code already exists.")
-        return value
-
 
 class SipTrunkSerializer(StrictModelSerializer):
     dialer = serializers.ChoiceField(choices=dialer_names(), default=DEFAULT_DIALER)
@@ -139,24 +96,20 @@ class SipTrunkSerializer(StrictModelSerializer):
         ]
         read_only_fields = ["id", "live_channels", "created_at", "updated_at"]
         extra_kwargs = {
-            "max_cps": {"min_value": 1, "max_value": 1000},
-            "max_channels": {"min_value": 1, "max_value": 100_000},
+            name: {"min_value": least, "max_value": most} for name, (least, most) in validation.TRUNK_LIMITS.items()
         }
 
     def get_live_channels(self, obj: SipTrunk) -> int:
         return services.live_channels(obj)
 
     def validate_trunk_phone(self, value: str) -> str:
-        normalised = validation.normalise_e164(value)
-        if normalised is None:
-            raise serializers.ValidationError("trunk_phone must be in E.164 format, e.g. +14155552671")
-        return normalised
+        return validation.clean_trunk_phone(value)
 
     def validate(self, attrs: dict) -> dict:
         dialer = attrs.get("dialer") or (self.instance.dialer if self.instance else DEFAULT_DIALER)
         if "dialer_config" in attrs or "dialer" in attrs or self.instance is None:
             current = self.instance.dialer_config if self.instance else {}
-            attrs["dialer_config"] = clean_dialer_config(dialer, attrs.get("dialer_config", current))
+            attrs["dialer_config"] = validation.clean_dialer_config(dialer, attrs.get("dialer_config", current))
         return attrs
 
 

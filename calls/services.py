@@ -24,7 +24,7 @@ from calls.dialers import get_dialer
 from calls.events import apply_terminal, notify, write_event
 from calls.models import LIVE_STATUSES, ActiveStatus, Call, CallStatus, SipTrunk
 from calls.validation import CallRequest, CallRequestError, validate_call_request
-from rules.models import Channel
+from rules.models import Channel, Conversation
 from rules.services import start_conversation
 from tenants import scoping
 from tenants.errors import ErrorCode
@@ -151,7 +151,7 @@ def _admit(
         return TriggerResult(call=call, accepted=True)
 
 
-def _voice_conversation(tenant: Tenant, request: CallRequest):
+def _voice_conversation(tenant: Tenant, request: CallRequest) -> Conversation:
     """The accepted call's conversation: its session variables are the call's metadata (`{{customer_name}}`)."""
     return start_conversation(
         tenant, channel=Channel.VOICE, variables=request.metadata, visitor_id=request.phone_number

@@ -30,7 +30,7 @@ from tenants.errors import DomainError, ErrorCode
 from tenants.models import Tenant
 from tenants.secrets import MASK
 
-GUIDANCE = {
+GUIDANCE: dict[str, str] = {
     Burden.AMBIENT: "Use this tool silently in the background whenever it helps; never mention it to the caller.",
     Burden.CONVERSATIONAL: (
         'Use this tool naturally in the conversation and tell the caller what you are doing, such as "Let me check '
@@ -130,7 +130,9 @@ def invoke_tool(
     values = _validated(endpoint, arguments)
     _check_agent_may_use(endpoint, conversation)
     _check_burden(endpoint, conversation, values, confirmed)
-    result = executor.execute(endpoint, params=values, trigger=Trigger.TOOL, conversation=conversation, actor=ctx)
+    result = executor.execute(
+        endpoint, params=values, trigger=Trigger.TOOL, conversation=conversation.template_context(), actor=ctx
+    )
     redactor = result.request.redactor if result.request else Redactor()
     say = _say(endpoint, result, conversation, values)
     say = redactor.text(say) if say is not None else None

@@ -1,8 +1,11 @@
-"""Validation of calls' inputs, shared by the API, the admin and the services.
+"""Validation of calls' inputs, shared by the REST serializers, the admin forms and the services.
 
 - `validate_call_request(tenant, data)` checks a POST /integration/v1/calls body in SPEC §9's order
   and raises `CallRequestError` with the exact public message;
 - `normalise_e164(value)` is the one definition of a phone number the product accepts;
+- `clean_trunk_phone`, `clean_dialer_config`, `clean_input_schema` and `TRUNK_LIMITS` are the save-time
+  checks of trunks and agents: each raises Django's `ValidationError`, which DRF serializers and
+  Django forms both report on the field.
 - `clean_analysis`, `clean_verification`, `clean_template`, `clean_bound`: an agent's runtime settings
   (SPEC §14), raising django's ValidationError with one clear sentence (serializer and admin alike).
 """
@@ -11,21 +14,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import phonenumbers
 from django.core.exceptions import ValidationError
 
 from calls import dnc
+from calls.dialers import DialerConfigError, UnknownDialer, get_dialer
 from calls.models import ActiveStatus, Agent, SipTrunk
 from integrations import http, templating
 from tenants import scoping
 from tenants.errors import DomainError, ErrorCode, NotFound
 from tenants.models import Tenant
 
+M = TypeVar("M", Agent, SipTrunk)
 CALL_FIELDS = ("phone_number", "agent_id", "sip_trunk_id", "metadata", "callback_url")
 _E164_CHARS = re.compile(r"^\+[0-9 ().\-]+$")
+MAX_SCHEMA_FIELDS = 100
+# (least, most): 0 would make a trunk that refuses every call.
+TRUNK_LIMITS = {"max_cps": (1, 1000), "max_channels": (1, 100_000)}
 
 
 class CallRequestError(DomainError):
@@ -67,12 +75,54 @@ def _callback_url(value: Any) -> str:
     return value.strip()
 
 
+def clean_trunk_phone(value: Any) -> str:
+    """A trunk's caller id in E.164; ValidationError otherwise."""
+    normalised = normalise_e164(value)
+    if normalised is None:
+        raise ValidationError("trunk_phone must be in E.164 format, e.g. +14155552671")
+    return normalised
+
+
+def clean_dialer_config(dialer: str, config: Any) -> dict[str, Any]:
+    """`config` as back end `dialer` normalises it; a ValidationError on `dialer_config` otherwise
+    (raised from a serializer's or a form's whole-object check, so it names its field)."""
+    try:
+        return get_dialer(dialer).validate_config(config)
+    except (DialerConfigError, UnknownDialer) as exc:
+        raise ValidationError({"dialer_config": [str(exc)]}) from None
+
+
+def clean_input_schema(value: Any) -> dict[str, Any]:
+    """`{"fields": [unique non-empty names], "sample_context": {...}}`; ValidationError otherwise."""
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise ValidationError("input_schema must be an object with fields and sample_context")
+    unknown = sorted(set(value) - {"fields", "sample_context"})
+    if unknown:
+        raise ValidationError(f"unknown key(s) in input_schema: {', '.join(unknown)}")
+    fields = value.get("fields")
+    fields = [] if fields is None else fields
+    if not isinstance(fields, list) or not all(isinstance(f, str) and f.strip() for f in fields):
+        raise ValidationError("input_schema.fields must be a list of non-empty names")
+    fields = [f.strip() for f in fields]
+    if len(fields) > MAX_SCHEMA_FIELDS or any(len(f) > 100 for f in fields):
+        raise ValidationError(f"input_schema.fields holds at most {MAX_SCHEMA_FIELDS} names of ≤ 100 chars")
+    if len(set(fields)) != len(fields):
+        raise ValidationError("input_schema.fields must not repeat a name")
+    sample = value.get("sample_context")
+    sample = {} if sample is None else sample
+    if not isinstance(sample, dict):
+        raise ValidationError("input_schema.sample_context must be an object")
+    return {"fields": fields, "sample_context": sample}
+
+
 @dataclass
 class CallRequest:
     phone_number: str
     agent: Agent
     sip_trunk: SipTrunk
-    metadata: dict
+    metadata: dict[str, Any]
     callback_url: str
 
 
@@ -108,7 +158,7 @@ def validate_call_request(tenant: Tenant, data: Any) -> CallRequest:
     return CallRequest(phone_number, agent, trunk, metadata, callback_url)
 
 
-def _lookup(tenant: Tenant, model, value: Any, field: str, not_found: str):
+def _lookup(tenant: Tenant, model: type[M], value: Any, field: str, not_found: str) -> M:
     if value in (None, ""):
         raise CallRequestError(f"{field} is required")
     if not isinstance(value, str):
@@ -132,7 +182,7 @@ MAX_TURNS = 500
 MAX_DURATION_SECONDS = 4 * 3600
 
 
-def clean_analysis(value: Any) -> dict:
+def clean_analysis(value: Any) -> dict[str, Any]:
     """`{"dispositions": [unique names], "extract": [{"name", "type", "description", "values"?}]}`."""
     if value in (None, ""):
         return {}
@@ -163,7 +213,7 @@ def _names(items: Any, where: str, limit: int, *, pattern: bool) -> list[str]:
     return names
 
 
-def _extract(items: Any) -> list[dict]:
+def _extract(items: Any) -> list[dict[str, Any]]:
     if not isinstance(items, list):
         raise ValidationError("analysis.extract must be a list of fields")
     if len(items) > MAX_EXTRACT:
@@ -176,7 +226,7 @@ def _extract(items: Any) -> list[dict]:
     return fields
 
 
-def _extract_field(number: int, item: Any) -> dict:
+def _extract_field(number: int, item: Any) -> dict[str, Any]:
     where = f"analysis.extract[{number}]"
     if not isinstance(item, dict):
         raise ValidationError(f"{where} must be an object with name, type and description")

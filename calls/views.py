@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from django.db import transaction
-from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, mixins, status
+from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,23 +17,17 @@ from calls.serializers import AgentSerializer, DoNotCallSerializer, PlaceCallSer
 from tenants import scoping
 from tenants.api import ErrorSerializer, Pagination
 from tenants.models import Role
+from tenants.validation import InUse
 from tenants.viewsets import TenantGenericViewSet, TenantModelViewSet
 
-
-class InUse(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "This object is used by calls; set its status to inactive instead of deleting it."
+IN_USE_MESSAGE = "This object is used by calls; set its status to inactive instead of deleting it."
 
 
 class CallsConfigViewSet(TenantModelViewSet):
     """Agents and trunks: deleting one that calls refer to answers 409 (set it inactive instead)."""
 
-    def perform_destroy(self, instance) -> None:
-        try:
-            with transaction.atomic():
-                super().perform_destroy(instance)
-        except (ProtectedError, RestrictedError):
-            raise InUse() from None
+    def in_use(self, instance, exc) -> InUse:
+        return InUse(IN_USE_MESSAGE)
 
 
 class AgentViewSet(CallsConfigViewSet):
@@ -185,5 +177,5 @@ class CallTranscriptView(IntegrationView):
     def get(self, request, call_id: str):
         """Every utterance and tool call of the call's conversation, in order (empty before it is answered)."""
         call = scoping.get_for_tenant_or_404(Call, self.tenant, pk=call_id)
-        messages = call.conversation.messages.order_by("created_at", "id") if call.conversation_id else []
+        messages = call.conversation.messages.order_by("created_at", "id") if call.conversation is not None else []
         return Response(representations.transcript(call, messages))

@@ -25,6 +25,7 @@ import random
 import time
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -45,7 +46,7 @@ from tenants import metrics
 
 logger = logging.getLogger(__name__)
 
-EVENTS = {
+EVENTS: dict[str, str] = {
     CallStatus.COMPLETED: "call.completed",
     CallStatus.DECLINE: "call.declined",
     CallStatus.REJECTED_CAPACITY: "call.rejected",
@@ -183,9 +184,9 @@ def max_attempts() -> int:
 # --- delivering ------------------------------------------------------------------------------------
 
 
-def _start_attempt(delivery: WebhookDelivery) -> bool:
-    """Inside the claim: close attempts a killed worker left open, give up if that keeps happening,
-    else record the new attempt as `sending` (committed before anything is sent)."""
+def _start_attempt(delivery: WebhookDelivery) -> WebhookAttempt | None:
+    """Inside the claim: close attempts a killed worker left open, give up if that keeps happening
+    (None), else record the new attempt as `sending` (committed before anything is sent)."""
     if delivery.claims > 1:  # the previous claim never finished: its attempt is still "sending"
         lost = WebhookAttempt.objects.filter(delivery=delivery, outcome=AttemptOutcome.SENDING)
         lost.update(outcome=AttemptOutcome.INTERRUPTED, error="the worker was lost during this attempt")
@@ -194,31 +195,44 @@ def _start_attempt(delivery: WebhookDelivery) -> bool:
         delivery.last_error = f"gave up: the delivery task was interrupted {delivery.claims - 1} times"
         delivery.next_attempt_at = None
         delivery.lease_until = None
-        return False
+        return None
     number = WebhookAttempt.objects.filter(delivery=delivery).count() + 1
     delivery.attempts += 1
-    delivery._attempt = WebhookAttempt.objects.create(tenant_id=delivery.tenant_id, delivery=delivery, number=number)
-    return True
+    return WebhookAttempt.objects.create(tenant_id=delivery.tenant_id, delivery=delivery, number=number)
 
 
-def attempt_delivery(delivery_id) -> WebhookAttempt | None:
-    """Send delivery `delivery_id` once if it is due and not being sent; record what happened."""
-    from integrations import http
+def _claim(delivery_id: Any) -> tuple[WebhookDelivery, WebhookAttempt] | None:
+    """The due, unleased delivery, leased to this worker, with its new attempt (recorded `sending`)."""
+    started: list[WebhookAttempt] = []
 
-    timeout = settings.CALLS_WEBHOOK_TIMEOUT_SECONDS
+    def start(claimed: WebhookDelivery) -> bool:
+        attempt = _start_attempt(claimed)
+        if attempt is not None:
+            started.append(attempt)
+        return attempt is not None
+
     delivery = leases.claim(
         WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).select_related("tenant"),
         delivery_id,
         due_field="next_attempt_at",
         lease_field="lease_until",
         claims_field="claims",
-        lease_seconds=timeout + settings.CALLS_LEASE_MARGIN_SECONDS,
-        on_claim=_start_attempt,
+        lease_seconds=settings.CALLS_WEBHOOK_TIMEOUT_SECONDS + settings.CALLS_LEASE_MARGIN_SECONDS,
+        on_claim=start,
         also_saves=("attempts", "status", "last_error", "next_attempt_at"),
     )
-    if delivery is None:
+    return (delivery, started[0]) if delivery is not None else None
+
+
+def attempt_delivery(delivery_id) -> WebhookAttempt | None:
+    """Send delivery `delivery_id` once if it is due and not being sent; record what happened."""
+    from integrations import http
+
+    claimed = _claim(delivery_id)
+    if claimed is None:
         return None
-    attempt: WebhookAttempt = delivery._attempt
+    delivery, attempt = claimed
+    timeout = settings.CALLS_WEBHOOK_TIMEOUT_SECONDS
     body = delivery.payload.encode()
     headers = signed_headers(delivery.tenant.webhook_secret, delivery, body)
     started = time.monotonic()
@@ -269,7 +283,7 @@ def _finish_attempt(delivery_id, attempt: WebhookAttempt, permanent: bool) -> We
             _schedule_after(delivery, attempt, now, permanent)
         delivery.save(update_fields=[*DELIVERY_OUTCOME_FIELDS])
         outcome = _attempt_outcome(attempt, delivery)
-        transaction.on_commit(lambda: metrics.observe_webhook_attempt(outcome, attempt.duration_ms / 1000))
+        transaction.on_commit(lambda: metrics.observe_webhook_attempt(outcome, (attempt.duration_ms or 0) / 1000))
     return attempt
 
 

@@ -6,8 +6,8 @@ top level, like session variables) and, after the call, `call.*` (`id`, `status`
 `summary`), `extracted.*` and `ai_classification` (the disposition): seed 000's names.
 
 Error policy of a step whose result is not `success`: `continue` (carry on), `retry` (the executor
-already retried per the connection's policy; then as `fail`), `fail` (stop: the row fails with
-`step_failed`), `branch` (run the step's `branch` steps, then carry on with the next step).
+tries any non-success again within the connection's retry policy; then as `fail`), `fail` (stop: the
+row fails with `step_failed`), `branch` (run the step's `branch` steps, then carry on with the next).
 """
 
 from __future__ import annotations
@@ -101,6 +101,7 @@ def _run_one(campaign: Campaign, row: CampaignRow, step: dict, scope: dict, outc
         scope=step_scope,
         trigger=Trigger.API,
         actor=f"campaign {campaign.name[:100]} row {row.row}",
+        on_error=step.get("on_error", "fail"),
     )
     shown = result.to_dict()  # secrets scrubbed
     outcome.log.append({"endpoint": endpoint.name, "status": shown["status"], "status_code": shown["status_code"]})

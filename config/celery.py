@@ -70,9 +70,10 @@ def _create_broker_folder(url: str) -> None:
 
     parsed = make_url(url)
     # In memory, or a `file:` URI (uri=true): no plain path whose folder could be created.
-    plain_file = parsed.database not in (None, "", ":memory:") and not parsed.query.get("uri")
+    database = parsed.database or ""
+    plain_file = database not in ("", ":memory:") and not parsed.query.get("uri")
     if parsed.get_backend_name() == "sqlite" and plain_file:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
 @app.on_after_configure.connect

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from cryptography.fernet import Fernet
@@ -134,6 +135,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # database cache's table (tenants migration 0002), whichever cache is configured.
 REDIS_URL = env_str("REDIS_URL")
 DATABASE_CACHE_TABLE = "switchboard_cache"
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

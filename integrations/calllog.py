@@ -31,16 +31,17 @@ def record(endpoint: Endpoint, result: ExecutionResult, trigger: str, *, actor: 
     prepared = result.request
     redactor = prepared.redactor if prepared else None
     preview = _preview(result.raw_text or "", redactor)
+    row_id = uuid.uuid4()
     row = {
-        "id": uuid.uuid4(),
+        "id": row_id,
         "tenant_id": endpoint.tenant_id,
         "endpoint_id": endpoint.pk,
         "endpoint_name": endpoint.name[:200],
         "trigger": str(trigger),
         "actor": actor,
         "method": str(endpoint.method),
-        "url": redactor.url(prepared.url) if prepared else "",
-        "request_headers": redactor.headers(prepared.headers) if prepared else {},
+        "url": redactor.url(prepared.url) if prepared and redactor else "",
+        "request_headers": redactor.headers(prepared.headers) if prepared and redactor else {},
         "status": str(result.status),
         "status_code": result.status_code,
         "duration_ms": result.duration_ms,
@@ -52,7 +53,7 @@ def record(endpoint: Endpoint, result: ExecutionResult, trigger: str, *, actor: 
         "created_at": result.started_at,
     }
     _insert(row)
-    return row["id"]
+    return row_id
 
 
 def _preview(text: str, redactor) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from integrations import auth, executor, templating
 from integrations.models import Connection, Endpoint, Method, Trigger
-from integrations.rendering import PrepareError, prepare_request, shadowed_names
+from integrations.rendering import PrepareError, shadowed_names
 from tenants import audit
 from tenants.models import AuditAction
 from tenants.scoping import TenantContext
@@ -24,7 +24,7 @@ def run_connection_test(connection: Connection, *, ctx: TenantContext | None = N
     probe = Endpoint(tenant=connection.tenant, connection=connection, method=Method.GET, name="connection test")
     try:
         outcome["auth"] = _auth_check(connection)
-        prepared = prepare_request(probe, {})
+        prepared = executor.prepare(probe, params={})
     except (auth.CredentialUnavailable, templating.TemplateError, PrepareError) as exc:
         outcome["error"] = exc.result_error() if isinstance(exc, auth.CredentialUnavailable) else str(exc)
     else:
@@ -45,7 +45,7 @@ def _auth_check(connection: Connection) -> dict | None:
 
 def _probe(probe: Endpoint, prepared) -> dict[str, Any]:
     response, failure = executor.send_once(probe, prepared, time.monotonic() + probe.connection.total_deadline)
-    if failure is not None:
+    if failure is not None or response is None:
         return {"error": prepared.redactor.text(str(failure))}
     if response.status_code in (401, 403):
         return {"status_code": response.status_code, "error": f"credentials rejected (HTTP {response.status_code})"}

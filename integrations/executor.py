@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from integrations import calllog, http, response_cache, signing, templating
+from integrations import auth, calllog, http, response_cache, retries, signing, templating
 from integrations.auth import CredentialUnavailable
 from integrations.mapping import apply_mapping
-from integrations.models import CallStatus, Trigger
+from integrations.models import CallStatus, ErrorPolicy, Trigger
 from integrations.parameters import ParameterError, validate_arguments
+from integrations.redaction import Redactor
 from integrations.rendering import PreparedRequest, PrepareError, prepare_request
 from tenants import metrics
 
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 TRIGGERS = frozenset(Trigger.values)
 
 
@@ -101,11 +100,11 @@ def _same(value: Any) -> Any:
 def prepare(
     endpoint: Endpoint,
     *,
-    params: dict | None = None,
-    variables: dict | None = None,
-    conversation: Any = None,
-    row: dict | None = None,
-    scope: dict | None = None,
+    params: dict[str, Any] | None = None,
+    variables: dict[str, Any] | None = None,
+    conversation: dict[str, Any] | None = None,
+    row: dict[str, Any] | None = None,
+    scope: dict[str, Any] | None = None,
     dry_run: bool = False,
 ) -> PreparedRequest:
     """Validate `params` and render the request without sending it. `.redacted()` shows it.
@@ -114,34 +113,62 @@ def prepare(
     fetched and no challenge step runs, so nothing at all leaves the process.
     Raises `ParameterError`, `templating.TemplateError`, `PrepareError` or `CredentialUnavailable`.
     """
-    if variables is None and conversation is not None and not isinstance(conversation, dict):
-        variables = getattr(conversation, "variables", None)
+    if variables is None and conversation is not None:
+        variables = conversation.get("variables")
     values = validate_arguments(endpoint, params)
-    return prepare_request(
-        endpoint, values, variables=variables, conversation=conversation, row=row, scope=scope, dry_run=dry_run
-    )
+    prepared = prepare_request(endpoint, values, variables=variables, conversation=conversation, row=row, scope=scope)
+    prepared.authenticator = auth.for_credential(endpoint.connection.credential)
+    authenticate(prepared, dry_run=dry_run)
+    return prepared
+
+
+def authenticate(prepared: PreparedRequest, *, dry_run: bool = False) -> None:
+    """Apply the request's credential (`prepared.authenticator`) to the rendered request.
+
+    Also after the credential obtained a new token (the executor's re-authentication). `dry_run`:
+    for display only — no token is fetched and no challenge step runs (nothing is sent). Raises
+    `CredentialUnavailable`.
+    """
+    target = auth.AuthTarget(headers=dict(prepared.base_headers), query=dict(prepared.base_query))
+    names, query_names, values = set(prepared.secret_header_names), set(), list(prepared.header_secrets)
+    authenticator = prepared.authenticator
+    if authenticator is not None:
+        (authenticator.apply_dry_run if dry_run else authenticator.apply)(target)
+        names |= authenticator.redacted_headers()
+        query_names = authenticator.redacted_query()
+        values += authenticator.secret_values()
+    redactor = Redactor(header_names=names, query_names=query_names, values=values)
+    prepared.set_target(target.headers, target.query, redactor)
 
 
 def execute(
     endpoint: Endpoint,
     *,
-    params: dict | None = None,
-    variables: dict | None = None,
+    params: dict[str, Any] | None = None,
+    variables: dict[str, Any] | None = None,
     trigger: str = Trigger.API,
-    conversation: Any = None,
+    conversation: dict[str, Any] | None = None,
     actor: Any = None,
-    row: dict | None = None,
-    scope: dict | None = None,
+    row: dict[str, Any] | None = None,
+    scope: dict[str, Any] | None = None,
     log: bool = True,
+    on_error: str = ErrorPolicy.CONTINUE,
 ) -> ExecutionResult:
     """Call `endpoint` for real and return the result (never raises for a failed call).
 
-    `variables` are the session variables (default: the conversation's), `params` the call's
+    `variables` are the session variables (default: the conversation's), `conversation` the template's
+    `conversation.*` (a plain dict, `Conversation.template_context()`), `params` the call's
     arguments, `trigger` one of test/rule/tool/api and `actor` who caused it (a TenantContext, a user,
-    or a label; both recorded in the ApiCallLog), `row` a dataset row. `log=False` skips the log row.
+    or a label; both recorded in the ApiCallLog), `row` a dataset row, `scope` more names for the
+    templates (see rendering.build_context). `log=False` skips the log row.
+    `on_error` is the caller's error policy: with `retry`, any non-success (not only the connection's
+    retryable statuses) is tried again, within the same policy (`1 + max_retries` attempts, backoff,
+    `Retry-After`, the total deadline) and one log row; the other policies are the caller's to apply.
     """
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
+    if on_error not in ErrorPolicy.values:
+        raise ValueError(f"unknown error policy {on_error!r}")
     started = time.monotonic()
     result = ExecutionResult(status=CallStatus.FAILURE, include_raw=endpoint.include_raw)
     try:
@@ -159,7 +186,7 @@ def execute(
     else:
         result.warnings.extend(f"missing variable: {name}" for name in result.request.missing)
         try:
-            _send(endpoint, result, started)
+            _send(endpoint, result, result.request, started, retry_errors=on_error == ErrorPolicy.RETRY)
         except Exception as exc:  # the contract is a result, never a raise: report a bug as an exception
             _unexpected(endpoint, result, exc)
     elapsed = time.monotonic() - started
@@ -183,7 +210,8 @@ def _unexpected(endpoint: Endpoint, result: ExecutionResult, exc: Exception) -> 
     result.status, result.error = CallStatus.EXCEPTION, f"unexpected error ({type(exc).__name__})"
     # The traceback goes through the redactor: exception messages may quote header values.
     trace = "".join(traceback.format_exception(exc))
-    logger.error("endpoint call failed unexpectedly: %s", result.request.redactor.text(trace))
+    redactor = result.request.redactor if result.request else Redactor()
+    logger.error("endpoint call failed unexpectedly: %s", redactor.text(trace))
 
 
 def _actor_label(actor: Any) -> str:
@@ -195,27 +223,31 @@ def _actor_label(actor: Any) -> str:
     return str(label if label is not None else actor)[:300]
 
 
-def _send(endpoint: Endpoint, result: ExecutionResult, started: float) -> None:
-    prepared = result.request
+def _send(
+    endpoint: Endpoint, result: ExecutionResult, prepared: PreparedRequest, started: float, *, retry_errors: bool
+) -> None:
     cache_key = response_cache.key_for(endpoint, prepared)
     if cache_key:
         hit = response_cache.get(cache_key)
         if hit is not None:
             result.cached = True
-            _finish(endpoint, result, *hit)
+            _finish(endpoint, result, prepared, *hit)
             return
-    response = _send_with_retries(endpoint, result, started)
+    response = _send_with_retries(endpoint, result, prepared, started, retry_errors=retry_errors)
     if response is not None:
-        _finish(endpoint, result, response.status_code, response.headers, response.content)
+        _finish(endpoint, result, prepared, response.status_code, response.headers, response.content)
         if cache_key and result.status == CallStatus.SUCCESS:
             response_cache.put(cache_key, response, endpoint.cache_ttl)
 
 
-def _send_with_retries(endpoint: Endpoint, result: ExecutionResult, started: float) -> Any:
+def _send_with_retries(
+    endpoint: Endpoint, result: ExecutionResult, prepared: PreparedRequest, started: float, *, retry_errors: bool
+) -> http.HttpResponse | None:
+    """The one retry loop: the connection's policy within its total deadline, one re-authentication
+    when the credentials are rejected; `retry_errors` also retries any non-success (`on_error: retry`)."""
     connection = endpoint.connection
     policy = connection.retry_policy
     deadline = started + connection.total_deadline
-    prepared = result.request
     reauthenticated = False
     retries_left = policy["max_retries"]
     while True:
@@ -230,7 +262,15 @@ def _send_with_retries(endpoint: Endpoint, result: ExecutionResult, started: flo
                 continue
             if result.status == CallStatus.FAILURE and result.error:
                 return None
-        delay = _retry_delay(endpoint, policy, response, failure, retries_left, result.attempts)
+        delay = retries.next_delay(
+            policy,
+            endpoint.method,
+            response,
+            failure,
+            attempt=result.attempts,
+            retries_left=retries_left,
+            any_error=retry_errors,
+        )
         if delay is None or time.monotonic() + delay >= deadline:
             break
         retries_left -= 1
@@ -247,16 +287,20 @@ def _credentials_rejected(prepared: PreparedRequest, response: Any) -> bool:
 
 
 def _reauthenticate(prepared: PreparedRequest, response: Any, result: ExecutionResult) -> bool:
+    if prepared.authenticator is None:
+        return False
     try:
         if prepared.authenticator.on_unauthorized(response):
-            prepared.authenticate()
+            authenticate(prepared)
             return True
     except CredentialUnavailable as exc:
         result.status, result.error = CallStatus.FAILURE, exc.result_error()
     return False
 
 
-def send_once(endpoint: Endpoint, prepared: PreparedRequest, deadline: float) -> tuple[Any, Exception | None]:
+def send_once(
+    endpoint: Endpoint, prepared: PreparedRequest, deadline: float
+) -> tuple[http.HttpResponse | None, http.OutboundError | None]:
     """One attempt with the endpoint's (else the connection's) settings: (response, None) or (None, error).
 
     `deadline` is a `time.monotonic()` instant.
@@ -284,31 +328,14 @@ def send_once(endpoint: Endpoint, prepared: PreparedRequest, deadline: float) ->
     return response, None
 
 
-def _retry_delay(
-    endpoint: Endpoint, policy: dict, response: Any, failure: Exception | None, retries_left: int, attempt: int
-) -> float | None:
-    """Seconds to wait before the next attempt, or None when this outcome is final."""
-    if retries_left <= 0:
-        return None
-    if failure is not None:
-        retryable = policy["retry_on_connection_errors"] and (
-            isinstance(failure, http.ConnectionFailed)
-            or (isinstance(failure, http.RequestTimeout) and endpoint.method in IDEMPOTENT_METHODS)
-        )
-        if not retryable:
-            return None
-    elif response.status_code not in policy["retry_statuses"]:
-        return None
-    backoff = policy["base_delay"] * (2 ** (attempt - 1))
-    delay = random.uniform(backoff / 2, backoff)  # "equal jitter": never less than half the backoff
-    if response is not None:
-        after = http.parse_retry_after(response.headers.get("retry-after"))
-        if after is not None:
-            delay = after
-    return min(delay, policy["max_delay"])
-
-
-def _finish(endpoint: Endpoint, result: ExecutionResult, status_code: int, headers: Any, content: bytes) -> None:
+def _finish(
+    endpoint: Endpoint,
+    result: ExecutionResult,
+    prepared: PreparedRequest,
+    status_code: int,
+    headers: Any,
+    content: bytes,
+) -> None:
     result.status_code = status_code
     result.headers = {name.lower(): value for name, value in headers.items()}
     result.response_size = len(content)
@@ -322,7 +349,7 @@ def _finish(endpoint: Endpoint, result: ExecutionResult, status_code: int, heade
         result.mapped, unresolved = apply_mapping(endpoint.response_mapping, result.body, status_code, result.headers)
         result.warnings.extend(f"unmapped path: {path}" for path in unresolved)
     if endpoint.response_template:
-        context = {**result.request.context, **result.mapped}
+        context = {**prepared.context, **result.mapped}
         context.update(response=result.body, status_code=status_code, headers=result.headers, mapped=result.mapped)
         try:
             rendered = templating.render(endpoint.response_template, context)

@@ -4,6 +4,7 @@ same save-time checks as the REST API (`integrations.validation`, the credential
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.utils.html import escape
@@ -12,7 +13,12 @@ from integrations import auth, validation
 from integrations.models import CONNECTION_FIELDS, ENDPOINT_FIELDS, Connection, Credential, Endpoint
 from integrations.secrets import masked, merge_secret_map
 from tenants.parsers import RequestJSONRefused, check_request_json
-from tenants.scoping import for_tenant
+from tenants.validation import taken_in_tenant
+
+if TYPE_CHECKING:
+    _ModelFormMixinBase = forms.ModelForm
+else:  # the mixins below only ever sit in front of a ModelForm
+    _ModelFormMixinBase = object
 
 
 def json_object(raw: str | None) -> dict:
@@ -30,7 +36,7 @@ def json_object(raw: str | None) -> dict:
         raise forms.ValidationError(f"Enter a JSON object ({exc}).") from None
 
 
-class SecretMapFormMixin:
+class SecretMapFormMixin(_ModelFormMixinBase):
     """`secret_maps = {"field": partial_keys}`: each becomes an empty JSON textarea whose help shows the
     stored values masked; what is typed is merged into the stored map."""
 
@@ -77,7 +83,7 @@ class SecretMapFormMixin:
                 self.add_error(field if field in self.fields else None, f"{field}: {message}")
 
 
-class TenantUniqueFormMixin:
+class TenantUniqueFormMixin(_ModelFormMixinBase):
     """Uniqueness per tenant, which the admin's forms cannot leave to the database (the tenant field is
     hidden for single-tenant users, so Django skips the constraint and the INSERT would fail)."""
 
@@ -85,11 +91,7 @@ class TenantUniqueFormMixin:
 
     def check_unique_in_tenant(self, tenant, field: str, message: str) -> None:
         tenant = tenant or self.tenant_fallback
-        value = self.cleaned_data.get(field)
-        if tenant is None or not value:
-            return
-        clash = for_tenant(self._meta.model, tenant).filter(**{field: value}).exclude(pk=self.instance.pk)
-        if clash.exists():
+        if taken_in_tenant(self._meta.model, tenant, field, self.cleaned_data.get(field), instance=self.instance):
             self.add_error(field, message)
 
 

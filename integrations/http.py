@@ -233,7 +233,7 @@ def _resolve(host: str, port: int) -> tuple[_Address, ...]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise ConnectionFailed(f"could not resolve host {host}") from None
-    addresses = tuple(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    addresses = tuple(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
     if len(_resolve_cache) > 1024:
         _resolve_cache.clear()
     _resolve_cache[(host, port)] = (now + RESOLVE_CACHE_SECONDS, addresses)
@@ -513,49 +513,69 @@ def send(
     ends = started + deadline if deadline is not None else math.inf
     session = _session(pool_key)
     request_headers = CaseInsensitiveDict(headers or {})
-    if "User-Agent" not in request_headers:
-        request_headers["User-Agent"] = settings.OUTBOUND_USER_AGENT
+    request_headers.setdefault("User-Agent", settings.OUTBOUND_USER_AGENT)
     method = method.upper()
     hops: list[RedirectHop] = []
     while True:
         target = _parse(url)
         _check_target(target)
-        prepared = session.prepare_request(
-            requests.Request(method, url, headers=request_headers, params=params, data=data, json=json, files=files)
+        request = requests.Request(
+            method, url, headers=request_headers, params=params, data=data, json=json, files=files
         )
-        if signer is not None:
-            _sign(prepared, signer)
+        prepared = _prepare(session, request, signer)
         remaining = ends - time.monotonic()
         if remaining <= 0:
             raise RequestTimeout("deadline exceeded")
         timeout = (min(connect_timeout, remaining), min(read_timeout, remaining))
         response = _transmit(session, prepared, target, timeout, verify_tls)
-        url = prepared.url
+        url = prepared.url or url
         location = response.headers.get("location")
         if not (follow_redirects and response.status_code in _REDIRECT_CODES and location):
-            content = _read_body(response, max_bytes, ends)
-            return HttpResponse(
-                status_code=response.status_code,
-                headers=response.headers,
-                content=content,
-                url=url,
-                elapsed_ms=(time.monotonic() - started) * 1000,
-                redirects=hops,
-            )
+            return _complete(response, url, hops, started=started, max_bytes=max_bytes, ends=ends)
         _drain(response, ends)
         hops.append(RedirectHop(response.status_code, url))
         if len(hops) > max_redirects:
             raise TooManyRedirects(f"more than {max_redirects} redirects")
         next_url = urljoin(url, location)
         method, data, json, files = _redirected_method(response.status_code, method, data, json, files)
-        if data is None and json is None and files is None:
-            request_headers.pop("Content-Type", None)
-        next_target = _parse(next_url)
-        if next_target.host != target.host or (target.scheme, next_target.scheme) == ("https", "http"):
-            request_headers.pop("Authorization", None)
-            request_headers.pop("Proxy-Authorization", None)
-            request_headers.pop("Cookie", None)
+        _headers_for_redirect(
+            request_headers, target, _parse(next_url), body=any(part is not None for part in (data, json, files))
+        )
         url, params = next_url, None
+
+
+def _complete(
+    response: requests.Response, url: str, hops: list[RedirectHop], *, started: float, max_bytes: int, ends: float
+) -> HttpResponse:
+    """The final answer, its body read within `max_bytes` and the deadline."""
+    content = _read_body(response, max_bytes, ends)
+    return HttpResponse(
+        status_code=response.status_code,
+        headers=response.headers,
+        content=content,
+        url=url,
+        elapsed_ms=(time.monotonic() - started) * 1000,
+        redirects=hops,
+    )
+
+
+def _prepare(
+    session: requests.Session, request: requests.Request, signer: Callable[[bytes], Mapping[str, str]] | None
+) -> requests.PreparedRequest:
+    prepared = session.prepare_request(request)
+    if signer is not None:
+        _sign(prepared, signer)
+    return prepared
+
+
+def _headers_for_redirect(headers: CaseInsensitiveDict, target: Any, next_target: Any, *, body: bool) -> None:
+    """Drop what the next hop must not get: the Content-Type of a dropped body, and credentials and
+    cookies when the host changes or https falls back to http."""
+    if not body:
+        headers.pop("Content-Type", None)
+    if next_target.host != target.host or (target.scheme, next_target.scheme) == ("https", "http"):
+        for name in ("Authorization", "Proxy-Authorization", "Cookie"):
+            headers.pop(name, None)
 
 
 def _sign(prepared: requests.PreparedRequest, signer: Callable[[bytes], Mapping[str, str]]) -> None:

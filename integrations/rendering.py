@@ -1,6 +1,7 @@
 """Turning an endpoint, its parameters and the template context into a request that can be sent.
 
-Everything here is pure: nothing is sent. Each value is rendered for where it lands (see
+Everything here is pure: nothing is sent, and no credential is applied (the executor authenticates the
+rendered request: `integrations.executor.authenticate`). Each value is rendered for where it lands (see
 `integrations.templating`): path segments percent-encoded, query values and form fields URL-encoded,
 JSON bodies JSON-encoded (lone-expression leaves keep their type), headers refused on CR/LF.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from integrations import auth, templating
+from integrations import templating
 from integrations.auth import secret_refs
 from integrations.models import BodyType
 from integrations.redaction import HARMLESS_HEADERS, SENSITIVE_NAME, Redactor
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from integrations.models import Endpoint
 
 SAFE_TENANT_FIELDS = ("id", "name", "slug")
-DEFAULT_CONTENT_TYPES = {
+DEFAULT_CONTENT_TYPES: dict[str, str] = {
     BodyType.JSON: "application/json",
     BodyType.TEXT: "text/plain; charset=utf-8",
     BodyType.RAW: "application/octet-stream",
@@ -58,21 +59,12 @@ class PreparedRequest:
     secret_header_names: set = field(default_factory=set)
     header_secrets: list = field(default_factory=list)
 
-    def authenticate(self, *, dry_run: bool = False) -> None:
-        """(Re)apply the credential to the rendered request, e.g. after it obtained a new token.
-
-        `dry_run`: for display only — no token is fetched and no step runs (nothing is sent).
-        """
-        target = auth.AuthTarget(headers=dict(self.base_headers), query=dict(self.base_query))
-        names, query_names, values = set(self.secret_header_names), set(), list(self.header_secrets)
-        if self.authenticator is not None:
-            (self.authenticator.apply_dry_run if dry_run else self.authenticator.apply)(target)
-            names |= self.authenticator.redacted_headers()
-            query_names = self.authenticator.redacted_query()
-            values += self.authenticator.secret_values()
-        self.redactor = Redactor(header_names=names, query_names=query_names, values=values)
-        self.headers = target.headers
-        self.url = self.base_url + ("?" + urlencode(target.query) if target.query else "")
+    def set_target(self, headers: dict[str, str], query: dict[str, str], redactor: Redactor) -> None:
+        """Send with these headers and query (the rendered ones plus what a credential adds), shown
+        through `redactor`. The executor calls it when it authenticates, again after a new token."""
+        self.headers = headers
+        self.url = self.base_url + ("?" + urlencode(query) if query else "")
+        self.redactor = redactor
 
     def redacted(self) -> dict:
         """method, URL, headers and body with every secret removed."""
@@ -86,20 +78,6 @@ class PreparedRequest:
 
 def tenant_context(tenant: Any) -> dict:
     return {name: str(getattr(tenant, name, "") or "") for name in SAFE_TENANT_FIELDS}
-
-
-def conversation_context(conversation: Any) -> dict:
-    if conversation is None:
-        return {}
-    if isinstance(conversation, dict):
-        return conversation
-    if hasattr(conversation, "template_context"):
-        return conversation.template_context()
-    return {
-        "id": str(conversation.pk),
-        "channel": getattr(conversation, "channel", ""),
-        "variables": dict(getattr(conversation, "variables", None) or {}),
-    }
 
 
 # Namespaces the platform fills in; a session variable or parameter of the same name is hidden by them
@@ -116,14 +94,16 @@ def build_context(
     endpoint: Endpoint,
     params: dict,
     variables: dict | None,
-    conversation: Any,
+    conversation: dict | None,
     row: dict | None,
     scope: dict | None = None,
 ) -> dict:
     """SPEC §4's context: session variables at the top, overridden by params; params/row/conversation/tenant.
 
-    `scope` adds a caller's own names (a campaign step's `variables`, `extracted`, `call`,
-    `ai_classification`); it may not replace `params`, `row`, `conversation` or `tenant`.
+    `conversation` is the caller's `conversation.*` as it stands (`Conversation.template_context()`),
+    so an endpoint's templates and the caller's own see the same values. `scope` adds a caller's own
+    names (a campaign step's `variables`, `extracted`, `call`, `ai_classification`); it may not replace
+    `params`, `row`, `conversation` or `tenant`.
     """
     context = dict(variables or {})
     context.update(params)
@@ -131,7 +111,7 @@ def build_context(
     context.update({k: v for k, v in (scope or {}).items() if k not in ("params", "row", "conversation", "tenant")})
     context["params"] = params
     context["row"] = row or {}
-    context["conversation"] = conversation_context(conversation)
+    context["conversation"] = dict(conversation or {})
     context["tenant"] = tenant_context(endpoint.tenant)
     return context
 
@@ -299,13 +279,12 @@ def prepare_request(
     params: dict,
     *,
     variables: dict | None = None,
-    conversation: Any = None,
+    conversation: dict | None = None,
     row: dict | None = None,
     scope: dict | None = None,
-    dry_run: bool = False,
 ) -> PreparedRequest:
-    """Render the request of `endpoint` for validated `params`; raises TemplateError, PrepareError or
-    CredentialUnavailable (each a `failure`). `dry_run`: authenticate without any network I/O."""
+    """Render the request of `endpoint` for validated `params`, unauthenticated; raises TemplateError or
+    PrepareError (each a `failure`). `scope`: see build_context."""
     context = build_context(endpoint, params, variables, conversation, row, scope)
     missing: list[str] = []
     url, query = build_url(endpoint, context, params, missing)
@@ -323,12 +302,11 @@ def prepare_request(
         missing=list(dict.fromkeys(missing)),
         params=params,
         context=context,
-        authenticator=auth.for_credential(endpoint.connection.credential),
         base_url=url,
         base_query=query,
         base_headers=headers,
         secret_header_names=secret_header_names,
         header_secrets=header_secrets,
     )
-    prepared.authenticate(dry_run=dry_run)
+    prepared.set_target(dict(headers), dict(query), Redactor(header_names=secret_header_names, values=header_secrets))
     return prepared

@@ -13,8 +13,7 @@ from integrations import auth, signing, validation
 from integrations.auth import credential_state, oauth
 from integrations.models import CONNECTION_FIELDS, ENDPOINT_FIELDS, Connection, Credential, Endpoint, default_retry
 from integrations.secrets import masked, merge_secret_map
-from tenants.api import StrictModelSerializer, StrictSerializer, TenantScopedPrimaryKeyField
-from tenants.scoping import for_tenant
+from tenants.api import StrictModelSerializer, StrictSerializer, TenantScopedPrimaryKeyField, TenantUniqueMixin
 
 
 class SecretMapField(serializers.JSONField):
@@ -28,15 +27,6 @@ class SecretMapField(serializers.JSONField):
 
     def to_representation(self, value):
         return masked(value)
-
-
-class TenantUniqueMixin:
-    def _check_unique(self, field: str, value, message: str) -> None:
-        queryset = for_tenant(self.Meta.model, self.context.get("tenant")).filter(**{field: value})
-        if self.instance is not None:
-            queryset = queryset.exclude(pk=self.instance.pk)
-        if queryset.exists():
-            raise serializers.ValidationError({field: [message]})
 
 
 class CredentialSerializer(TenantUniqueMixin, StrictModelSerializer):
@@ -76,8 +66,7 @@ class CredentialSerializer(TenantUniqueMixin, StrictModelSerializer):
 
     def validate(self, attrs):
         instance = self.instance
-        if "name" in attrs:
-            self._check_unique("name", attrs["name"], "A credential with this name already exists.")
+        self.check_unique_in_tenant(attrs, "name", "A credential with this name already exists.")
         kind = attrs.get("type", instance.type if instance else "none")
         cls = auth.get_type(kind)
         config = attrs.get("config", instance.config if instance and instance.type == kind else {})
@@ -155,8 +144,7 @@ class EndpointSerializer(TenantUniqueMixin, StrictModelSerializer):
 
     def validate(self, attrs):
         instance = self.instance
-        if "tool_name" in attrs:
-            self._check_unique("tool_name", attrs["tool_name"], "An endpoint with this tool name already exists.")
+        self.check_unique_in_tenant(attrs, "tool_name", "An endpoint with this tool name already exists.")
         if "headers" in attrs:
             old = instance.headers if instance else {}
             attrs["headers"] = merge_secret_map(old, attrs["headers"], partial_keys=False)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import transaction
-from django.db.models import ProtectedError
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -19,33 +16,11 @@ from integrations.serializers import (
     EndpointTestSerializer,
     SigningSecretSerializer,
 )
-from tenants.api import error_body
 from tenants.models import Role
 from tenants.viewsets import TenantModelViewSet
 
 
-def _users(exc: ProtectedError) -> str:
-    """`connections: Billing` or `rules: Order status` (a rule's actions are named by their rule)."""
-    kinds: dict[str, set[str]] = {}
-    for obj in exc.protected_objects:
-        owner = getattr(obj, "rule", None) or obj
-        kinds.setdefault(str(owner._meta.verbose_name_plural), set()).add(str(owner))
-    return "; ".join(f"{kind}: {', '.join(sorted(names))}" for kind, names in sorted(kinds.items()))
-
-
-class InUseViewSet(TenantModelViewSet):
-    """Deleting an object others still point at (PROTECT) answers 409 naming them, not a 500."""
-
-    def destroy(self, request, *args, **kwargs):
-        try:
-            with transaction.atomic():  # the audit event of a refused delete goes too
-                return super().destroy(request, *args, **kwargs)
-        except ProtectedError as exc:
-            noun = self.get_queryset().model._meta.verbose_name
-            return Response(error_body(f"This {noun} is used by {_users(exc)}"), status.HTTP_409_CONFLICT)
-
-
-class CredentialViewSet(InUseViewSet):
+class CredentialViewSet(TenantModelViewSet):
     """Credentials: `secrets` is write-only (reads back masked); a blank secret in a write keeps the old one."""
 
     queryset = Credential.objects.all()
@@ -57,7 +32,7 @@ class CredentialViewSet(InUseViewSet):
     update=extend_schema(responses={200: ConnectionWrittenSerializer}),
     partial_update=extend_schema(responses={200: ConnectionWrittenSerializer}),
 )
-class ConnectionViewSet(InUseViewSet):
+class ConnectionViewSet(TenantModelViewSet):
     queryset = Connection.objects.select_related("credential")
     serializer_class = ConnectionSerializer
     action_roles = {"test": Role.MEMBER}
@@ -76,7 +51,7 @@ class ConnectionViewSet(InUseViewSet):
         return Response({"signing_secret": secret})
 
 
-class EndpointViewSet(InUseViewSet):
+class EndpointViewSet(TenantModelViewSet):
     queryset = Endpoint.objects.for_execution()
     serializer_class = EndpointSerializer
     action_roles = {"test": Role.MEMBER}

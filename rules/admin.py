@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 from django import forms
 from django.contrib import admin
@@ -111,7 +112,7 @@ class DryRunForm(forms.Form):
 
     def __init__(self, *args, tenants, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tenant"].queryset = tenants
+        cast(forms.ModelChoiceField, self.fields["tenant"]).queryset = tenants
         if tenants.count() == 1:
             self.fields["tenant"].initial = tenants.first()
             self.fields["tenant"].widget = forms.HiddenInput()
@@ -129,8 +130,7 @@ class DryRunForm(forms.Form):
 class MessageInline(TenantScopedInline, admin.TabularInline):
     model = Message
     extra = 0
-    fields = ["created_at", "role", "text", "rule", "data"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "role", "text", "rule", "data")
     ordering = ["created_at"]
     can_delete = False
     max_num = 0

@@ -22,12 +22,15 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from integrations import http
+from integrations import http, retries
 from integrations.redaction import Redactor
 
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+# The executor's backoff formula (integrations.retries), kept short: a visitor is waiting for the reply.
+RETRY_BASE_DELAY = 0.4
+RETRY_MAX_DELAY = 2.0
 HISTORY_MESSAGES = 20
 CLASSIFY_SYSTEM_PROMPT = (
     "You decide which conditions are true of a visitor's message to a business. "
@@ -181,8 +184,8 @@ class ChatCompletionsProvider:
         headers = {"Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        for attempt in range(self.max_retries + 1):
-            retryable = attempt < self.max_retries
+        for attempt in range(1, self.max_retries + 2):
+            retryable = attempt <= self.max_retries
             try:
                 response = http.send(
                     "POST",
@@ -193,13 +196,16 @@ class ChatCompletionsProvider:
                     read_timeout=self.read_timeout,
                 )
             except http.OutboundError as exc:
-                if retryable and not isinstance(exc, http.DestinationNotAllowed):
-                    time.sleep(0.2 * (attempt + 1))
+                if retryable and not exc.refused:
+                    time.sleep(retries.backoff_delay(attempt, base_delay=RETRY_BASE_DELAY, max_delay=RETRY_MAX_DELAY))
                     continue
                 self._log_failure(str(exc))
                 raise AIError(f"AI provider unreachable: {exc}") from None
             if response.status_code in RETRY_STATUSES and retryable:
-                time.sleep(0.2 * (attempt + 1))
+                delay = retries.backoff_delay(
+                    attempt, base_delay=RETRY_BASE_DELAY, max_delay=RETRY_MAX_DELAY, response=response
+                )
+                time.sleep(delay)
                 continue
             return self._message(response)
         raise AIError("AI provider unavailable")  # pragma: no cover - the loop always returns or raises

@@ -173,6 +173,18 @@ def _template(template: str, label: str) -> None:
 
 
 @transaction.atomic
+def save_rule(rule: Rule, fields: dict[str, Any], actions: list[dict] | None) -> Rule:
+    """Save `rule` with `fields` set (a parsed trigger among them) and, unless None, replace its actions
+    with parsed `actions` — in one transaction, so a failure never leaves a rule without its actions."""
+    for name, value in fields.items():
+        setattr(rule, name, value)
+    rule.save()
+    if actions is not None:
+        replace_actions(rule, actions)
+    return rule
+
+
+@transaction.atomic
 def replace_actions(rule: Rule, actions: list[dict]) -> None:
     """Replace the rule's actions with parsed `actions` (from `parse_actions`)."""
     rule.actions.all().delete()
@@ -240,7 +252,7 @@ def action_errors(action: RuleAction) -> dict[str, list[str]]:
         rule = _rule_of(action)
         if action.endpoint_id is None:
             errors["endpoint"] = ["A CALL_API action needs an endpoint."]
-        elif rule is not None and rule.tenant_id and action.endpoint.tenant_id != rule.tenant_id:
+        elif rule is not None and rule.tenant_id and action.endpoint and action.endpoint.tenant_id != rule.tenant_id:
             errors["endpoint"] = ["Unknown endpoint."]
         if not isinstance(action.params, dict):
             errors["params"] = ["Parameters must be an object of name → template."]
@@ -253,7 +265,7 @@ def action_errors(action: RuleAction) -> dict[str, list[str]]:
             templating.validate(getattr(action, name) or "")
         except templating.TemplateError as exc:
             errors.setdefault(name, []).append(str(exc))
-    if action.parent_id is not None and action.parent.on_error != OnError.BRANCH:
+    if action.parent is not None and action.parent.on_error != OnError.BRANCH:
         errors["parent"] = ['Branch actions belong to a CALL_API action whose on_error is "branch".']
     return errors
 

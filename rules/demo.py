@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from integrations.models import Connection, Endpoint
-from rules.definitions import parse_actions, parse_trigger, replace_actions
+from rules.definitions import parse_actions, parse_trigger, save_rule
 from rules.demo_views import DEMO_KEY_NAME
 from rules.models import Rule, WidgetKey
 from tenants import scoping
@@ -20,6 +20,13 @@ CONNECTION_NAME = "Demo shop API"
 
 def load(tenant) -> None:
     port = os.environ.get("WEB_PORT", "8000")
+    orders, prices = _endpoints(tenant, port)
+    _rules(tenant, orders, prices)
+    _widget_key(tenant, port)
+
+
+def _endpoints(tenant, port: str) -> tuple[Endpoint, Endpoint]:
+    """The demo shop's connection and its two endpoints: order status and current price."""
     connection, _ = Connection.objects.update_or_create(
         tenant=tenant,
         name=CONNECTION_NAME,
@@ -55,6 +62,11 @@ def load(tenant) -> None:
         response_template="The current price is {{current_price}} {{price_currency}}.",
         say_on_failure="Sorry, I can't look up that price right now.",
     )
+    return orders, prices
+
+
+def _rules(tenant, orders: Endpoint, prices: Endpoint) -> None:
+    """The two recipes of the product docs (order status, real-time pricing) and a fallback."""
     _rule(
         tenant,
         name="Order status",
@@ -108,6 +120,9 @@ def load(tenant) -> None:
             }
         ],
     )
+
+
+def _widget_key(tenant, port: str) -> None:
     key = scoping.for_tenant(WidgetKey, tenant).filter(name=DEMO_KEY_NAME).first() or WidgetKey(
         tenant=tenant, name=DEMO_KEY_NAME
     )
@@ -125,8 +140,4 @@ def _endpoint(tenant, connection, *, tool_name: str, **fields) -> Endpoint:
 
 def _rule(tenant, *, name: str, trigger: dict, actions: list[dict], **fields) -> Rule:
     rule = scoping.for_tenant(Rule, tenant).filter(name=name).first() or Rule(tenant=tenant, name=name)
-    for field_name, value in {**parse_trigger(trigger), **fields}.items():
-        setattr(rule, field_name, value)
-    rule.save()
-    replace_actions(rule, parse_actions(actions, tenant))
-    return rule
+    return save_rule(rule, {**parse_trigger(trigger), **fields}, parse_actions(actions, tenant))

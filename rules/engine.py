@@ -15,9 +15,9 @@ falls back to the rule's `fallback_text`.
 
 Actions run in order: `CALL_API` (through `integrations.executor`; the response mapping is merged into
 the session variables; on a non-success result the action's `on_error` decides: `continue` carries
-on, `retry` runs the call again up to the connection's `max_retries` and then acts as `fail`, `fail`
-stops the rule's actions and replies with its fallback text if it has one, `branch` runs the action's
-branch actions instead of the rest of the list), `SET_VARIABLE`, `REPLY_TEXT` (Handlebars, with the
+on, `retry` has the executor try any non-success again within the connection's retry policy and then
+acts as `fail`, `fail` stops the rule's actions and replies with its fallback text if it has one,
+`branch` runs the action's branch actions instead of the rest of the list), `SET_VARIABLE`, `REPLY_TEXT` (Handlebars, with the
 `{name}` shorthand) and `REPLY_AI`.
 
 Template context: the session variables, then the rule's regex groups, then the built-ins
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -52,7 +52,6 @@ from tenants.errors import DomainError
 logger = logging.getLogger(__name__)
 
 DEFAULT_FALLBACK_TEXT = "Sorry, I can't help with that right now."
-MAX_RETRY_DELAY = 2.0
 MAX_BRANCH_DEPTH = 3
 
 
@@ -200,13 +199,14 @@ class _Evaluation:
             self._classify(ruleset.ai_rules)
         if self.ai_error is not None:
             return RuleTrace(rule, "skipped", f"the AI provider failed: {self.ai_error}")
-        holds = str(rule.id) in self.verdicts
+        holds = str(rule.id) in (self.verdicts or set())
         verdict = {"ai_verdict": holds}
         if holds:
             return RuleTrace(rule, "matched", "the AI judged the condition true", verdict)
         return RuleTrace(rule, "no_match", "the AI judged the condition false", verdict)
 
     def _classify(self, ai_rules: list[CompiledRule]) -> None:
+        assert self.provider is not None  # _judge_ai asks only with a provider
         conditions = [ai.Condition(id=str(rule.id), text=rule.condition) for rule in ai_rules]
         self.result.ai.update(called=True, conditions=len(conditions))
         try:
@@ -226,20 +226,24 @@ class _Evaluation:
 
     def _run_actions(self, rule: CompiledRule, actions: list[RuleAction], state: dict, *, depth: int) -> None:
         for action in actions:
-            handler = {
+            handlers: dict[str, Callable[[CompiledRule, RuleAction, dict, int], None]] = {
                 ActionType.CALL_API: self._call_api,
                 ActionType.SET_VARIABLE: self._set_variable,
                 ActionType.REPLY_TEXT: self._reply_text,
                 ActionType.REPLY_AI: self._reply_ai,
-            }[action.type]
-            handler(rule, action, state, depth)
+            }
+            handlers[action.type](rule, action, state, depth)
+
+    def conversation_context(self) -> dict:
+        """`conversation.*` as it stands now, variables set by earlier actions included."""
+        return self.conversation.template_context(self.variables)
 
     def context(self, state: dict) -> dict:
         return {
             **self.variables,
             **state["groups"],
             "message": self.text,
-            "conversation": {**self.conversation.template_context(), "variables": self.variables},
+            "conversation": self.conversation_context(),
             "api": state["api"],
         }
 
@@ -340,7 +344,7 @@ class _Evaluation:
         trace.update(status="would_run", would_map=sorted((endpoint.response_mapping or {}).keys()))
         try:
             prepared = executor.prepare(
-                endpoint, params=params, variables=variables, conversation=self.conversation, dry_run=True
+                endpoint, params=params, variables=variables, conversation=self.conversation_context(), dry_run=True
             )
         except Exception as exc:  # the dry run reports what a real run would refuse
             trace.update(status="failure", error=str(exc))
@@ -348,24 +352,16 @@ class _Evaluation:
         trace["request"] = prepared.redacted()
 
     def _execute(self, endpoint, params: dict, variables: dict, action: RuleAction, trace: dict):
-        # The executor already retries retryable statuses per the connection's policy. `retry` extends
-        # that to any non-success (e.g. a 500), within the same budget: 1 + max_retries attempts in all.
-        policy = endpoint.connection.retry_policy
-        budget = 1 + (max(0, int(policy.get("max_retries", 0))) if action.on_error == OnError.RETRY else 0)
-        used = 0
-        while True:
-            result = executor.execute(
-                endpoint,
-                params=params,
-                variables=variables,
-                trigger="rule",
-                conversation=self.conversation,
-            )
-            used += max(1, result.attempts)
-            if result.ok or result.status == "failure" or used >= budget:
-                break
-            time.sleep(min(MAX_RETRY_DELAY, float(policy.get("base_delay", 0.5)) * 2 ** (used - 1)))
-        trace["attempts"] = used
+        # `retry` is the executor's to apply (one loop, the connection's policy, one log row).
+        result = executor.execute(
+            endpoint,
+            params=params,
+            variables=variables,
+            trigger="rule",
+            conversation=self.conversation_context(),
+            on_error=action.on_error,
+        )
+        trace["attempts"] = result.attempts
         return result
 
     def _on_error(self, rule, action, state, depth, trace) -> None:

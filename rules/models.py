@@ -41,14 +41,20 @@ class Conversation(TenantOwned):
     def __str__(self) -> str:
         return f"{self.get_channel_display()} conversation {str(self.id)[:8]}"
 
-    def template_context(self) -> dict:
-        """`conversation.*` in templates (rules and the executor alike)."""
+    def template_context(self, variables: dict | None = None) -> dict:
+        """`conversation.*` in templates (rules and the executor alike), a plain dict.
+
+        `variables` are the live session variables when a caller holds newer ones than the saved
+        `self.variables` (the rule engine while it evaluates a message).
+        """
+        if variables is None:
+            variables = self.variables or {}
         return {
             "id": str(self.id),
             "channel": self.channel,
             "visitor_id": self.visitor_id,
             "identity_verified": self.identity_verified,
-            "variables": dict(self.variables or {}),
+            "variables": dict(variables),
         }
 
 
@@ -194,6 +200,14 @@ class RuleAction(TenantOwned):
         errors = action_errors(self)
         if errors:
             raise ValidationError(errors)
+
+    @property
+    def in_use_owner(self) -> Rule:
+        """What "this endpoint is used by …" names: the rule, which is what users know."""
+        return self.rule
+
+    # The engine hangs each action's branch actions here when it loads a rule (not a column).
+    branch_children: list[RuleAction]
 
 
 WIDGET_KEY_PREFIX = "swb_pk_"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import re2
 
@@ -112,7 +113,7 @@ class PatternSet:
     MAX_MEM = 64 << 20
 
     def __init__(self, patterns: list[str]) -> None:
-        self._chunks: list[tuple[int, object | None, int]] = []
+        self._chunks: list[tuple[int, Any, int]] = []
         for start in range(0, len(patterns), self.CHUNK):
             chunk = patterns[start : start + self.CHUNK]
             self._chunks.append((start, self._compile(chunk), len(chunk)))

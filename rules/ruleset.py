@@ -113,7 +113,8 @@ def _build(tenant) -> RuleSet:
 
 
 def _with_set_indexes(rules: list[CompiledRule]) -> tuple[list[CompiledRule], list[str]]:
-    indexed, set_patterns = [], []
+    indexed: list[CompiledRule] = []
+    set_patterns: list[str] = []
     for rule in rules:
         if rule.regex is not None:
             rule = CompiledRule(**{**rule.__dict__, "set_index": len(set_patterns)})

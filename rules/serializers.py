@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -80,19 +81,12 @@ class RuleSerializer(StrictModelSerializer):
     def create(self, validated_data):
         actions = validated_data.pop("actions", [])
         validated_data.update(validated_data.pop("trigger"))
-        rule = Rule.objects.create(**validated_data)
-        definitions.replace_actions(rule, actions)
-        return rule
+        return definitions.save_rule(Rule(), validated_data, actions)
 
     def update(self, instance, validated_data):
         actions = validated_data.pop("actions", None)
         validated_data.update(validated_data.pop("trigger", {}))
-        for name, value in validated_data.items():
-            setattr(instance, name, value)
-        instance.save()
-        if actions is not None:
-            definitions.replace_actions(instance, actions)
-        return instance
+        return definitions.save_rule(instance, validated_data, actions)
 
 
 class DryRunSerializer(StrictSerializer):
@@ -115,12 +109,11 @@ class MessageSerializer(serializers.ModelSerializer):
         return {"id": str(message.rule_id), "name": name}
 
 
-def check_variables(value) -> dict:
+def check_variables(value: Any) -> None:
     if not isinstance(value, dict):
         raise serializers.ValidationError("variables must be an object")
     if len(json.dumps(value, default=str)) > settings.WIDGET_VARIABLES_MAX_BYTES:
         raise serializers.ValidationError(f"variables must be at most {settings.WIDGET_VARIABLES_MAX_BYTES} bytes")
-    return value
 
 
 class ConversationSerializer(StrictModelSerializer):

@@ -6,6 +6,8 @@ and the tenant field live in one place.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
@@ -22,6 +24,11 @@ from tenants.models import ApiKey, AuditAction, AuditEvent, Membership, Role, Te
 from tenants.parsers import RequestJSONRefused, check_request_json
 from tenants.scoping import TenantContext
 from tenants.secrets import mask
+
+if TYPE_CHECKING:
+    _ModelFormMixinBase = forms.ModelForm
+else:  # TenantBoundForm is only ever mixed in front of a ModelForm (by bind_form)
+    _ModelFormMixinBase = object
 
 
 def admin_context(request, tenant: Tenant | None) -> TenantContext:
@@ -98,7 +105,7 @@ class TenantScopedMixin:
         return tenants[0] if len(tenants) == 1 else None
 
 
-class TenantBoundForm:
+class TenantBoundForm(_ModelFormMixinBase):
     """Mixed into every admin form of a tenant-owned model (by `bind_form`): the object's tenant is
     known to validation before `clean()` runs, choices are that tenant's objects only, and the
     same-tenant invariant (`tenants.invariants`) is checked for M2M values too."""
@@ -130,7 +137,7 @@ class TenantBoundForm:
         return data
 
     def _post_clean(self) -> None:
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # Django's private form API, not in the stubs
         m2m = {
             field.name: self.cleaned_data[field.name]
             for field in tenant_m2m_relations(self._meta.model)
@@ -147,7 +154,7 @@ class TenantBoundForm:
         # The tenant field is hidden, so Django skips every constraint that names it ("unique within
         # the tenant") and the INSERT would fail with an IntegrityError (a 500). Check those here,
         # unless the form already reported the field.
-        exclude = self._get_validation_exclusions() - {"tenant"}
+        exclude = self._get_validation_exclusions() - {"tenant"}  # type: ignore[attr-defined]  # Django's private form API, not in the stubs
         model = type(self.instance)
         for constraint in model._meta.constraints:
             fields = set(getattr(constraint, "fields", ()))
@@ -167,7 +174,7 @@ class TenantBoundForm:
                 key = field if field in self.fields or field == NON_FIELD_ERRORS else NON_FIELD_ERRORS
                 shown.setdefault(key, []).extend(messages if key == field else [f"{field}: {m}" for m in messages])
             errors = ValidationError(shown)
-        super()._update_errors(errors)
+        super()._update_errors(errors)  # type: ignore[misc]  # Django's private form API, not in the stubs
 
 
 def bind_form(form_class, tenant: Tenant | None):
@@ -272,7 +279,7 @@ class ReadOnlyAdminMixin:
 class TenantScopedInline(TenantScopedMixin):
     """Mixin for inlines whose objects carry their parent's tenant (set by TenantScopedAdmin.save_formset)."""
 
-    exclude = ("tenant",)
+    exclude: list[str] | tuple[str, ...] | None = ("tenant",)
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)

@@ -19,6 +19,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from tenants.auth import INVALID_KEY_MESSAGE
 from tenants.errors import DomainError, ErrorCode
 from tenants.scoping import for_tenant
+from tenants.validation import taken_in_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,20 @@ class TenantScopedPrimaryKeyField(serializers.PrimaryKeyRelatedField):
 
     def get_queryset(self):
         return for_tenant(super().get_queryset(), self.context.get("tenant"))
+
+
+class TenantUniqueMixin:
+    """ "Unique within the tenant" for a model serializer: the tenant is not one of its fields, so DRF's
+    own unique validators cannot see the constraint. Call from `validate()`."""
+
+    Meta: Any
+    context: dict
+    instance: Any
+
+    def check_unique_in_tenant(self, attrs: dict, field: str, message: str) -> None:
+        tenant = self.context.get("tenant")
+        if field in attrs and taken_in_tenant(self.Meta.model, tenant, field, attrs[field], instance=self.instance):
+            raise serializers.ValidationError({field: [message]})
 
 
 class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):

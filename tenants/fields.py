@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.core.signals import setting_changed
+from django.db import models
 from django.dispatch import receiver
 from fernet_fields import EncryptedField, EncryptedTextField
 
+if TYPE_CHECKING:
+    # djfernet has no type information: to django-stubs the field holds any JSON value.
+    _JSONFieldBase = models.Field[Any, Any]
+else:
+    _JSONFieldBase = EncryptedTextField
 
-class EncryptedJSONField(EncryptedTextField):
+
+class EncryptedJSONField(_JSONFieldBase):
     """A JSON value (e.g. a map of secret headers) stored as one Fernet token.
 
     The raw column holds only ciphertext; Python sees the decoded JSON value.
@@ -39,7 +46,7 @@ class EncryptedJSONField(EncryptedTextField):
 _FERNET_CACHED_PROPERTIES = ("keys", "fernet_keys", "fernet")
 
 
-def encrypted_fields() -> list[tuple[type, list[EncryptedField]]]:
+def encrypted_fields() -> list[tuple[type[models.Model], list[EncryptedField]]]:
     """Every installed model with its Fernet-encrypted fields (djfernet's, EncryptedJSONField included)."""
     found = []
     for model in apps.get_models():

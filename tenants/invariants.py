@@ -24,7 +24,7 @@ def is_tenant_owned(model: Any) -> bool:
     return field.is_relation and field.related_model._meta.label == "tenants.Tenant"
 
 
-def tenant_relations(model: type[models.Model]) -> list[models.ForeignKey]:
+def tenant_relations(model: type[models.Model]) -> list[Any]:
     """The model's FK/one-to-one fields to other tenant-owned models (the tenant FK itself excluded)."""
     return [
         field
@@ -38,16 +38,16 @@ def tenant_m2m_relations(model: type[models.Model]) -> list[models.ManyToManyFie
     return [field for field in model._meta.local_many_to_many if is_tenant_owned(field.related_model)]
 
 
-def _other_tenant_message(model: type[models.Model]) -> str:
+def _other_tenant_message(model: Any) -> str:
     name = str(model._meta.verbose_name)
     article = "an" if name[:1].lower() in "aeiou" else "a"
     return f"Choose {article} {name} of the same organisation."
 
 
-def _target_tenant_id(instance: models.Model, field: models.ForeignKey) -> Any:
+def _target_tenant_id(instance: models.Model, field: Any) -> Any:
     if field.is_cached(instance):
         target = field.get_cached_value(instance)
-        return target.tenant_id if target is not None else None
+        return getattr(target, "tenant_id", None)
     target_id = getattr(instance, field.attname)
     manager = field.related_model._base_manager
     return manager.filter(pk=target_id).values_list("tenant_id", flat=True).first()
@@ -77,9 +77,9 @@ def cross_tenant_errors(
         if _target_tenant_id(instance, field) != tenant_id:
             errors[field.name] = [_other_tenant_message(field.related_model)]
     for name, values in (m2m or {}).items():
-        field = type(instance)._meta.get_field(name)
-        if any(value.tenant_id != tenant_id for value in values or ()):
-            errors[name] = [_other_tenant_message(field.related_model)]
+        m2m_field = type(instance)._meta.get_field(name)
+        if any(getattr(value, "tenant_id", None) != tenant_id for value in values or ()):
+            errors[name] = [_other_tenant_message(m2m_field.related_model)]
     return errors
 
 
@@ -90,7 +90,7 @@ def check_same_tenant(instance: models.Model, **kwargs: Any) -> None:
         raise ValidationError(errors)
 
 
-def inherit_tenant(instance: models.Model) -> None:
+def inherit_tenant(instance: Any) -> None:
     """Give an object without a tenant its parent's (`tenant_parent`: e.g. an endpoint's connection).
 
     An object that already has a tenant keeps it, so a parent of another tenant is refused by the

@@ -26,7 +26,7 @@ class Role(models.TextChoices):
     OWNER = "owner", "Owner"
 
 
-ROLE_RANK = {Role.VIEWER: 1, Role.MEMBER: 2, Role.ADMIN: 3, Role.OWNER: 4}
+ROLE_RANK: dict[str, int] = {Role.VIEWER: 1, Role.MEMBER: 2, Role.ADMIN: 3, Role.OWNER: 4}
 
 
 def role_at_least(role: str | None, required: str) -> bool:

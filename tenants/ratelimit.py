@@ -14,6 +14,7 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
@@ -120,7 +121,7 @@ def _increment_in_redis(key: str, expires_at: float) -> int:
     # would take three round trips — add, exists, incr — for the same count.)
     backend = caches["default"]
     redis_key = backend.make_and_validate_key(key)
-    client = backend._cache.get_client(redis_key, write=True)
+    client = backend._cache.get_client(redis_key, write=True)  # type: ignore[attr-defined]  # RedisCache's client
     with client.pipeline(transaction=True) as pipe:
         pipe.incr(redis_key)
         pipe.expire(redis_key, max(1, math.ceil(expires_at - _now())) + 1)
@@ -149,6 +150,6 @@ def purge_expired() -> int:
         return cursor.rowcount
 
 
-def _db_time(unix: float) -> object:
+def _db_time(unix: float) -> Any:
     # The ORM's own conversion (naive UTC text on SQLite, an aware datetime on PostgreSQL).
     return connection.ops.adapt_datetimefield_value(datetime.fromtimestamp(unix, UTC))

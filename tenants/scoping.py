@@ -90,7 +90,7 @@ def for_user(source: QuerySet[M] | type[M], user: Any, *, min_role: str = Role.V
     return queryset.filter(tenant__in=tenant_ids_for_user(user, min_role))
 
 
-def tenant_ids_for_user(user: Any, min_role: str = Role.VIEWER) -> list:
+def tenant_ids_for_user(user: Any, min_role: str = Role.VIEWER) -> list[Any]:
     roles = [role for role in Role.values if role_at_least(role, min_role)]
     return list(Membership.objects.filter(user=user, role__in=roles).values_list("tenant_id", flat=True))
 

@@ -45,5 +45,5 @@ class ApiKeyRateThrottle(throttling.BaseThrottle):
         decision = ratelimit.check(SCOPE, str(api_key.pk), limit_for(api_key))
         request._request.rate_limit_decision = decision
         if not decision.allowed:
-            raise RateLimitExceeded(decision.retry_after)
+            raise RateLimitExceeded(decision.reset)  # = retry_after when refused
         return True

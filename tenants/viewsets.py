@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
+from django.db import transaction
+from django.db.models import ProtectedError, RestrictedError
 from rest_framework import mixins, viewsets
 
-from tenants import audit, scoping
+from tenants import audit, scoping, validation
 from tenants.models import AuditAction, Role
+from tenants.validation import InUse
 
 TENANT_WRITE_METHODS = ("perform_create", "perform_update", "perform_destroy")
 
@@ -35,7 +40,7 @@ class TenantGenericViewSet(viewsets.GenericViewSet):
 
     @property
     def tenant_context(self) -> scoping.TenantContext:
-        return self.request.auth
+        return cast(scoping.TenantContext, self.request.auth)
 
     def get_queryset(self):
         return scoping.for_tenant(super().get_queryset(), self.tenant_context.tenant)
@@ -45,8 +50,8 @@ class TenantGenericViewSet(viewsets.GenericViewSet):
         self.check_object_permissions(self.request, obj)
         return obj
 
-    def get_serializer_context(self) -> dict:
-        context = super().get_serializer_context()
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = dict(super().get_serializer_context())
         context["tenant"] = self.tenant_context.tenant if self.request and self.request.auth else None
         return context
 
@@ -59,8 +64,18 @@ class TenantGenericViewSet(viewsets.GenericViewSet):
         self.audit(AuditAction.CHANGED, instance)
 
     def perform_destroy(self, instance) -> None:
-        self.audit(AuditAction.DELETED, instance)
-        instance.delete()
+        """Delete and audit; an object others still point at is refused (`InUse`, a 409) and nothing
+        is written, the audit event included."""
+        try:
+            with transaction.atomic():
+                self.audit(AuditAction.DELETED, instance)
+                instance.delete()
+        except (ProtectedError, RestrictedError) as exc:
+            raise self.in_use(instance, exc) from None
+
+    def in_use(self, instance, exc: ProtectedError | RestrictedError) -> InUse:
+        """The refusal to delete `instance`; a resource may word it its own way."""
+        return validation.in_use(instance, exc)
 
     def audit(self, action: str, instance) -> None:
         if self.audited:

@@ -155,6 +155,8 @@ class SimulatedDialer(Dialer):
 
     def _run_due_steps(self, call: Call, state: dict) -> None:
         placed_at = parse_datetime(state["placed_at"])
+        if placed_at is None:
+            raise ValueError(f"unreadable placed_at in the dialer state: {state['placed_at']!r}")
         plan = state["plan"]
         while state["next"] < len(plan):
             status, offset = plan[state["next"]]
@@ -175,6 +177,7 @@ class SimulatedDialer(Dialer):
     def _converse(self, call: Call, state: dict) -> None:
         """One turn of the conversation per step (short steps: a lease never outlives a long call)."""
         conversation = call.conversation
+        assert conversation is not None  # trigger_call gives every accepted call its conversation
         caller = self.settings_of(call.sip_trunk.dialer_config).get("caller") or {"script": []}
         try:
             if not state.get("started"):
@@ -193,6 +196,7 @@ class SimulatedDialer(Dialer):
 
     def _hang_up(self, call: Call, state: dict) -> None:
         # The analysis is stored on the call in the same transaction that writes the callback row.
+        assert call.conversation is not None  # trigger_call gives every accepted call its conversation
         outcome = runtime.finish(call.conversation)
         detail = {"outcome": "conversation", "turns": state.get("turn", 0)}
         record_call_event(

@@ -62,7 +62,7 @@ def next_line(caller: dict, turn: int, conversation: Conversation, provider: ai.
     if turn >= caller["max_turns"] or provider is None:
         return None
     messages = [{"role": "system", "content": PERSONA_PROMPT.format(persona=caller["persona"])}]
-    roles = {MessageRole.ASSISTANT: "user", MessageRole.VISITOR: "assistant"}
+    roles: dict[str, str] = {MessageRole.ASSISTANT: "user", MessageRole.VISITOR: "assistant"}
     for message in conversation.messages.filter(role__in=roles).order_by("created_at", "id"):
         if message.text:
             messages.append({"role": roles[message.role], "content": message.text})

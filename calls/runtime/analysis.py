@@ -29,7 +29,7 @@ SYSTEM = (
     f'"{UNKNOWN}" when none fits), a summary of two or three sentences, the caller\'s sentiment, and the '
     "extracted values (null for anything the caller did not say). Dates as YYYY-MM-DD."
 )
-_SPEAKERS = {MessageRole.VISITOR: "Caller", MessageRole.ASSISTANT: "Agent"}
+_SPEAKERS: dict[str, str] = {MessageRole.VISITOR: "Caller", MessageRole.ASSISTANT: "Agent"}
 
 
 def _value_schema(field: dict) -> dict:
@@ -111,7 +111,8 @@ def coerced(agent: Agent, answer: dict[str, Any]) -> dict[str, Any]:
     disposition = answer.get("disposition")
     summary = answer.get("summary")
     sentiment = answer.get("sentiment")
-    raw = answer.get("extracted") if isinstance(answer.get("extracted"), dict) else {}
+    extracted = answer.get("extracted")
+    raw: dict[str, Any] = extracted if isinstance(extracted, dict) else {}
     return {
         "disposition": disposition if isinstance(disposition, str) and disposition in dispositions else UNKNOWN,
         "summary": summary.strip()[:MAX_SUMMARY_CHARS] if isinstance(summary, str) else "",

@@ -131,8 +131,9 @@ def history(conversation: Conversation) -> list[dict[str, Any]]:
             pending_results.clear()
 
     for message in recent:
-        if message.role == MessageRole.TOOL and (message.data or {}).get("tool_call_id"):
-            call_id, data = message.data["tool_call_id"], message.data
+        data = message.data or {}
+        if message.role == MessageRole.TOOL and data.get("tool_call_id"):
+            call_id = data["tool_call_id"]
             arguments = json.dumps(data.get("arguments") or {}, ensure_ascii=False)
             pending_calls.append(
                 {"id": call_id, "type": "function", "function": {"name": data["tool"], "arguments": arguments}}

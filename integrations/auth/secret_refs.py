@@ -155,7 +155,7 @@ def reference_problem(value: Any) -> str:
         return next((problem for item in value.values() if (problem := reference_problem(item))), "")
     scheme = reference_scheme(value)
     check = _check(scheme) if scheme else None
-    if check is None:
+    if scheme is None or check is None:
         return ""
     try:
         check(value[len(scheme) + 1 :])

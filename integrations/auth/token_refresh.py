@@ -21,6 +21,7 @@ from django.conf import settings
 from integrations import auth
 from integrations.auth import oauth
 from integrations.auth.base import AuthorizationNeeded, CredentialUnavailable
+from integrations.auth.oauth2_authorization_code import AuthorizationCodeAuth
 from integrations.models import Credential
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ def refresh_credential(credential: Credential, ahead_seconds: float) -> str:
     """Refresh one grant if due: "refreshed", "unchanged" (another run or a call did it, or it is not
     due any more), "reconnect_needed" or "failed" (the provider refused or was unreachable)."""
     authenticator = auth.for_credential(credential)
+    if not isinstance(authenticator, AuthorizationCodeAuth):
+        return "unchanged"  # only authorization-code grants are refreshed ahead
     try:
         return "refreshed" if authenticator.refresh_ahead(ahead_seconds) else "unchanged"
     except AuthorizationNeeded:

@@ -139,7 +139,7 @@ class WhitespaceControl:
         first_inverse = last_inverse = inverse
         if inverse is not None and inverse.chained:
             first_inverse = inverse.body[0].program
-            while last_inverse.chained:
+            while last_inverse is not None and last_inverse.chained:
                 last_inverse = last_inverse.body[-1].program
         close_strip = block.close_strip or (False, False)
         strip = _Strip(
@@ -151,6 +151,7 @@ class WhitespaceControl:
         if block.open_strip[1]:
             _omit_right(program.body, None, True)
         if inverse is not None:
+            assert first_inverse is not None and last_inverse is not None  # a chain always ends in a program
             inverse_strip = block.inverse_strip or (False, False)
             if inverse_strip[0]:
                 _omit_left(program.body, None, True)

@@ -378,3 +378,22 @@ def test_window_helpers_across_midnight():
     saturday_late = datetime(2026, 6, 13, 23, 30, tzinfo=UTC)
     assert open_in("UTC", window, friday_late) and open_in("UTC", window, saturday_early)
     assert not open_in("UTC", window, saturday_late)
+
+
+def test_a_retry_step_tries_a_500_again_within_the_connections_policy(
+    make_campaign, make_endpoint, http_server, connection
+):
+    answers = iter([(500, {}, "down"), (200, {}, {"name": "Second try"})])
+    http_server.route("GET", "/flaky", lambda r: next(answers))
+    connection.retry = {"max_retries": 1, "base_delay": 0.01, "max_delay": 0.05}
+    connection.save()
+    flaky = make_endpoint(name="flaky", path="/flaky")
+    steps = {
+        "before_call": [{"type": "api_call", "endpoint": str(flaky.pk), "on_error": "retry", "map": {"who": "name"}}]
+    }
+    campaign = make_campaign(steps=steps)
+    add_rows(campaign, ROW)
+    lifecycle.start(campaign)
+    (row,) = dial_all(campaign)
+    assert http_server.count("/flaky") == 2
+    assert row.variables == {"who": "Second try"} and row.call is not None

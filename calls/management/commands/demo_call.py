@@ -29,7 +29,7 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug="demo").first()
         agent = Agent.objects.filter(tenant=tenant, agent_code=demo.TALKING_AGENT_CODE).first()
         trunk = SipTrunk.objects.filter(tenant=tenant, name=demo.SCRIPTED_TRUNK_NAME).first()
-        if agent is None or trunk is None:
+        if tenant is None or agent is None or trunk is None:
             raise CommandError("No demo agent: run `make run` (or `manage.py load_demo`) first.")
         if ai.provider_for(tenant) is None:
             raise CommandError(NO_PROVIDER_HELP)
@@ -53,7 +53,8 @@ class Command(BaseCommand):
         shown = 0
         while time.monotonic() < deadline:
             call.refresh_from_db()
-            messages = list(call.conversation.messages.order_by("created_at", "id")) if call.conversation_id else []
+            conversation = call.conversation
+            messages = list(conversation.messages.order_by("created_at", "id")) if conversation is not None else []
             for line in representations.transcript(call, messages)["messages"][shown:]:
                 self.stdout.write(f"  {line['role']:>6}: {line['text']}")
                 shown += 1

@@ -106,6 +106,7 @@ def _write(model, pk, updates: dict) -> None:
     pk_field = model._meta.pk
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in updates)
     sql = f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {quote(pk_field.column)} = %s"  # noqa: S608
-    params = [connection.Database.Binary(value) for value in updates.values()]
+    binary = connection.Database.Binary  # type: ignore[attr-defined]  # the DB-API module of the backend
+    params = [binary(value) for value in updates.values()]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, pk_field.get_db_prep_value(pk, connection)])

@@ -55,6 +55,7 @@ class Command(BaseCommand):
         handler = type("Handler", (_Handler,), {"database_gauges": options["database_gauges"]})
         server = ThreadingHTTPServer((options["addr"], options["port"]), handler)
         host, port = server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         self.stdout.write(f"Serving metrics on http://{host}:{port}/metrics", ending="\n")
         self.stdout.flush()
         try:
