@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -43,9 +44,9 @@ def normalise_number(value: object, region: str | None = None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def is_listed(tenant: Tenant | int | str, phone_number: str) -> bool:
+def is_listed(tenant: Tenant | uuid.UUID | str, phone_number: str) -> bool:
     """True when `phone_number` (E.164) is on the tenant's do-not-call list."""
-    tenant_id = getattr(tenant, "pk", tenant)
+    tenant_id = tenant.pk if isinstance(tenant, Tenant) else tenant
     return DoNotCallEntry.objects.filter(tenant_id=tenant_id, phone_number=phone_number).exists()
 
 
@@ -78,7 +79,7 @@ def import_csv(tenant: Tenant, content: bytes, *, region: str | None = None, rea
     column = next((name for name in PHONE_HEADERS if name in (reader.fieldnames or [])), None)
     if column is None:
         raise DoNotCallError("the CSV file needs a phone_number column")
-    report, numbers = ImportReport(), {}
+    report, numbers = ImportReport(), dict[str, str]()
     for line, record in enumerate(reader, start=1):
         if line > MAX_IMPORT_ROWS:
             raise DoNotCallError(f"at most {MAX_IMPORT_ROWS} rows per import")

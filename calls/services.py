@@ -36,9 +36,18 @@ IDEMPOTENCY_MISMATCH_MESSAGE = "Idempotency-Key was already used with a differen
 MAX_RETRY_AFTER_SECONDS = 3600
 
 
+class CapacityRefused(Exception):
+    """The trunk refused a call its caller asked not to record (`record_rejection=False`)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
 @dataclass
 class TriggerResult:
-    call: Call | None  # None only for a refusal that was not recorded (record_rejection=False)
+    call: Call
     accepted: bool
     replayed: bool = False
     message: str = ""
@@ -54,7 +63,7 @@ def trigger_call(
     data: Any,
     *,
     idempotency_key: str | None = None,
-    callback_fields: dict | None = None,
+    callback_fields: dict[str, Any] | None = None,
     record_rejection: bool = True,
 ) -> TriggerResult:
     """Validate and place a call for `tenant`; a trunk at capacity gives a recorded rejected call.
@@ -64,7 +73,8 @@ def trigger_call(
     constraint on (tenant, key) settles concurrent repeats: the loser reads the winner's call.
     `callback_fields` are extra top-level fields of the call's callback (a campaign's `campaign_id`
     and `row`). `record_rejection=False` is for a caller that waits and tries again itself (a
-    campaign pacing a trunk): a capacity refusal then records no rejected call and sends no callback.
+    campaign pacing a trunk): a capacity refusal then raises CapacityRefused, recording no rejected
+    call and sending no callback.
     """
     fingerprint = request_fingerprint(data)
     if idempotency_key is not None:
@@ -74,9 +84,15 @@ def trigger_call(
         if replay is not None:
             return replay
     request = validate_call_request(tenant, data)
-    extra = {"callback_fields": callback_fields or {}, "record_rejection": record_rejection}
     try:
-        return _admit(tenant, request, idempotency_key, fingerprint, **extra)
+        return _admit(
+            tenant,
+            request,
+            idempotency_key,
+            fingerprint,
+            callback_fields=callback_fields or {},
+            record_rejection=record_rejection,
+        )
     except IntegrityError:
         replay = _replay(tenant, idempotency_key, fingerprint) if idempotency_key else None
         if replay is None:
@@ -104,7 +120,7 @@ def _admit(
     key: str | None,
     fingerprint: str,
     *,
-    callback_fields: dict,
+    callback_fields: dict[str, Any],
     record_rejection: bool,
 ) -> TriggerResult:
     with transaction.atomic():
@@ -131,7 +147,7 @@ def _admit(
         if refusal is not None:
             message, retry_after = refusal
             if not record_rejection:
-                return TriggerResult(call=None, accepted=False, message=message, retry_after=retry_after)
+                raise CapacityRefused(message, retry_after)
             call = Call(status=CallStatus.REJECTED_CAPACITY, rejection_reason=message, **fields)
             apply_terminal(call, now, duration=0)
             call.save(force_insert=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -131,7 +132,7 @@ def _due_rows(campaign: Campaign, keys: list[str], now: datetime, limit: int) ->
     Claims are serialised by the campaign's row lock, so no row lock is needed here.
     """
     pending = CampaignRow.objects.filter(campaign=campaign, status=RowStatus.PENDING, next_attempt_at__lte=now)
-    candidates = []
+    candidates: list[tuple[datetime, Any]] = []
     for key in keys:
         found = pending.filter(zone_key=key).order_by("next_attempt_at").values_list("next_attempt_at", "pk")
         candidates.extend(found[:limit])
@@ -212,6 +213,9 @@ def _trigger(row: CampaignRow, campaign: Campaign, key: str) -> None:
             callback_fields=fields,
             record_rejection=False,
         )
+    except call_services.CapacityRefused as refused:
+        lifecycle.wait_for_capacity(row, refused.retry_after)
+        return
     except CallRequestError as exc:
         existing = Call.objects.filter(tenant_id=row.tenant_id, idempotency_key=key).first()
         if existing is not None:  # a concurrent copy of this attempt won (422: its metadata differed)
@@ -220,9 +224,6 @@ def _trigger(row: CampaignRow, campaign: Campaign, key: str) -> None:
             lifecycle.settle(row, RowStatus.SKIPPED, RowReason.DO_NOT_CALL)
         else:
             lifecycle.attempt_failed(row, campaign, "Trigger Failed", exc.message)
-        return
-    if not result.accepted:
-        lifecycle.wait_for_capacity(row, result.retry_after or 1)
         return
     _link(row, result.call)
 

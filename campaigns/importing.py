@@ -195,12 +195,13 @@ def import_rows(campaign: Campaign, records: Iterable[Any]) -> ImportReport:
         existing = CampaignRow.objects.filter(campaign=locked)
         seen = set(existing.values_list("phone_number", flat=True))
         offset = existing.aggregate(last=Max("row"))["last"] or 0
-        report, rows, factory = ImportReport(), [], _RowFactory(locked, offset)
+        report, factory = ImportReport(), _RowFactory(locked, offset)
+        rows: list[CampaignRow] = []
         for line, record in enumerate(records, start=1):
             if line > MAX_ROWS:  # also bounds a compressed workbook that unpacks into millions of rows
                 raise CampaignError(f"a file holds at most {MAX_ROWS} rows", code=ErrorCode.TOO_LARGE)
             error, values = _build_row(locked, record, seen)
-            if error:
+            if error or values is None:
                 report.rejected.append({"row": line, "error": error})
                 continue
             if offset + len(rows) >= MAX_ROWS:
@@ -227,7 +228,7 @@ def _insert(rows: list[CampaignRow]) -> None:
     from psycopg.types.json import Jsonb
 
     fields = CampaignRow._meta.concrete_fields
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
     now = timezone.now()
     with connection.cursor() as cursor:
@@ -294,7 +295,7 @@ class _RowFactory:
             "variables": {},
             "extracted": {},
         }
-        return CampaignRow(*(values[name] for name in self.fields))
+        return CampaignRow(*[values[name] for name in self.fields])  # type: ignore[misc]  # positional fast path
 
 
 def upload_limit() -> int:

@@ -183,7 +183,7 @@ def finish_row(row_id: int | str, call_id: uuid.UUID | str) -> None:
     call (or no call yet: the dial task may not have recorded it).
     """
     row, call = _take_for_finish(row_id, call_id)
-    if row is None:
+    if row is None or call is None:
         return
     campaign = row.campaign
     scope = steps.after_call_scope(call)

@@ -27,7 +27,9 @@ class _Echo:
 
 def _keys(campaign: Campaign) -> tuple[list[str], list[str], list[str]]:
     """The rows' own columns in upload order, then the extracted and variable names (sorted)."""
-    data, extracted, variables = dict.fromkeys(campaign.data_columns or []), set(), set()
+    data = dict.fromkeys(campaign.data_columns or [])
+    extracted: set[str] = set()
+    variables: set[str] = set()
     rows = CampaignRow.objects.filter(campaign=campaign).values_list("data", "extracted", "variables")
     for row_data, row_extracted, row_variables in rows.iterator(chunk_size=CHUNK):
         for target, source in ((extracted, row_extracted), (variables, row_variables)):

@@ -79,8 +79,8 @@ def _applies(only_if: dict | None, scope: dict) -> bool:
 
 
 def _run_one(campaign: Campaign, row: CampaignRow, step: dict, scope: dict, outcome: StepsOutcome):
-    endpoint = scoping.for_tenant(Endpoint.objects.for_execution(), campaign.tenant_id).filter(pk=step["endpoint"])
-    endpoint = endpoint.first()
+    endpoints = scoping.for_tenant(Endpoint.objects.for_execution(), campaign.tenant)
+    endpoint = endpoints.filter(pk=step["endpoint"]).first()
     if endpoint is None:
         error = f"step endpoint {step['endpoint']} no longer exists"
         outcome.log.append({"endpoint": step["endpoint"], "status": "failure", "error": error})

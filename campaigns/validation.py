@@ -54,7 +54,7 @@ def clean_calling_window(value: Any) -> dict:
     days = value.get("days", list(DAYS))
     if not isinstance(days, list) or not days or any(d not in DAYS for d in days):
         raise _fail("calling_window", f"calling_window.days must be a non-empty list of: {', '.join(DAYS)}")
-    window = {"days": [d for d in DAYS if d in days]}
+    window: dict[str, Any] = {"days": [d for d in DAYS if d in days]}
     for key, default in (("start", "09:00"), ("end", "20:00")):
         text = value.get(key, default)
         if not isinstance(text, str) or not _HH_MM.match(text):
