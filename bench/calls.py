@@ -1,13 +1,19 @@
 """Benchmark of outbound calls (run by hand; prints figures; loopback only, bounded loops).
 
-    .venv/bin/python bench/calls.py [--seconds 10] [--clients 16] [--calls 1000] [--rate 50]
+    .venv/bin/python bench/calls.py [--seconds 10] [--clients 16] [--calls 1000] [--rate 5] [--live 10000]
 
-1. Sustained POST /integration/v1/calls rate on gunicorn (2 workers) over PostgreSQL, against a trunk
-   with large limits, next to the same server's rate on GET /healthz, and their ratio.
-2. Callback latency, terminal status → local receiver, p50/p99 over `--calls` calls placed through the
-   API and driven by a real Celery worker (simulated dialer with short delays, Redis broker).
+Deployed as an operator would: gunicorn 2 workers x 4 threads (gthread), PostgreSQL, Redis as cache
+and broker, DEBUG off. Prints the goals of issue #17 as ratios, all measured in this one run:
 
-Uses its own database (swb_bench_calls, created and migrated here) and a private Redis queue.
+1. Latency with one connection (p50): GET /healthz and an authenticated GET /api/v1/agents
+   (goal: the list ≤ 3 x /healthz).
+2. Sustained rate at `--clients` connections: GET /healthz and POST /integration/v1/calls against a
+   trunk with large limits (goal: POST /calls ≥ 35 % of /healthz), then POST /calls again with
+   `--live` live calls on the trunk (goal: ≥ 90 % of the rate with none).
+3. Callback latency, terminal status → local receiver, p50/p99 over `--calls` calls placed through the
+   API and driven by a real Celery worker (simulated dialer with short delays); `--calls 0` skips it.
+
+Uses its own database (sb_perf_bench, created and migrated here), Redis db 10 and a private queue.
 """
 
 from __future__ import annotations
@@ -29,9 +35,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATABASE = "swb_bench_calls"
+DATABASE = os.environ.get("BENCH_DATABASE", "sb_perf_bench")
 PG_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
-BROKER_URL = "redis://127.0.0.1:6379/5"
+BROKER_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 QUEUE = f"bench-calls-{uuid.uuid4().hex[:8]}"
 
 ENV = {
@@ -39,6 +45,9 @@ ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings",
     "DATABASE_URL": PG_URL,
     "CELERY_BROKER_URL": BROKER_URL,
+    "REDIS_URL": BROKER_URL,
+    "DEBUG": "false",
+    "API_RATE_LIMIT": "1000000/1",  # a throughput run, not a test of the per-key limit
     "CELERY_TASK_DEFAULT_QUEUE": QUEUE,
     "SWITCHBOARD_LOCAL_SECRETS": "true",
     "SECURE_SSL_REDIRECT": "false",
@@ -58,7 +67,7 @@ def create_database() -> None:
     )
 
 
-def setup_tenant() -> tuple[str, dict]:
+def setup_tenant() -> tuple[str, dict, str]:
     os.environ.update(ENV)
     sys.path.insert(0, str(ROOT))
     import django
@@ -85,7 +94,58 @@ def setup_tenant() -> tuple[str, dict]:
         "sip_trunk_id": str(trunk.pk),
         "metadata": {"x": 1},
     }
-    return key, body
+    return key, body, str(trunk.pk)
+
+
+def add_live_calls(trunk_id: str, count: int) -> None:
+    """`count` answered (live) calls on the trunk, as a trunk full of long calls would hold."""
+    from django.utils import timezone
+
+    from calls.models import Agent, Call, CallStatus, SipTrunk
+
+    trunk = SipTrunk.objects.get(pk=trunk_id)
+    agent = Agent.objects.filter(tenant=trunk.tenant).first()
+    now = timezone.now()
+    Call.objects.bulk_create(
+        [
+            Call(tenant=trunk.tenant, agent=agent, sip_trunk=trunk, phone_number="+14155552671",
+                 status=CallStatus.ANSWERED, created_at=now, started_at=now, last_updated=now)
+            for _ in range(count)
+        ],
+        batch_size=2000,
+    )  # fmt: skip
+    _reconcile(trunk_id)
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # settle the statistics now, not autovacuum mid-measurement
+        cursor.execute("VACUUM ANALYZE calls_call")
+    time.sleep(2)
+
+
+def _reconcile(trunk_id: str) -> None:
+    try:
+        from calls.admission import reconcile_trunk
+    except ImportError:  # before the trunk kept counters: nothing to reconcile
+        return
+    reconcile_trunk(trunk_id)
+
+
+def latency_p50(port: int, path: str, seconds: float, key: str | None = None) -> float:
+    """p50 in ms of back-to-back requests on one keep-alive connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    samples = []
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        started = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        samples.append(time.perf_counter() - started)
+        if response.status != 200:
+            raise SystemExit(f"GET {path} answered {response.status}")
+    conn.close()
+    return statistics.median(samples) * 1000
 
 
 def free_port() -> int:
@@ -247,48 +307,74 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def rates(port: int, args, key: str, body: dict, web: subprocess.Popen, trunk_id: str) -> dict[str, float]:
+    figures = {}
+    runs = (
+        ("GET /healthz", "GET", "/healthz", None),
+        ("POST /integration/v1/calls", "POST", "/integration/v1/calls", key),
+        (f"POST /calls, {args.live:,} live", "POST", "/integration/v1/calls", key),
+    )
+    for label, method, path, auth in runs:
+        if "live" in label:
+            add_live_calls(trunk_id, args.live)
+        cpu = group_cpu_seconds(web.pid)
+        rate, count = sustained_rate(port, method, path, args.seconds, args.clients, auth, body if auth else None)
+        cpu_ms = (group_cpu_seconds(web.pid) - cpu) * 1000 / max(1, count)
+        figures[label] = rate
+        print(f"  {label:31s}{rate:8.1f} req/s   gunicorn CPU {cpu_ms:5.2f} ms/request")
+    return figures
+
+
+def end_bench_calls(trunk_id: str) -> None:
+    """The rate runs' calls were never dialed (no worker): drop their queued steps and end them."""
+    import redis
+
+    from calls.models import Call
+
+    redis.Redis.from_url(BROKER_URL).delete(QUEUE)
+    Call.objects.filter(sip_trunk_id=trunk_id, status__in=["Initiating", "Answered"]).update(status="Trigger Failed")
+    _reconcile(trunk_id)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each rate measurement")
     parser.add_argument("--clients", type=int, default=16, help="concurrent client threads")
     parser.add_argument("--calls", type=int, default=1000, help="calls for the callback latency")
     parser.add_argument("--rate", type=float, default=5.0, help="calls per second placed for the latency run")
+    parser.add_argument("--live", type=int, default=10_000, help="live calls on the trunk for the third rate run")
     args = parser.parse_args()
     (ROOT / ".local").mkdir(exist_ok=True)
     create_database()
-    key, body = setup_tenant()
+    key, body, trunk_id = setup_tenant()
     port = free_port()
     web = start(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2", "--threads", "4", "--worker-class", "gthread", "--no-control-socket"],
         "bench-calls-gunicorn.log",
-    )
+    )  # fmt: skip
+    latencies: list[float] = []
     try:
         wait_until_up(port)
-        print(f"gunicorn 2 workers on PostgreSQL ({DATABASE}), {args.clients} client threads, {args.seconds:g} s each")
-        figures = {}
-        for label, method, path, auth in (
-            ("GET /healthz", "GET", "/healthz", None),
-            ("POST /integration/v1/calls", "POST", "/integration/v1/calls", key),
-        ):
-            cpu = group_cpu_seconds(web.pid)
-            rate, count = sustained_rate(port, method, path, args.seconds, args.clients, auth, body if auth else None)
-            cpu_ms = (group_cpu_seconds(web.pid) - cpu) * 1000 / max(1, count)
-            figures[label] = rate
-            print(f"  {label:27s}{rate:8.1f} req/s   gunicorn CPU {cpu_ms:5.2f} ms/request")
-        ratio = figures["POST /integration/v1/calls"] / figures["GET /healthz"]
-        print(f"  ratio POST /calls : /healthz = {ratio:.1%}")
-        import redis
-
-        from calls.models import Call
-
-        # The rate run's calls were never dialed (no worker): drop their queued steps and end them.
-        redis.Redis.from_url(BROKER_URL).delete(QUEUE)
-        Call.objects.filter(sip_trunk__name="Bench", status="Initiating", callback_url="").update(
-            status="Trigger Failed"
-        )
-        latencies = callback_latency(port, key, body, args.calls, args.rate)
+        print(f"gunicorn 2 workers x 4 threads on PostgreSQL ({DATABASE}), Redis cache + broker, DEBUG off")
+        print(f"latency, 1 connection, {args.seconds:g} s each:")
+        health_ms = latency_p50(port, "/healthz", args.seconds)
+        list_ms = latency_p50(port, "/api/v1/agents", args.seconds, key)
+        print(f"  GET /healthz p50 {health_ms:6.2f} ms   GET /api/v1/agents p50 {list_ms:6.2f} ms")
+        print(f"  ratio list : /healthz p50 = {list_ms / health_ms:.2f} x   (goal ≤ 3 x)")
+        print(f"rate, {args.clients} connections, {args.seconds:g} s each:")
+        figures = rates(port, args, key, body, web, trunk_id)
+        calls, health = figures["POST /integration/v1/calls"], figures["GET /healthz"]
+        with_live = figures[f"POST /calls, {args.live:,} live"]
+        print(f"  ratio POST /calls : /healthz = {calls / health:.1%}   (goal ≥ 35 %)")
+        print(f"  ratio POST /calls with {args.live:,} live : none = {with_live / calls:.1%}   (goal ≥ 90 %)")
+        end_bench_calls(trunk_id)
+        if args.calls:
+            latencies = callback_latency(port, key, body, args.calls, args.rate)
     finally:
         stop(web)
+    if not args.calls:
+        return
     if not latencies:
         raise SystemExit("no callback arrived")
     print(f"callback latency, terminal status → receiver, {len(latencies)}/{args.calls} calls at {args.rate:g}/s:")

@@ -14,6 +14,7 @@ from calls import admin_talk, dnc, representations, services, validation, webhoo
 from calls.dialers import dialer_names
 from calls.models import Agent, Call, CallEvent, DoNotCallEntry, SipTrunk, WebhookAttempt, WebhookDelivery
 from calls.representations import is_stalled
+from integrations.forms import SecretMapFormMixin
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline
 from tenants.models import Role
 
@@ -83,7 +84,8 @@ class AgentAdmin(TenantScopedAdmin):
         return [path("<path:object_id>/talk/", view, name="calls_agent_talk"), *super().get_urls()]
 
 
-class SipTrunkForm(forms.ModelForm):
+class SipTrunkForm(SecretMapFormMixin, forms.ModelForm):
+    secret_maps = {"dialer_secrets": True}
     dialer = forms.ChoiceField(choices=[(name, name) for name in dialer_names()])
     max_cps = forms.IntegerField(
         min_value=validation.TRUNK_LIMITS["max_cps"][0],
@@ -108,11 +110,19 @@ class SipTrunkForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         dialer = cleaned.get("dialer")
-        if dialer:
-            try:
-                cleaned["dialer_config"] = validation.clean_dialer_config(dialer, cleaned.get("dialer_config"))
-            except ValidationError as exc:
-                self.add_error(None, exc)
+        if not dialer:
+            return cleaned
+        # As the API does: another back end's secrets mean nothing to this one.
+        same = self.instance.pk is not None and self.instance.dialer == dialer
+        stored = {"dialer_secrets": (self.instance.dialer_secrets or {}) if same else {}}
+        if not self.merge_secret_maps(cleaned, stored):
+            return cleaned
+        try:
+            cleaned["dialer_config"], cleaned["dialer_secrets"] = validation.clean_dialer_settings(
+                dialer, cleaned.get("dialer_config"), cleaned["dialer_secrets"]
+            )
+        except ValidationError as exc:
+            self.add_error(None, exc)
         return cleaned
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from calls import hooks, webhooks
+from calls import admission, hooks, webhooks
 from calls.models import TERMINAL_STATUSES, Call, CallEvent, CallStatus
 from tenants import metrics
 
@@ -91,6 +91,7 @@ def record_call_event(
             locked.transcript_url = transcript_url or locked.transcript_url
             locked.recording_url = recording_url or locked.recording_url
             apply_terminal(locked, occurred_at, duration=duration)
+            admission.release_channel(locked)  # once: a final call never changes again
         locked.save(update_fields=STATUS_FIELDS)
         event = write_event(locked, status, source, occurred_at, detail=detail)
         if status in TERMINAL_STATUSES:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from tenants.fields import EncryptedJSONField
 from tenants.models import TenantOwned
 
 
@@ -104,8 +105,15 @@ class SipTrunk(TenantOwned):
     status = models.CharField(max_length=10, choices=ActiveStatus.choices, default=ActiveStatus.ACTIVE)
     dialer = models.CharField(max_length=50, default="simulated", help_text="Dialer back end (registry name)")
     dialer_config = models.JSONField(default=dict, blank=True, help_text="Settings of the dialer back end")
+    # Credentials of the dialer back end (e.g. LiveKit's api_key/api_secret): encrypted, write-only.
+    dialer_secrets = EncryptedJSONField(default=dict, blank=True, help_text="Secrets of the dialer back end")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Admission counters (calls.admission), written only by queryset updates in the transactions that
+    # admit and end calls, so admission costs the same with 10 or 10,000 live calls: the live calls, and
+    # the start times (epoch seconds) of the calls admitted during the last second, at most max_cps.
+    live_calls = models.IntegerField(default=0, editable=False)
+    recent_starts = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -113,6 +121,17 @@ class SipTrunk(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.trunk_phone})"
+
+    def save(self, *args, **kwargs) -> None:
+        # An edit of the trunk (admin, API) must not write back counters it read before calls moved them.
+        if not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in COUNTER_FIELDS
+            ]
+        super().save(*args, **kwargs)
+
+
+COUNTER_FIELDS = ("live_calls", "recent_starts")
 
 
 class CallStatus(models.TextChoices):

@@ -9,6 +9,8 @@ from calls import dnc, services, validation
 from calls.dialers import DEFAULT_DIALER, dialer_names
 from calls.models import Agent, DoNotCallEntry, SipTrunk
 from integrations.models import Endpoint
+from integrations.secrets import merge_secret_map
+from integrations.serializers import SecretMapField
 from tenants.api import StrictModelSerializer, StrictSerializer, TenantScopedPrimaryKeyField, TenantUniqueMixin
 
 
@@ -77,6 +79,9 @@ class AgentSerializer(TenantUniqueMixin, StrictModelSerializer):
 
 class SipTrunkSerializer(StrictModelSerializer):
     dialer = serializers.ChoiceField(choices=dialer_names(), default=DEFAULT_DIALER)
+    dialer_secrets = SecretMapField(
+        required=False, help_text="Write-only secrets of the dialer (livekit: api_key, api_secret); reads back masked"
+    )
     live_channels = serializers.SerializerMethodField()
 
     class Meta:
@@ -90,6 +95,7 @@ class SipTrunkSerializer(StrictModelSerializer):
             "status",
             "dialer",
             "dialer_config",
+            "dialer_secrets",
             "live_channels",
             "created_at",
             "updated_at",
@@ -107,9 +113,13 @@ class SipTrunkSerializer(StrictModelSerializer):
 
     def validate(self, attrs: dict) -> dict:
         dialer = attrs.get("dialer") or (self.instance.dialer if self.instance else DEFAULT_DIALER)
-        if "dialer_config" in attrs or "dialer" in attrs or self.instance is None:
-            current = self.instance.dialer_config if self.instance else {}
-            attrs["dialer_config"] = validation.clean_dialer_config(dialer, attrs.get("dialer_config", current))
+        if {"dialer_config", "dialer", "dialer_secrets"} & set(attrs) or self.instance is None:
+            # Another back end's settings and secrets mean nothing to this one: a switch starts afresh.
+            same = self.instance if self.instance is not None and self.instance.dialer == dialer else None
+            config = attrs.get("dialer_config", same.dialer_config if same else {})
+            stored = same.dialer_secrets if same else {}
+            secrets = merge_secret_map(stored, attrs.get("dialer_secrets", {}), partial_keys=True)
+            attrs["dialer_config"], attrs["dialer_secrets"] = validation.clean_dialer_settings(dialer, config, secrets)
         return attrs
 
 

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from calls import queue
-from calls.dialers import get_dialer
+from calls import admission, queue
+
+# Re-exported: the refusal messages are part of the call API (SPEC §9) and callers import them from here.
+from calls.admission import MAX_CHANNELS_MESSAGE as MAX_CHANNELS_MESSAGE
+from calls.admission import MAX_CPS_MESSAGE as MAX_CPS_MESSAGE
 from calls.events import apply_terminal, notify, write_event
 from calls.models import LIVE_STATUSES, ActiveStatus, Call, CallStatus, SipTrunk
 from calls.validation import CallRequest, CallRequestError, validate_call_request
@@ -30,10 +31,7 @@ from tenants import scoping
 from tenants.errors import ErrorCode
 from tenants.models import Tenant
 
-MAX_CHANNELS_MESSAGE = "Trunk concurrency (max_channels) exhausted"
-MAX_CPS_MESSAGE = "Trunk call rate (max_cps) exceeded"
 IDEMPOTENCY_MISMATCH_MESSAGE = "Idempotency-Key was already used with a different request body"
-MAX_RETRY_AFTER_SECONDS = 3600
 
 
 class CapacityRefused(Exception):
@@ -124,9 +122,12 @@ def _admit(
     record_rejection: bool,
 ) -> TriggerResult:
     with transaction.atomic():
+        # Written before the trunk's lock is taken (it needs none), and removed again on a refusal.
+        conversation = _voice_conversation(tenant, request)
         # The trunk's row lock serialises admissions per trunk across every web process (PostgreSQL);
         # on SQLite, IMMEDIATE transactions serialise all writers. Time is read after the lock, so the
-        # order of start times is the order of admissions.
+        # order of start times is the order of admissions. The counters read here are kept in the
+        # transactions that admit and end calls (calls.admission).
         trunk = SipTrunk.objects.select_for_update().get(pk=request.sip_trunk.pk)
         if trunk.status != ActiveStatus.ACTIVE:
             raise CallRequestError("SIP trunk is not active")
@@ -143,9 +144,10 @@ def _admit(
             "request_fingerprint": fingerprint,
             "callback_fields": callback_fields,
         }
-        refusal = capacity_refusal(trunk, now)
+        refusal = admission.capacity_refusal(trunk, now)
         if refusal is not None:
             message, retry_after = refusal
+            conversation.delete()
             if not record_rejection:
                 raise CapacityRefused(message, retry_after)
             call = Call(status=CallStatus.REJECTED_CAPACITY, rejection_reason=message, **fields)
@@ -159,9 +161,10 @@ def _admit(
             started_at=now,
             dialer_due_at=now,
             idempotency_key=key,
-            conversation=_voice_conversation(tenant, request),
+            conversation=conversation,
             **fields,
         )
+        admission.take_channel(trunk, now)
         write_event(call, call.status, "api", now)
         queue.enqueue_on_commit("calls.advance_call", call.pk)
         return TriggerResult(call=call, accepted=True)
@@ -174,30 +177,6 @@ def _voice_conversation(tenant: Tenant, request: CallRequest) -> Conversation:
     )
 
 
-def capacity_refusal(trunk: SipTrunk, now: datetime) -> tuple[str, int] | None:
-    """Why `trunk` cannot start a call at `now` — (message, Retry-After seconds) — or None.
-
-    Run under the trunk's lock. Live calls are those not yet terminal; a start counts for max_cps
-    during the one second after it (a sliding window, so no one-second window ever holds more).
-    """
-    window_start = now - timedelta(seconds=1)
-    is_live, is_recent = Q(status__in=LIVE_STATUSES), Q(started_at__gt=window_start)
-    counts = Call.objects.filter(is_live | is_recent, sip_trunk=trunk).aggregate(
-        live=Count("pk", filter=is_live), recent=Count("pk", filter=is_recent)
-    )
-    if counts["live"] >= trunk.max_channels:
-        oldest = Call.objects.filter(is_live, sip_trunk=trunk).aggregate(oldest=Min("started_at"))["oldest"] or now
-        expected = timedelta(seconds=get_dialer(trunk.dialer).expected_duration(trunk.dialer_config))
-        return MAX_CHANNELS_MESSAGE, _whole_seconds(oldest + expected - now)
-    if counts["recent"] >= trunk.max_cps:
-        oldest = Call.objects.filter(is_recent, sip_trunk=trunk).aggregate(oldest=Min("started_at"))["oldest"]
-        return MAX_CPS_MESSAGE, _whole_seconds(oldest + timedelta(seconds=1) - now)
-    return None
-
-
-def _whole_seconds(delta: timedelta) -> int:
-    return max(1, min(MAX_RETRY_AFTER_SECONDS, math.ceil(delta.total_seconds())))
-
-
 def live_channels(trunk: SipTrunk) -> int:
+    """The trunk's live calls, counted from the calls (the admin's and the API's display)."""
     return Call.objects.filter(sip_trunk=trunk, status__in=LIVE_STATUSES).count()

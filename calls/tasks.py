@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from calls import dialing, webhooks
+from calls import admission, dialing, webhooks
+from calls.dialers import livekit
 from tenants.tasks_support import PERIODIC
 
 RELIABLE = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
@@ -19,6 +20,11 @@ RELIABLE = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": T
 @shared_task(name="calls.advance_call", **RELIABLE)
 def advance_call(call_id: str) -> None:
     dialing.advance_call(call_id)
+
+
+@shared_task(name="calls.livekit_dial", **RELIABLE)
+def livekit_dial(call_id: str) -> None:
+    livekit.dial(call_id)
 
 
 @shared_task(name="calls.deliver_webhook", **RELIABLE)
@@ -39,3 +45,8 @@ def sweep_webhooks() -> int:
 @shared_task(name="calls.sweep_stalled", **PERIODIC)
 def sweep_stalled() -> int:
     return dialing.sweep_stalled()
+
+
+@shared_task(name="calls.reconcile_trunks", **PERIODIC)
+def reconcile_trunks() -> int:
+    return admission.reconcile_trunks()

@@ -3,7 +3,7 @@
 - `validate_call_request(tenant, data)` checks a POST /integration/v1/calls body in SPEC §9's order
   and raises `CallRequestError` with the exact public message;
 - `normalise_e164(value)` is the one definition of a phone number the product accepts;
-- `clean_trunk_phone`, `clean_dialer_config`, `clean_input_schema` and `TRUNK_LIMITS` are the save-time
+- `clean_trunk_phone`, `clean_dialer_settings`, `clean_input_schema` and `TRUNK_LIMITS` are the save-time
   checks of trunks and agents: each raises Django's `ValidationError`, which DRF serializers and
   Django forms both report on the field.
 - `clean_analysis`, `clean_verification`, `clean_template`, `clean_bound`: an agent's runtime settings
@@ -21,7 +21,7 @@ import phonenumbers
 from django.core.exceptions import ValidationError
 
 from calls import dnc
-from calls.dialers import DialerConfigError, UnknownDialer, get_dialer
+from calls.dialers import DialerConfigError, UnknownDialer, clean_settings
 from calls.models import ActiveStatus, Agent, SipTrunk
 from integrations import http, templating
 from tenants import scoping
@@ -83,13 +83,14 @@ def clean_trunk_phone(value: Any) -> str:
     return normalised
 
 
-def clean_dialer_config(dialer: str, config: Any) -> dict[str, Any]:
-    """`config` as back end `dialer` normalises it; a ValidationError on `dialer_config` otherwise
-    (raised from a serializer's or a form's whole-object check, so it names its field)."""
+def clean_dialer_settings(dialer: str, config: Any, secrets: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A trunk's `(dialer_config, dialer_secrets)` as back end `dialer` normalises them (`secrets` is the
+    merged map that will be stored); a ValidationError naming the wrong one otherwise (raised from a
+    serializer's or a form's whole-object check, so it names its field)."""
     try:
-        return get_dialer(dialer).validate_config(config)
+        return clean_settings(dialer, config, secrets)
     except (DialerConfigError, UnknownDialer) as exc:
-        raise ValidationError({"dialer_config": [str(exc)]}) from None
+        raise ValidationError({getattr(exc, "field", "dialer_config"): [str(exc)]}) from None
 
 
 def clean_input_schema(value: Any) -> dict[str, Any]:

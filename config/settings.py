@@ -276,6 +276,9 @@ LLM_MODEL = env_str("LLM_MODEL", "gpt-4o-mini")
 
 API_CALL_LOG_RETENTION_DAYS = env_int("API_CALL_LOG_RETENTION_DAYS", 30)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
+# How long a process trusts an API key it authenticated, without reading it again: a revocation takes
+# effect everywhere within this time (tenants.auth). At most 1 s; 0 reads the key on every request.
+API_KEY_CACHE_SECONDS = min(1.0, env_float("API_KEY_CACHE_SECONDS", 1.0))
 
 # LOG_FORMAT: `plain` lines, or `json` (one object per line: time, level, logger, message, extra fields).
 LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
@@ -355,6 +358,29 @@ CALLS_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 CELERY_BEAT_SCHEDULE["calls-dialer-sweep"] = {"task": "calls.sweep_dialer", "schedule": 2.0}
 CELERY_BEAT_SCHEDULE["calls-webhook-sweep"] = {"task": "calls.sweep_webhooks", "schedule": 5.0}
 CELERY_BEAT_SCHEDULE["calls-stalled-sweep"] = {"task": "calls.sweep_stalled", "schedule": 60.0}
+# A web process that saved a rule rebuilds the tenant's compiled rules in a background thread on commit.
+RULES_BUILD_IN_BACKGROUND = env_bool("RULES_BUILD_IN_BACKGROUND", True)
+# Repairs the trunks' live-call counters from the calls (only counts changed outside admission/ending).
+CELERY_BEAT_SCHEDULE["calls-reconcile-trunks"] = {"task": "calls.reconcile_trunks", "schedule": 60.0}
+
+# Real phone calls (calls/dialers/livekit.py, SPEC §16). Placing a LiveKit call holds a worker for the
+# whole ringing time, so it runs on its own queue: a ringing phone never blocks webhooks or other work.
+CALLS_DIAL_QUEUE = env_str("CALLS_DIAL_QUEUE", "calls-dial")
+CELERY_TASK_ROUTES = {"calls.livekit_dial": {"queue": CALLS_DIAL_QUEUE}}
+# A call no dialing worker has taken after this many seconds ends as Trigger Failed.
+CALLS_DIAL_QUEUE_TIMEOUT_SECONDS = env_int("CALLS_DIAL_QUEUE_TIMEOUT_SECONDS", 300)
+# The voice worker (manage.py voice_worker): LiveKit Agents plugins for speech, chosen by name.
+VOICE_STT = env_str("VOICE_STT", "deepgram")
+VOICE_TTS = env_str("VOICE_TTS", "openai")
+VOICE_VAD = env_str("VOICE_VAD", "silero")
+VOICE_STT_MODEL = env_str("VOICE_STT_MODEL", "")
+VOICE_TTS_MODEL = env_str("VOICE_TTS_MODEL", "")
+# The LiveKit project the voice worker registers with (LiveKit Agents' own variable names).
+LIVEKIT_URL = env_str("LIVEKIT_URL", "")
+LIVEKIT_API_KEY = env_str("LIVEKIT_API_KEY", "")
+LIVEKIT_API_SECRET = env_str("LIVEKIT_API_SECRET", "")
+VOICE_WORKER_EXECUTOR = env_str("VOICE_WORKER_EXECUTOR", "process")
+VOICE_WORKER_REFRESH_SECONDS = env_float("VOICE_WORKER_REFRESH_SECONDS", 60.0)
 
 # Campaigns (SPEC §15): the dispatcher ticks every second; a worker holds a row this long (dialling, or
 # running its after-call steps) before the tick may give it to another; uploads up to 20 MB.

@@ -58,6 +58,7 @@ __all__ = [
     "ResponseTooLarge",
     "TLSFailure",
     "TooManyRedirects",
+    "check_resolved",
     "check_url",
     "close_pools",
     "parse_retry_after",
@@ -320,6 +321,21 @@ def check_url(url: str, *, resolve: bool = True) -> None:
         _check_target(target, resolve=resolve)
     except ConnectionFailed:
         return
+
+
+def check_resolved(host: str, addresses: list[str]) -> None:
+    """Refuse (`DestinationNotAllowed`) unless the policy allows `host` at every one of `addresses`.
+
+    For the one client that cannot go through `send()`: the official LiveKit SDK speaks aiohttp, so its
+    session resolves through a resolver that calls this, and connects only to addresses it accepted.
+    """
+    policy = _policy()
+    if policy.trusts_host(host.rstrip(".")):
+        return
+    if host == "localhost" or host.endswith(".localhost"):
+        raise DestinationNotAllowed(f"{host} is a loopback name")
+    parsed = tuple(ipaddress.ip_address(address.split("%")[0]) for address in addresses)
+    _check_addresses(policy, host, parsed, literal=False)
 
 
 # --- the connect-time guard ----------------------------------------------------------------------

@@ -23,7 +23,7 @@ from tenants.validation import taken_in_tenant
 
 logger = logging.getLogger(__name__)
 
-API_PATH_PREFIXES = ("/api/", "/integration/", "/widget/")
+API_PATH_PREFIXES = ("/api/", "/integration/", "/widget/", "/hooks/")
 
 
 def error_body(message: str, details: Any = None) -> dict:

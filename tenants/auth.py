@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import ipaddress
+import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -49,18 +52,62 @@ def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR")
 
 
+# Active keys this process authenticated recently: key hash → (valid until, key with its tenant).
+# Entries live API_KEY_CACHE_SECONDS (≤ 1 s by default), so a revocation, an expiry or a deletion made
+# by any process takes effect everywhere within that time without a database read per request;
+# revoke_api_key also forgets the key here at once. Unknown keys are never cached.
+_known_keys: dict[str, tuple[float, ApiKey]] = {}
+_known_keys_lock = threading.Lock()
+MAX_KNOWN_KEYS = 10_000
+
+
+def _remembered(key_hash: str) -> ApiKey | None:
+    with _known_keys_lock:
+        entry = _known_keys.get(key_hash)
+    if entry is None or entry[0] <= time.monotonic():
+        return None
+    # A copy per request: views may change the key or its tenant (last_used_at, webhook secret).
+    key = copy.copy(entry[1])
+    key.tenant = copy.copy(entry[1].tenant)
+    return key
+
+
+def _remember(key_hash: str, key: ApiKey) -> None:
+    ttl = settings.API_KEY_CACHE_SECONDS
+    if ttl <= 0:
+        return
+    with _known_keys_lock:
+        if len(_known_keys) >= MAX_KNOWN_KEYS:
+            _known_keys.clear()  # many distinct keys in one second: start over rather than grow
+        _known_keys[key_hash] = (time.monotonic() + ttl, copy.copy(key))
+
+
+def forget_api_key(key_hash: str | None = None) -> None:
+    """Drop one remembered key (by its hash), or all of them, from this process's memory."""
+    with _known_keys_lock:
+        if key_hash is None:
+            _known_keys.clear()
+        else:
+            _known_keys.pop(key_hash, None)
+
+
 def authenticate_api_key(raw_key: str) -> ApiKey | None:
     """The active key for `raw_key`, with its tenant, or None. Touches last_used_at at most once a minute."""
     if not raw_key.startswith(API_KEY_PREFIX):
         return None
-    key = ApiKey.objects.active().select_related("tenant").filter(key_hash=hash_token(raw_key)).first()
-    if key is None:
-        return None
+    key_hash = hash_token(raw_key)
+    key = _remembered(key_hash)
+    if key is None or not key.is_active:
+        key = ApiKey.objects.active().select_related("tenant").filter(key_hash=key_hash).first()
+        if key is None:
+            return None
+        _remember(key_hash, key)
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION_SECONDS)
     if key.last_used_at is None or key.last_used_at <= stale_before:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
+        _remember(key_hash, key)
     return key
 
 

@@ -53,7 +53,7 @@ def _message(status: int) -> str:
 
 
 class ApiErrorMiddleware:
-    """On /api/, /integration/ and /widget/: refuse a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE with
+    """On /api/, /integration/, /widget/ and /hooks/: refuse a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE with
     413 from its declared Content-Length, before routing, authentication or parsing (so also on views
     that are not DRF's), refuse a NUL character in the URL or a header with 400, and turn Django's
     HTML error pages (unknown route, CSRF failure, an unhandled exception — DEBUG on or off) into

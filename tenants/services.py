@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from tenants import audit
+from tenants.auth import forget_api_key
 from tenants.models import ApiKey, AuditAction, Membership, Role, Tenant, generate_webhook_secret
 from tenants.scoping import TenantContext
 
@@ -42,6 +43,7 @@ def revoke_api_key(key: ApiKey, *, ctx: TenantContext | None = None) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+        forget_api_key(key.key_hash)  # other processes forget it within API_KEY_CACHE_SECONDS
         audit.record_event(ctx, AuditAction.REVOKED, key)
     return key
 

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+from tenants.auth import forget_api_key
 from tenants.models import Membership, Role, Tenant
 from tenants.services import create_api_key, unique_slug
 from tests.support.api import bearer_client
@@ -16,7 +17,16 @@ pytest_plugins = [
     "tests.support.http_servers",
     "tests.support.oauth_server",
     "tests.support.llm_server",
+    "tests.support.livekit_server",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _forget_remembered_api_keys():
+    """Each test starts with no API key remembered by this process (tenants.auth)."""
+    forget_api_key()
+    yield
+    forget_api_key()
 
 
 @pytest.fixture

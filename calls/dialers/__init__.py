@@ -22,12 +22,17 @@ if TYPE_CHECKING:
 
 DIALERS: dict[str, str] = {
     "simulated": "calls.dialers.simulated.SimulatedDialer",
+    "livekit": "calls.dialers.livekit.LiveKitDialer",
 }
 DEFAULT_DIALER = "simulated"
 
 
 class DialerConfigError(ValueError):
-    """The trunk's dialer_config is not valid for its back end (the message says why)."""
+    """The trunk's dialer_config (or dialer_secrets: `field`) is not valid for its back end."""
+
+    def __init__(self, message: str, field: str = "dialer_config") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class UnknownDialer(LookupError):
@@ -45,6 +50,12 @@ class Dialer:
             return {}
         raise DialerConfigError(f"the {self.name} dialer takes no settings")
 
+    def validate_secrets(self, secrets: Any, config: dict) -> dict:
+        """Return the normalised secrets (the merged, stored map), or raise DialerConfigError."""
+        if secrets in (None, {}):
+            return {}
+        raise DialerConfigError(f"the {self.name} dialer takes no secrets")
+
     def expected_duration(self, config: dict) -> float:
         """Seconds a call typically holds a channel (used to estimate Retry-After when channels are full)."""
         return float(settings.CALLS_EXPECTED_CALL_SECONDS)
@@ -55,6 +66,19 @@ class Dialer:
 
     def advance(self, call: Call) -> None:
         """Run the step scheduled with schedule_dialer_step, now due."""
+
+
+def clean_settings(name: str, config: Any, secrets: Any) -> tuple[dict, dict]:
+    """A trunk's (dialer_config, dialer_secrets) normalised for back end `name` — the one check the API
+    and the admin share. `secrets` is the merged map that will be stored. Raises DialerConfigError
+    (its `field` names which of the two is wrong) or UnknownDialer."""
+    dialer = get_dialer(name)
+    clean_config = dialer.validate_config(config)
+    try:
+        clean_secrets = dialer.validate_secrets(secrets, clean_config)
+    except DialerConfigError as exc:
+        raise DialerConfigError(str(exc), field="dialer_secrets") from None
+    return clean_config, clean_secrets
 
 
 def dialer_names() -> list[str]:

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("calls", "0005_donotcall_callback_fields"),
+        ("calls", "0007_donotcall_callback_fields"),
         ("tenants", "0002_database_cache_table"),
     ]
 

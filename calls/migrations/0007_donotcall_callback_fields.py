@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("calls", "0004_agent_runtime"),
+        ("calls", "0006_trunk_admission_counters"),
         ("tenants", "0001_initial"),
     ]
 

@@ -1,0 +1,190 @@
+"""Admission counters on the trunk row (calls.admission): kept exact by the transactions that admit and
+end calls, independent of how many calls are live, repaired by the periodic reconciliation, and exact
+under concurrency across processes with thousands of live calls (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from calls import admission, services
+from calls.events import record_call_event
+from calls.models import LIVE_STATUSES, Call, CallStatus, SipTrunk
+from rules.models import Conversation
+from tests.calls.conftest import PHONE, call_body
+from tests.support.concurrency import run_processes
+
+
+def _live_calls(trunk: SipTrunk, agent, count: int) -> None:
+    """`count` answered calls on `trunk`, counted on the trunk as admissions would have."""
+    now = timezone.now()
+    Call.objects.bulk_create(
+        [
+            Call(tenant=trunk.tenant, agent=agent, sip_trunk=trunk, phone_number=PHONE,
+                 status=CallStatus.ANSWERED, started_at=now - timedelta(seconds=5), last_updated=now)
+            for _ in range(count)
+        ],
+        batch_size=1000,
+    )  # fmt: skip
+    admission.reconcile_trunk(trunk.pk)
+
+
+def _counters(trunk: SipTrunk) -> tuple[int, int]:
+    trunk = SipTrunk.objects.get(pk=trunk.pk)
+    return trunk.live_calls, Call.objects.filter(sip_trunk=trunk, status__in=LIVE_STATUSES).count()
+
+
+@pytest.fixture
+def full_trunk(tenant, agent, make_trunk):
+    return make_trunk(tenant, max_channels=2, max_cps=100)
+
+
+def test_admitting_and_ending_calls_keep_the_counter_exact(tenant, agent, full_trunk):
+    first = services.trigger_call(tenant, call_body(agent, full_trunk))
+    second = services.trigger_call(tenant, call_body(agent, full_trunk))
+    refused = services.trigger_call(tenant, call_body(agent, full_trunk))
+    assert (first.accepted, second.accepted, refused.accepted) == (True, True, False)
+    assert refused.message == admission.MAX_CHANNELS_MESSAGE
+    assert _counters(full_trunk) == (2, 2)
+    # an ending frees its channel once, however often the carrier repeats it
+    record_call_event(first.call, CallStatus.COMPLETED, "carrier")
+    record_call_event(first.call, CallStatus.COMPLETED, "carrier")
+    record_call_event(first.call, CallStatus.DECLINE, "carrier")
+    assert _counters(full_trunk) == (1, 1)
+    assert services.trigger_call(tenant, call_body(agent, full_trunk)).accepted
+
+
+def test_a_refused_call_leaves_no_conversation_and_no_count(tenant, agent, make_trunk):
+    trunk = make_trunk(tenant, max_channels=1, max_cps=100)
+    services.trigger_call(tenant, call_body(agent, trunk))
+    refused = services.trigger_call(tenant, call_body(agent, trunk))
+    assert not refused.accepted and refused.call.conversation_id is None
+    assert Conversation.objects.count() == 1
+    assert _counters(trunk) == (1, 1)
+
+
+def test_the_start_ring_refuses_past_max_cps_with_the_time_until_a_start_leaves_it(tenant, agent, make_trunk):
+    trunk = make_trunk(tenant, max_channels=100, max_cps=2)
+    assert all(services.trigger_call(tenant, call_body(agent, trunk)).accepted for _ in range(2))
+    refused = services.trigger_call(tenant, call_body(agent, trunk))
+    assert (refused.accepted, refused.message, refused.retry_after) == (False, admission.MAX_CPS_MESSAGE, 1)
+    ring = SipTrunk.objects.get(pk=trunk.pk).recent_starts
+    assert len(ring) == 2 and ring == sorted(ring)
+    # starts older than a second leave the ring, which never holds more than max_cps
+    SipTrunk.objects.filter(pk=trunk.pk).update(recent_starts=[t - 1.01 for t in ring])
+    assert services.trigger_call(tenant, call_body(agent, trunk)).accepted
+    assert len(SipTrunk.objects.get(pk=trunk.pk).recent_starts) == 1
+
+
+def test_admission_reads_no_calls_however_many_are_live(tenant, agent, make_trunk):
+    # given a trunk with 3,000 live calls
+    trunk = make_trunk(tenant, max_channels=5000, max_cps=100)
+    _live_calls(trunk, agent, 3000)
+    # when a call is admitted
+    with CaptureQueriesContext(connection) as queries:
+        assert services.trigger_call(tenant, call_body(agent, trunk)).accepted
+    # then no query read or counted the trunk's calls
+    assert not [q for q in queries.captured_queries if q["sql"].startswith("SELECT") and '"calls_call"' in q["sql"]]
+    assert _counters(trunk) == (3001, 3001)
+
+
+def test_editing_a_trunk_never_writes_back_stale_counters(tenant, agent, make_trunk):
+    trunk = make_trunk(tenant, max_channels=10, max_cps=100)
+    stale = SipTrunk.objects.get(pk=trunk.pk)  # read before the calls were admitted (admin form, API)
+    for _ in range(3):
+        services.trigger_call(tenant, call_body(agent, trunk))
+    stale.name = "Renamed"
+    stale.save()
+    trunk.refresh_from_db()
+    assert trunk.name == "Renamed" and trunk.live_calls == 3 and len(trunk.recent_starts) == 3
+
+
+def test_reconciliation_repairs_counts_changed_outside_admission(tenant, agent, make_trunk):
+    trunk = make_trunk(tenant, max_channels=10, max_cps=100)
+    calls = [services.trigger_call(tenant, call_body(agent, trunk)).call for _ in range(3)]
+    Call.objects.filter(pk=calls[0].pk).delete()  # a live call removed by hand
+    SipTrunk.objects.filter(pk=trunk.pk).update(live_calls=9)  # and a counter edited by hand
+    untouched = make_trunk(tenant, name="Other", max_channels=10, max_cps=100)
+    assert admission.reconcile_trunks() == 1
+    assert _counters(trunk) == (2, 2) and _counters(untouched) == (0, 0)
+    assert admission.reconcile_trunks() == 0
+    assert settings.CELERY_BEAT_SCHEDULE["calls-reconcile-trunks"]["task"] == "calls.reconcile_trunks"
+
+
+ADMIT_AND_END = """
+from concurrent.futures import ThreadPoolExecutor
+from django.db import connections
+from calls import services
+from calls.events import record_call_event
+from calls.models import Call, CallStatus
+from tenants.models import Tenant
+
+tenant = Tenant.objects.get(pk="{tenant}")
+body = {body}
+to_end = {to_end}
+
+def admit(_):
+    try:
+        return services.trigger_call(tenant, body).accepted
+    finally:
+        connections.close_all()
+
+def end(call_id):
+    try:
+        return not record_call_event(call_id, CallStatus.COMPLETED, "carrier").ignored
+    finally:
+        connections.close_all()
+
+time.sleep(max(0.0, START_AT - time.time()))
+with ThreadPoolExecutor(4) as pool:
+    ended = list(pool.map(end, to_end))
+    admitted = list(pool.map(admit, range({attempts})))
+print(json.dumps({{"admitted": sum(admitted), "ended": sum(ended)}}))
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admission_is_exact_under_concurrency_with_thousands_of_live_calls(tenant, agent, make_trunk):
+    # given a trunk with 3,000 live calls, 8 channels free, and 3 processes that end 4 calls each
+    # while they try 10 admissions each
+    trunk = make_trunk(tenant, max_channels=3008, max_cps=1000)
+    _live_calls(trunk, agent, 3000)
+    ending = [str(pk) for pk in Call.objects.filter(sip_trunk=trunk).values_list("pk", flat=True)[:12]]
+    code = [
+        ADMIT_AND_END.format(tenant=tenant.pk, body=call_body(agent, trunk), to_end=ending[i::3], attempts=10)
+        for i in range(3)
+    ]
+    # when they run at once (each process ends its calls, then admits: 8 + 12 channels for 30 tries)
+    start_at = time.time() + 4
+    outcomes = _run_together(code, start_at)
+    # then exactly the free channels (8 + the 12 ended) were given, and the counter matches the calls
+    assert sum(o["ended"] for o in outcomes) == 12
+    assert sum(o["admitted"] for o in outcomes) == 20
+    assert _counters(trunk) == (3008, 3008)
+    refused = Call.objects.filter(sip_trunk=trunk, status=CallStatus.REJECTED_CAPACITY)
+    assert refused.count() == 10 and set(refused.values_list("rejection_reason", flat=True)) == {
+        admission.MAX_CHANNELS_MESSAGE
+    }
+
+
+def _run_together(codes: list[str], start_at: float) -> list[dict]:
+    """One process per code, all released at `start_at`."""
+    results: list = [None] * len(codes)
+
+    def run(i: int) -> None:
+        results[i] = run_processes(1, codes[i], start_at=start_at, timeout=180)[0]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(codes))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(results), "an admitting process failed"
+    return results
