@@ -5,12 +5,14 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.urls import path
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html_join
 
-from calls import admin_talk, representations, services, validation, webhooks
+from calls import admin_talk, dnc, representations, services, validation, webhooks
 from calls.dialers import dialer_names
-from calls.models import Agent, Call, CallEvent, SipTrunk, WebhookAttempt, WebhookDelivery
+from calls.models import Agent, Call, CallEvent, DoNotCallEntry, SipTrunk, WebhookAttempt, WebhookDelivery
 from calls.representations import is_stalled
 from integrations.forms import SecretMapFormMixin
 from tenants import widgets
@@ -219,6 +221,7 @@ class CallAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
                     "metadata",
                     "conversation",
                     "callback_url",
+                    "callback_fields",
                     "call_outcome",
                     "transcript",
                     "transcript_url",
@@ -314,3 +317,44 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
                 webhooks.redeliver(delivery)
                 count += 1
         self.message_user(request, f"Queued {count} notification(s) for redelivery.", messages.SUCCESS)
+
+
+class DoNotCallImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV with a phone_number column (optional reason column)")
+    region = forms.CharField(required=False, max_length=2, help_text="Country code for national numbers, e.g. IN")
+
+
+@admin.register(DoNotCallEntry)
+class DoNotCallAdmin(TenantScopedAdmin):
+    list_display = ["phone_number", "reason", "created_at"]
+    search_fields = ["phone_number", "reason"]
+    change_list_template = "calls/donotcall_changelist.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.import_view)
+        return [path("import/", view, name="calls_donotcallentry_import"), *super().get_urls()]
+
+    def import_view(self, request):
+        tenants = list(self.editable_tenants(request))
+        form = DoNotCallImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid() and len(tenants) == 1:
+            upload = form.cleaned_data["file"]
+            try:
+                if upload.size > dnc.MAX_IMPORT_BYTES:
+                    raise dnc.DoNotCallError("the file is larger than 20 MB")
+                report = dnc.import_csv(tenants[0], upload.read(), region=form.cleaned_data["region"].upper() or None)
+            except dnc.DoNotCallError as exc:
+                self.message_user(request, f"Import refused: {exc.message}", messages.ERROR)
+            else:
+                rejected = "; ".join(f"row {r['row']}: {r['error']}" for r in report.rejected[:20])
+                self.message_user(
+                    request,
+                    f"{report.added} added, {report.already_listed} already listed, {len(report.rejected)} rejected"
+                    + (f": {rejected}" if rejected else "."),
+                    messages.WARNING if report.rejected else messages.SUCCESS,
+                )
+            return HttpResponseRedirect(reverse("admin:calls_donotcallentry_changelist"))
+        if request.method == "POST" and len(tenants) != 1:
+            self.message_user(request, "Import from an account that administers exactly one tenant.", messages.ERROR)
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "form": form, "title": "Import numbers"}
+        return TemplateResponse(request, "calls/donotcall_import.html", context)

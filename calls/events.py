@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from calls import admission, webhooks
+from calls import admission, hooks, webhooks
 from calls.models import TERMINAL_STATUSES, Call, CallEvent, CallStatus
 from tenants import metrics
 
@@ -96,6 +96,7 @@ def record_call_event(
         event = write_event(locked, status, source, occurred_at, detail=detail)
         if status in TERMINAL_STATUSES:
             notify(locked)
+            hooks.call_ended(locked)
     if isinstance(call, Call):
         _refresh_from(call, locked)
     return event

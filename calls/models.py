@@ -185,6 +185,9 @@ class Call(TenantOwned):
     # Idempotency-Key of the request that created it (accepted calls only), released after 24 h.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True)
+    # Top-level fields the callback carries beside the seed's, set by the code that placed the call
+    # (a campaign adds `campaign_id` and `row`), so `calls` needs no knowledge of who that was.
+    callback_fields = models.JSONField(default=dict, blank=True)
     # Dialer bookkeeping: the next due step (picked up by a task or the sweep), a lease so one worker
     # runs it at a time, and how often the current step was claimed (bounds redeliveries).
     placed_at = models.DateTimeField(null=True, blank=True)
@@ -236,6 +239,22 @@ class CallEvent(TenantOwned):
         return f"{self.status} from {self.source}{' (ignored)' if self.ignored else ''}"
 
 
+class DoNotCallEntry(TenantOwned):
+    """A number the tenant must never call: checked by POST /integration/v1/calls and at campaign dial time."""
+
+    phone_number = models.CharField(max_length=20, help_text="E.164")
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "do-not-call number"
+        constraints = [models.UniqueConstraint(fields=["tenant", "phone_number"], name="dnc_unique_number")]
+
+    def __str__(self) -> str:
+        return self.phone_number
+
+
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     DELIVERED = "delivered", "Delivered"
@@ -247,7 +266,8 @@ class WebhookDelivery(TenantOwned):
 
     tenant_parent = "call"
 
-    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="deliveries")
+    # Null for an event about something other than one call (e.g. `campaign.completed`).
+    call = models.ForeignKey(Call, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
     event = models.CharField(max_length=40)
     url = models.URLField(max_length=2000)
     # The exact body sent on every attempt (signatures cover these bytes).

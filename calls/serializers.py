@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from calls import services, validation
+from calls import dnc, services, validation
 from calls.dialers import DEFAULT_DIALER, dialer_names
-from calls.models import Agent, SipTrunk
+from calls.models import Agent, DoNotCallEntry, SipTrunk
 from integrations.models import Endpoint
 from integrations.secrets import merge_secret_map
 from integrations.serializers import SecretMapField
@@ -132,3 +132,25 @@ class PlaceCallSerializer(StrictSerializer):
     sip_trunk_id = serializers.UUIDField()
     metadata = serializers.DictField(required=False, help_text="Must hold the agent's required fields")
     callback_url = serializers.URLField(required=False, help_text="Status updates are POSTed here, signed")
+
+
+class DoNotCallSerializer(StrictModelSerializer):
+    """A do-not-call entry; POST normalises the number to E.164 (an existing entry is returned as is)."""
+
+    phone_number = serializers.CharField(max_length=64)
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    class Meta:
+        model = DoNotCallEntry
+        fields = ["id", "phone_number", "reason", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def validate_phone_number(self, value: str) -> str:
+        normalised = dnc.normalise_number(value)
+        if normalised is None:
+            raise serializers.ValidationError("phone_number must be a valid phone number in E.164 format")
+        return normalised
+
+    def create(self, validated_data):
+        entry, _ = dnc.add_number(validated_data["tenant"], validated_data["phone_number"], validated_data["reason"])
+        return entry

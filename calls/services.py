@@ -34,6 +34,15 @@ from tenants.models import Tenant
 IDEMPOTENCY_MISMATCH_MESSAGE = "Idempotency-Key was already used with a different request body"
 
 
+class CapacityRefused(Exception):
+    """The trunk refused a call its caller asked not to record (`record_rejection=False`)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
 @dataclass
 class TriggerResult:
     call: Call
@@ -47,12 +56,23 @@ def request_fingerprint(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def trigger_call(tenant: Tenant, data: Any, *, idempotency_key: str | None = None) -> TriggerResult:
+def trigger_call(
+    tenant: Tenant,
+    data: Any,
+    *,
+    idempotency_key: str | None = None,
+    callback_fields: dict[str, Any] | None = None,
+    record_rejection: bool = True,
+) -> TriggerResult:
     """Validate and place a call for `tenant`; a trunk at capacity gives a recorded rejected call.
 
     With an `idempotency_key`, a repeat of the same body within 24 h returns the first accepted call
     (`replayed=True`); the same key with another body raises CallRequestError (code `mismatch`). A unique
     constraint on (tenant, key) settles concurrent repeats: the loser reads the winner's call.
+    `callback_fields` are extra top-level fields of the call's callback (a campaign's `campaign_id`
+    and `row`). `record_rejection=False` is for a caller that waits and tries again itself (a
+    campaign pacing a trunk): a capacity refusal then raises CapacityRefused, recording no rejected
+    call and sending no callback.
     """
     fingerprint = request_fingerprint(data)
     if idempotency_key is not None:
@@ -63,7 +83,14 @@ def trigger_call(tenant: Tenant, data: Any, *, idempotency_key: str | None = Non
             return replay
     request = validate_call_request(tenant, data)
     try:
-        return _admit(tenant, request, idempotency_key, fingerprint)
+        return _admit(
+            tenant,
+            request,
+            idempotency_key,
+            fingerprint,
+            callback_fields=callback_fields or {},
+            record_rejection=record_rejection,
+        )
     except IntegrityError:
         replay = _replay(tenant, idempotency_key, fingerprint) if idempotency_key else None
         if replay is None:
@@ -85,7 +112,15 @@ def _replay(tenant: Tenant, key: str, fingerprint: str) -> TriggerResult | None:
     return TriggerResult(call=first, accepted=True, replayed=True)
 
 
-def _admit(tenant: Tenant, request: CallRequest, key: str | None, fingerprint: str) -> TriggerResult:
+def _admit(
+    tenant: Tenant,
+    request: CallRequest,
+    key: str | None,
+    fingerprint: str,
+    *,
+    callback_fields: dict[str, Any],
+    record_rejection: bool,
+) -> TriggerResult:
     with transaction.atomic():
         # Written before the trunk's lock is taken (it needs none), and removed again on a refusal.
         conversation = _voice_conversation(tenant, request)
@@ -107,11 +142,14 @@ def _admit(tenant: Tenant, request: CallRequest, key: str | None, fingerprint: s
             "created_at": now,
             "last_updated": now,
             "request_fingerprint": fingerprint,
+            "callback_fields": callback_fields,
         }
         refusal = admission.capacity_refusal(trunk, now)
         if refusal is not None:
             message, retry_after = refusal
             conversation.delete()
+            if not record_rejection:
+                raise CapacityRefused(message, retry_after)
             call = Call(status=CallStatus.REJECTED_CAPACITY, rejection_reason=message, **fields)
             apply_terminal(call, now, duration=0)
             call.save(force_insert=True)

@@ -8,6 +8,7 @@ from tenants.routers import Router
 router = Router()
 router.register("agents", views.AgentViewSet, basename="agent")
 router.register("sip-trunks", views.SipTrunkViewSet, basename="sip-trunk")
+router.register("do-not-call", views.DoNotCallViewSet, basename="do-not-call")
 
 urlpatterns = [
     *router.urls,

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 from django.core.exceptions import ValidationError
 
+from calls import dnc
 from calls.dialers import DialerConfigError, UnknownDialer, clean_settings
 from calls.models import ActiveStatus, Agent, SipTrunk
 from integrations import http, templating
@@ -152,7 +153,10 @@ def validate_call_request(tenant: Tenant, data: Any) -> CallRequest:
         raise CallRequestError("Agent is not active")
     if trunk.status != ActiveStatus.ACTIVE:
         raise CallRequestError("SIP trunk is not active")
-    return CallRequest(phone_number, agent, trunk, metadata, _callback_url(data.get("callback_url")))
+    callback_url = _callback_url(data.get("callback_url"))
+    if dnc.is_listed(tenant, phone_number):
+        raise CallRequestError(dnc.LISTED_MESSAGE)
+    return CallRequest(phone_number, agent, trunk, metadata, callback_url)
 
 
 def _lookup(tenant: Tenant, model: type[M], value: Any, field: str, not_found: str) -> M:

@@ -5,20 +5,20 @@ from __future__ import annotations
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from calls import listing, representations, services
+from calls import dnc, listing, representations, services
 from calls import tools as tool_services
-from calls.models import ActiveStatus, Agent, Call, CallStatus, SipTrunk
-from calls.serializers import AgentSerializer, PlaceCallSerializer, SipTrunkSerializer
+from calls.models import ActiveStatus, Agent, Call, CallStatus, DoNotCallEntry, SipTrunk
+from calls.serializers import AgentSerializer, DoNotCallSerializer, PlaceCallSerializer, SipTrunkSerializer
 from tenants import scoping
 from tenants.api import ErrorSerializer, Pagination
 from tenants.models import Role
 from tenants.validation import InUse
-from tenants.viewsets import TenantModelViewSet
+from tenants.viewsets import TenantGenericViewSet, TenantModelViewSet
 
 IN_USE_MESSAGE = "This object is used by calls; set its status to inactive instead of deleting it."
 
@@ -53,6 +53,26 @@ class SipTrunkViewSet(CallsConfigViewSet):
 
     queryset = SipTrunk.objects.all()
     serializer_class = SipTrunkSerializer
+
+
+class DoNotCallViewSet(
+    TenantGenericViewSet,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+):
+    """The do-not-call list: numbers never called, by the call API or a campaign (admin to write)."""
+
+    queryset = DoNotCallEntry.objects.all()
+    serializer_class = DoNotCallSerializer
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        number = self.request.query_params.get("phone_number") if self.action == "list" else None
+        if number:
+            queryset = queryset.filter(phone_number=dnc.normalise_number(number) or number)
+        return queryset
 
 
 # --- /integration/v1 -------------------------------------------------------------------------------

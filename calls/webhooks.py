@@ -84,6 +84,14 @@ def build_payload(call: Call) -> str:
         "metadata": call.metadata,
         "occurred_at": iso_ms(call.end_timestamp),
     }
+    # Fields of whoever placed the call (a campaign's `campaign_id` and `row`) come beside the seed's,
+    # never instead of them.
+    for name, value in (call.callback_fields or {}).items():
+        payload.setdefault(name, value)
+    return _body(payload)
+
+
+def _body(payload: dict) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -124,6 +132,29 @@ def create_delivery(call: Call) -> WebhookDelivery:
         event=EVENTS[call.status],
         url=call.callback_url,
         payload=build_payload(call),
+        webhook_id=f"msg_{uuid.uuid4().hex}",
+        next_attempt_at=now,
+        enqueued_at=now,
+        created_at=now,
+    )
+    _enqueue_on_commit(delivery.pk)
+    return delivery
+
+
+def create_event_delivery(tenant_id, url: str, event: str, payload: dict) -> WebhookDelivery:
+    """Write a notification that is not about one call (e.g. `campaign.completed`); sent on commit.
+
+    Signed, retried, swept and redeliverable exactly like a call's callback. Call it inside the
+    transaction that records what it reports.
+    """
+    now = timezone.now()
+    body = {"event": event, **payload, "occurred_at": iso_ms(now)}
+    delivery = WebhookDelivery.objects.create(
+        tenant_id=tenant_id,
+        call=None,
+        event=event,
+        url=url,
+        payload=_body(body),
         webhook_id=f"msg_{uuid.uuid4().hex}",
         next_attempt_at=now,
         enqueued_at=now,

@@ -21,7 +21,7 @@ app.autodiscover_tasks()
 # Periodic sweeps that run every few seconds: their "sending / received / succeeded" INFO lines filled
 # the `make run` log (about 100 a minute) and hid everything else. Their warnings and errors still
 # show, and at DEBUG level (`celery … --loglevel=DEBUG`) every line does.
-QUIET_TASKS = ("calls.sweep_dialer", "calls.sweep_webhooks")
+QUIET_TASKS = ("calls.sweep_dialer", "calls.sweep_webhooks", "campaigns.tick")
 
 
 class QuietHousekeeping(logging.Filter):

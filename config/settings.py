@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "integrations",
     "rules",
     "calls",
+    "campaigns",
     "adminsite",
 ]
 
@@ -222,6 +223,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["tenants.schema.drop_optional_trailing_slash"],
+    # Several models have a `status`; name the campaign ones so the enum names stay stable.
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "campaigns.models.CampaignStatus",
+        "CampaignRowStatusEnum": "campaigns.models.RowStatus",
+        "ActiveStatusEnum": "calls.models.ActiveStatus",
+    },
     # The widget API has no DRF authentication class to describe its session token (rules.widget_views).
     "APPEND_COMPONENTS": {
         "securitySchemes": {
@@ -384,6 +391,14 @@ LIVEKIT_API_KEY = env_str("LIVEKIT_API_KEY", "")
 LIVEKIT_API_SECRET = env_str("LIVEKIT_API_SECRET", "")
 VOICE_WORKER_EXECUTOR = env_str("VOICE_WORKER_EXECUTOR", "process")
 VOICE_WORKER_REFRESH_SECONDS = env_float("VOICE_WORKER_REFRESH_SECONDS", 60.0)
+
+# Campaigns (SPEC §15): the dispatcher ticks every second; a worker holds a row this long (dialling, or
+# running its after-call steps) before the tick may give it to another; uploads up to 20 MB.
+CAMPAIGN_ROW_LEASE_SECONDS = env_float("CAMPAIGN_ROW_LEASE_SECONDS", 120.0)
+CAMPAIGN_UPLOAD_MAX_BYTES = 20 * 1024 * 1024
+CELERY_BEAT_SCHEDULE["campaigns-tick"] = {"task": "campaigns.tick", "schedule": 1.0}
+# Request bodies allowed past DATA_UPLOAD_MAX_MEMORY_SIZE (tenants.middleware): path regex → bytes.
+API_LARGE_BODY_PATHS = [(r"^/api/v1/campaigns/[^/]+/rows/?$", CAMPAIGN_UPLOAD_MAX_BYTES)]
 
 # Operations (SPEC §17): readiness, metrics, API rate limits, structured logs.
 READYZ_BROKER_TIMEOUT_SECONDS = env_float("READYZ_BROKER_TIMEOUT_SECONDS", 2.0)

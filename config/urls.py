@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("integrations.urls")),
     path("", include("rules.urls")),
     path("", include("calls.urls")),
+    path("", include("campaigns.urls")),
 ]
 
 # The admin is the product's home page: "/" leads there, and the admin has no "View site" link (it

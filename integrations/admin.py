@@ -279,8 +279,7 @@ class EndpointAdmin(TestConsoleMixin, TenantScopedAdmin):
         if request.method == "POST" and form.is_valid():
             outcome = consoles.run_endpoint_test(
                 endpoint,
-                params=form.cleaned_data["params"],
-                variables=form.cleaned_data["variables"],
+                **{name: form.cleaned_data[name] for name in ("params", "variables", "row", "extracted")},
                 ctx=admin_context(request, endpoint.tenant),
             )
         pretty = {key: _pretty(value) for key, value in (outcome or {}).items()}

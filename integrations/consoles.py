@@ -7,7 +7,7 @@ from typing import Any
 
 from integrations import auth, executor, templating
 from integrations.models import Connection, Endpoint, Method, Trigger
-from integrations.rendering import PrepareError
+from integrations.rendering import PrepareError, shadowed_names
 from tenants import audit
 from tenants.models import AuditAction
 from tenants.scoping import TenantContext
@@ -53,16 +53,39 @@ def _probe(probe: Endpoint, prepared) -> dict[str, Any]:
 
 
 def run_endpoint_test(
-    endpoint: Endpoint, *, params: dict | None = None, variables: dict | None = None, ctx: TenantContext | None = None
+    endpoint: Endpoint,
+    *,
+    params: dict | None = None,
+    variables: dict | None = None,
+    row: dict | None = None,
+    extracted: dict | None = None,
+    ctx: TenantContext | None = None,
 ) -> dict[str, Any]:
     """Make the real call and return what the console shows: the redacted request, the result (SPEC §4
-    shape), the rendered response template, and warnings. Records an AuditEvent `tested`."""
-    result = executor.execute(endpoint, params=params or {}, variables=variables or {}, trigger=Trigger.TEST, actor=ctx)
+    shape), the rendered response template, and warnings. Records an AuditEvent `tested`.
+
+    `row` and `extracted` let a campaign step's templates (`{{row.customer_id}}`,
+    `{{extracted.preferred_date}}`) be tried; a session variable named like a reserved namespace is
+    reported as a warning, since the namespace hides it.
+    """
+    result = executor.execute(
+        endpoint,
+        params=params or {},
+        variables=variables or {},
+        row=row or {},
+        scope={"extracted": extracted or {}},
+        trigger=Trigger.TEST,
+        actor=ctx,
+    )
     audit.record_event(ctx, AuditAction.TESTED, endpoint)
+    shadowed = [
+        f"session variable '{name}' is hidden by the reserved name {name}: rename it"
+        for name in shadowed_names(variables)
+    ]
     return {
         "request": result.request.redacted() if result.request else None,
         "result": result.to_dict(),
         "say": result.request.redactor.text(result.say) if result.request else result.say,
         "latency_ms": result.duration_ms,
-        "warnings": result.warnings,
+        "warnings": shadowed + result.warnings,
     }

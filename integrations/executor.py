@@ -104,6 +104,7 @@ def prepare(
     variables: dict[str, Any] | None = None,
     conversation: dict[str, Any] | None = None,
     row: dict[str, Any] | None = None,
+    scope: dict[str, Any] | None = None,
     dry_run: bool = False,
 ) -> PreparedRequest:
     """Validate `params` and render the request without sending it. `.redacted()` shows it.
@@ -115,7 +116,7 @@ def prepare(
     if variables is None and conversation is not None:
         variables = conversation.get("variables")
     values = validate_arguments(endpoint, params)
-    prepared = prepare_request(endpoint, values, variables=variables, conversation=conversation, row=row)
+    prepared = prepare_request(endpoint, values, variables=variables, conversation=conversation, row=row, scope=scope)
     prepared.authenticator = auth.for_credential(endpoint.connection.credential)
     authenticate(prepared, dry_run=dry_run)
     return prepared
@@ -149,6 +150,7 @@ def execute(
     conversation: dict[str, Any] | None = None,
     actor: Any = None,
     row: dict[str, Any] | None = None,
+    scope: dict[str, Any] | None = None,
     log: bool = True,
     on_error: str = ErrorPolicy.CONTINUE,
 ) -> ExecutionResult:
@@ -157,7 +159,8 @@ def execute(
     `variables` are the session variables (default: the conversation's), `conversation` the template's
     `conversation.*` (a plain dict, `Conversation.template_context()`), `params` the call's
     arguments, `trigger` one of test/rule/tool/api and `actor` who caused it (a TenantContext, a user,
-    or a label; both recorded in the ApiCallLog), `row` a dataset row. `log=False` skips the log row.
+    or a label; both recorded in the ApiCallLog), `row` a dataset row, `scope` more names for the
+    templates (see rendering.build_context). `log=False` skips the log row.
     `on_error` is the caller's error policy: with `retry`, any non-success (not only the connection's
     retryable statuses) is tried again, within the same policy (`1 + max_retries` attempts, backoff,
     `Retry-After`, the total deadline) and one log row; the other policies are the caller's to apply.
@@ -169,7 +172,9 @@ def execute(
     started = time.monotonic()
     result = ExecutionResult(status=CallStatus.FAILURE, include_raw=endpoint.include_raw)
     try:
-        result.request = prepare(endpoint, params=params, variables=variables, conversation=conversation, row=row)
+        result.request = prepare(
+            endpoint, params=params, variables=variables, conversation=conversation, row=row, scope=scope
+        )
     except ParameterError as exc:
         result.error = str(exc)
     except templating.TemplateError as exc:

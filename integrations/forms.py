@@ -216,6 +216,16 @@ class EndpointTestForm(forms.Form):
     variables = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="JSON object: session variables"
     )
+    row = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="JSON object: a campaign row's columns ({{row.customer_id}})",
+    )
+    extracted = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="JSON object: what a call's analysis extracted ({{extracted.preferred_date}})",
+    )
 
     def __init__(self, *args, endpoint: Endpoint | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -234,3 +244,9 @@ class EndpointTestForm(forms.Form):
 
     def clean_variables(self) -> dict:
         return json_object(self.cleaned_data.get("variables"))
+
+    def clean_row(self) -> dict:
+        return json_object(self.cleaned_data.get("row"))
+
+    def clean_extracted(self) -> dict:
+        return json_object(self.cleaned_data.get("extracted"))

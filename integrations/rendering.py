@@ -80,16 +80,35 @@ def tenant_context(tenant: Any) -> dict:
     return {name: str(getattr(tenant, name, "") or "") for name in SAFE_TENANT_FIELDS}
 
 
+# Namespaces the platform fills in; a session variable or parameter of the same name is hidden by them
+# (the test console warns about it: `shadowed_names`).
+RESERVED_NAMES = ("params", "row", "conversation", "tenant", "extracted", "call")
+
+
+def shadowed_names(variables: dict | None) -> list[str]:
+    """The session variables that a reserved namespace hides (`row`, `call`, ...), in reserved order."""
+    return [name for name in RESERVED_NAMES if name in (variables or {})]
+
+
 def build_context(
-    endpoint: Endpoint, params: dict, variables: dict | None, conversation: dict | None, row: dict | None
+    endpoint: Endpoint,
+    params: dict,
+    variables: dict | None,
+    conversation: dict | None,
+    row: dict | None,
+    scope: dict | None = None,
 ) -> dict:
     """SPEC §4's context: session variables at the top, overridden by params; params/row/conversation/tenant.
 
     `conversation` is the caller's `conversation.*` as it stands (`Conversation.template_context()`),
-    so an endpoint's templates and the caller's own see the same values.
+    so an endpoint's templates and the caller's own see the same values. `scope` adds a caller's own
+    names (a campaign step's `variables`, `extracted`, `call`, `ai_classification`); it may not replace
+    `params`, `row`, `conversation` or `tenant`.
     """
     context = dict(variables or {})
     context.update(params)
+    context.update(extracted={}, call={})
+    context.update({k: v for k, v in (scope or {}).items() if k not in ("params", "row", "conversation", "tenant")})
     context["params"] = params
     context["row"] = row or {}
     context["conversation"] = dict(conversation or {})
@@ -262,10 +281,11 @@ def prepare_request(
     variables: dict | None = None,
     conversation: dict | None = None,
     row: dict | None = None,
+    scope: dict | None = None,
 ) -> PreparedRequest:
     """Render the request of `endpoint` for validated `params`, unauthenticated; raises TemplateError or
-    PrepareError (each a `failure`)."""
-    context = build_context(endpoint, params, variables, conversation, row)
+    PrepareError (each a `failure`). `scope`: see build_context."""
+    context = build_context(endpoint, params, variables, conversation, row, scope)
     missing: list[str] = []
     url, query = build_url(endpoint, context, params, missing)
     headers, secret_header_names, header_secrets = build_headers(endpoint, context, params, missing)

@@ -177,3 +177,7 @@ class ConnectionWrittenSerializer(ConnectionSerializer):
 class EndpointTestSerializer(StrictSerializer):
     params = serializers.DictField(required=False, default=dict)
     variables = serializers.DictField(required=False, default=dict)
+    row = serializers.DictField(required=False, default=dict, help_text="A dataset row, as a campaign step sees it")
+    extracted = serializers.DictField(
+        required=False, default=dict, help_text="Values a call's analysis extracted, as an after-call step sees them"
+    )

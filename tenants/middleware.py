@@ -35,6 +35,14 @@ def _has_nul(request) -> bool:
     )
 
 
+def _body_limit(path: str) -> int | None:
+    """DATA_UPLOAD_MAX_MEMORY_SIZE, or the larger limit of an upload route (API_LARGE_BODY_PATHS)."""
+    for pattern, limit in getattr(settings, "API_LARGE_BODY_PATHS", ()):
+        if re.match(pattern, path):
+            return limit
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
 def _message(status: int) -> str:
     if status in MESSAGES:
         return MESSAGES[status]
@@ -59,7 +67,7 @@ class ApiErrorMiddleware:
     def __call__(self, request):
         if not is_api_path(request.path_info):
             return self.get_response(request)
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = _body_limit(request.path_info)
         if limit is not None and _declared_length(request) > limit:
             return json_error(f"Request body too large (at most {limit} bytes)", 413)
         if _has_nul(request):

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("calls", "0006_trunk_admission_counters"),
+        ("calls", "0007_donotcall_callback_fields"),
         ("tenants", "0001_initial"),
     ]
 
