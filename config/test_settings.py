@@ -17,9 +17,16 @@ os.environ.setdefault(
 # Metrics: each pytest process (each xdist worker) counts into a fresh folder of its own, shared with the
 # workers and helper processes its tests start (they inherit it), so the metric tests' before/after
 # deltas see only their own process tree.
+# The folder is named by process id too, so another process loading these settings (mypy's Django
+# plugin, a second pytest in the same checkout) never empties a running suite's folder.
 _test_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
 if os.environ.get("SWB_TEST_METRICS_FOR") != _test_worker:
-    _metrics_dir = os.path.join(os.path.dirname(os.path.dirname(__file__)), ".local", "metrics-test", _test_worker)
+    _metrics_root = os.path.join(os.path.dirname(os.path.dirname(__file__)), ".local", "metrics-test")
+    for _stale in os.listdir(_metrics_root) if os.path.isdir(_metrics_root) else []:
+        _pid = _stale.rpartition("-")[2]
+        if _pid.isdigit() and not os.path.exists(f"/proc/{_pid}"):
+            shutil.rmtree(os.path.join(_metrics_root, _stale), ignore_errors=True)
+    _metrics_dir = os.path.join(_metrics_root, f"{_test_worker}-{os.getpid()}")
     shutil.rmtree(_metrics_dir, ignore_errors=True)
     os.environ.update(PROMETHEUS_MULTIPROC_DIR=_metrics_dir, SWB_TEST_METRICS_FOR=_test_worker)
 
