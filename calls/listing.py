@@ -109,6 +109,10 @@ def _as_uuids(value: Any, expression: Any, connection: Any) -> list[uuid.UUID]:
     return [item if isinstance(item, uuid.UUID) else uuid.UUID(item) for item in value or ()]
 
 
+# Built once: annotate() resolves a copy, and building the subquery's queryset cost as much as running it.
+_TOOL_IDS = ToolIds()
+
+
 def with_tool_ids(agents: QuerySet[Agent]) -> QuerySet[Agent]:
     """`agents`, each with `tool_ids` (read by AgentSerializer's `tools`)."""
-    return agents.annotate(**{TOOL_IDS: ToolIds()})
+    return agents.annotate(**{TOOL_IDS: _TOOL_IDS})

@@ -5,8 +5,9 @@ Kept free of DRF views/generics: DRF imports this module from its settings (pagi
 
 from __future__ import annotations
 
+import copy
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -171,7 +172,27 @@ class TenantUniqueMixin:
             raise serializers.ValidationError({field: [message]})
 
 
-class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+class FieldsBuiltOnce:
+    """A ModelSerializer's fields are built from the model once per class, then copied per instance.
+
+    DRF rebuilds them from the model's metadata for every serializer instance (every request), about
+    as costly as running the list's query. Copies are made the way DRF copies declared fields
+    (`Field.__deepcopy__`: a new field from the same arguments), so each serializer still binds, and
+    may change, fields of its own. Only for serializers whose fields depend on the class alone, not
+    on the instance or context (override `__init__` to adjust a field, as CredentialSerializer does).
+    """
+
+    _field_prototypes: ClassVar[dict[type, dict[str, Any]]] = {}
+
+    def get_fields(self) -> dict[str, Any]:
+        prototypes = FieldsBuiltOnce._field_prototypes
+        built = prototypes.get(type(self))
+        if built is None:
+            built = prototypes[type(self)] = super().get_fields()  # type: ignore[misc]
+        return copy.deepcopy(built)
+
+
+class StrictModelSerializer(StrictFieldsMixin, FieldsBuiltOnce, serializers.ModelSerializer):
     pass
 
 
