@@ -70,16 +70,6 @@ def _pretty(value) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
-def single_tenant(admin_instance, request):
-    """The tenant a new object gets when the user can edit only one (the form hides the field)."""
-    tenants = admin_instance.editable_tenants(request)
-    return tenants.first() if tenants.count() == 1 else None
-
-
-def with_tenant_fallback(form_class, tenant):
-    return type(form_class.__name__, (form_class,), {"tenant_fallback": tenant})
-
-
 @admin.register(Credential)
 class CredentialAdmin(TenantScopedAdmin):
     """Credentials; an `oauth2_authorization_code` one also has "Connect" (the provider's consent page,
@@ -99,9 +89,6 @@ class CredentialAdmin(TenantScopedAdmin):
             path("<path:object_id>/oauth2/connect/", connect, name="integrations_credential_oauth2_connect"),
             *super().get_urls(),
         ]
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        return with_tenant_fallback(super().get_form(request, obj, change, **kwargs), single_tenant(self, request))
 
     def save_model(self, request, obj, form, change) -> None:
         if change:
@@ -199,11 +186,6 @@ class EndpointInline(TenantScopedInline, admin.StackedInline):
     extra = 0
     show_change_link = True
     fk_name = "connection"
-
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        formset.form = with_tenant_fallback(formset.form, obj.tenant if obj else single_tenant(self, request))
-        return formset
 
 
 @admin.register(Connection)
