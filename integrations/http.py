@@ -278,10 +278,7 @@ def send(
             method, url, headers=request_headers, params=params, data=data, json=json, files=files
         )
         prepared = _prepare(session, request, signer)
-        remaining = ends - time.monotonic()
-        if remaining <= 0:
-            raise RequestTimeout("deadline exceeded")
-        timeout = (min(connect_timeout, remaining), min(read_timeout, remaining))
+        timeout = _hop_timeout(ends, connect_timeout, read_timeout)
         response = _transmit(session, prepared, target, timeout, verify_tls)
         url = prepared.url or url
         location = response.headers.get("location")
@@ -293,13 +290,17 @@ def send(
             raise TooManyRedirects(f"more than {max_redirects} redirects")
         next_url = urljoin(url, location)
         method, data, json, files = _redirected_method(response.status_code, method, data, json, files)
-        _headers_for_redirect(
-            request_headers,
-            target,
-            destinations.parse(next_url),
-            body=any(part is not None for part in (data, json, files)),
-        )
+        body = any(part is not None for part in (data, json, files))
+        _headers_for_redirect(request_headers, target, destinations.parse(next_url), body=body)
         url, params = next_url, None
+
+
+def _hop_timeout(ends: float, connect_timeout: float, read_timeout: float) -> tuple[float, float]:
+    """The (connect, read) timeouts of one hop, capped by the time left before the deadline."""
+    remaining = ends - time.monotonic()
+    if remaining <= 0:
+        raise RequestTimeout("deadline exceeded")
+    return min(connect_timeout, remaining), min(read_timeout, remaining)
 
 
 def _complete(

@@ -27,10 +27,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from .compiler import Template, compile_template
 from .errors import TemplateError
 from .helpers import BLOCK_HELPERS, HELPERS, Helper, HelperFunc
 from .json_body import compile_json
-from .runtime import MAX_OUTPUT, MAX_STEPS, Rendered, Template, compile_template
+from .runtime import MAX_OUTPUT, MAX_STEPS, Rendered
 
 __all__ = [
     "HELPERS",
