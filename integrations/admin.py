@@ -12,7 +12,6 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -21,7 +20,7 @@ from integrations.auth import credential_state, oauth
 from integrations.forms import ConnectionForm, CredentialForm, EndpointForm, EndpointTestForm
 from integrations.models import ApiCallLog, Connection, Credential, Endpoint
 from tenants import scoping
-from tenants.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline, admin_context
+from tenants.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline, admin_context, admin_page
 from tenants.models import Role, role_at_least
 
 
@@ -47,14 +46,7 @@ class TestConsoleMixin:
         return format_html('<a class="button" href="{}">Test</a>', url)
 
     def render_test(self, request, obj, **context):
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "original": obj,
-            "title": f"Test {obj}",
-            **context,
-        }
-        return TemplateResponse(request, self.test_template, context)
+        return admin_page(self, request, self.test_template, f"Test {obj}", original=obj, **context)
 
 
 def _uuid(value: str) -> str:
@@ -157,8 +149,9 @@ class CredentialAdmin(TenantScopedAdmin):
         return HttpResponseRedirect(change_url)
 
     def _callback_failed(self, request, message: str):
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Connect", "error": message}
-        return TemplateResponse(request, "integrations/oauth2_callback_failed.html", context, status=400)
+        return admin_page(
+            self, request, "integrations/oauth2_callback_failed.html", "Connect", status=400, error=message
+        )
 
 
 _STATUS_LABELS = {
@@ -234,14 +227,14 @@ class ConnectionAdmin(TestConsoleMixin, TenantScopedAdmin):
         secret = getattr(request, "new_signing_secret", None)
         if not secret:
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "original": connection,
-            "signing_secret": secret,
-            "title": "Request signing secret",
-        }
-        return TemplateResponse(request, "integrations/signing_secret.html", context)
+        return admin_page(
+            self,
+            request,
+            "integrations/signing_secret.html",
+            "Request signing secret",
+            original=connection,
+            signing_secret=secret,
+        )
 
 
 @admin.register(Endpoint)

@@ -38,6 +38,13 @@ def admin_context(request, tenant: Tenant | None) -> TenantContext:
     return TenantContext(tenant=tenant, role=role, user=request.user, ip_address=client_ip(request))
 
 
+def admin_page(model_admin, request, template: str, title: str, *, status: int = 200, **context) -> TemplateResponse:
+    """One of `model_admin`'s own pages (a test console, a dry run, a secret shown once): `template` in
+    the admin's frame, with its site context, the model's `opts` and `title`."""
+    page = {**model_admin.admin_site.each_context(request), "opts": model_admin.opts, "title": title, **context}
+    return TemplateResponse(request, template, page, status=status)
+
+
 class TenantScopedMixin:
     """Scoping and role checks shared by model admins and inlines."""
 
@@ -458,14 +465,9 @@ class ApiKeyAdmin(TenantScopedAdmin):
             ctx=ctx,
         )
         # The raw key is rendered into this one response and never stored (not even in a message).
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "key": key,
-            "raw_key": raw_key,
-            "title": "API key created",
-        }
-        return TemplateResponse(request, "admin/tenants/apikey_created.html", context)
+        return admin_page(
+            self, request, "admin/tenants/apikey_created.html", "API key created", key=key, raw_key=raw_key
+        )
 
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request, queryset):
