@@ -25,9 +25,11 @@ def customer_endpoints(tenant, customer_api) -> dict[str, Endpoint]:
     connection = Connection.objects.create(
         tenant=tenant, name="Customer API", base_url=customer_api.base_url, retry={"max_retries": 0}
     )
-    balance = Endpoint.objects.create(
-        tenant=tenant,
-        connection=connection,
+
+    def endpoint(**fields) -> Endpoint:
+        return Endpoint.objects.create(tenant=tenant, connection=connection, **fields)
+
+    balance = endpoint(
         name="Balance",
         tool_name="get_balance",
         description="Look up the customer's current balance.",
@@ -39,9 +41,7 @@ def customer_endpoints(tenant, customer_api) -> dict[str, Endpoint]:
         say_on_start="Let me check that for you.",
         burden=Burden.CONVERSATIONAL,
     )
-    payment = Endpoint.objects.create(
-        tenant=tenant,
-        connection=connection,
+    payment = endpoint(
         name="Schedule payment",
         tool_name="schedule_payment",
         description="Schedule a payment",
@@ -56,9 +56,7 @@ def customer_endpoints(tenant, customer_api) -> dict[str, Endpoint]:
         response_template="Your payment of {{response.received.amount}} is scheduled.",
         burden=Burden.CONFIRMED,
     )
-    statement = Endpoint.objects.create(
-        tenant=tenant,
-        connection=connection,
+    statement = endpoint(
         name="Statement",
         tool_name="get_statement",
         description="Read the account statement.",
