@@ -7,6 +7,7 @@ as the REST actions (`integrations.consoles`).
 from __future__ import annotations
 
 import json
+import uuid
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -50,8 +51,6 @@ class TestConsoleMixin:
 
 
 def _uuid(value: str) -> str:
-    import uuid
-
     try:
         return str(uuid.UUID(str(value)))
     except ValueError:
