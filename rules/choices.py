@@ -1,5 +1,5 @@
-"""The choices of a rule's fields, apart from the models so that the checks below them
-(`rules.checks`) can name them. `rules.models` re-exports them: import them from there."""
+"""The choices of a rule's fields, apart from the models so that `rules.checks`, which the models
+use, can name them without importing the models. `rules.models` re-exports them: import them there."""
 
 from __future__ import annotations
 
