@@ -23,7 +23,7 @@ TRIGGER_KEYS = {
 }
 
 
-def parse_trigger(data: Any) -> dict:
+def parse_trigger(data: Any) -> dict[str, str]:
     """`{"type": "regex", "pattern": ..., "flags": "i"}` | `{"type": "ai", "condition": ...}` | `{"type": "always"}`.
 
     Returns the model fields (`trigger_type`, `pattern`, `flags`, `condition`); a `/pattern/flags`
@@ -48,7 +48,7 @@ def parse_trigger(data: Any) -> dict:
     return fields
 
 
-def regex_fields(pattern: Any, flags: Any) -> dict:
+def regex_fields(pattern: Any, flags: Any) -> dict[str, str]:
     if not isinstance(pattern, str) or not pattern:
         raise ValidationError("a regex trigger needs a pattern")
     if not isinstance(flags, str):
