@@ -1,0 +1,88 @@
+"""`switchboard_campaign_rows`: rows of unfinished campaigns by campaign and row status, read from the
+database at scrape time — in this process's test transaction and, over real HTTP, from committed rows."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from campaigns import metrics
+from campaigns.models import CampaignRow, CampaignStatus, RowStatus
+from tests.support.metrics import Samples, scrape
+
+ROWS = "switchboard_campaign_rows"
+
+
+def add_rows(campaign, counts: dict[str, int]) -> None:
+    """`counts` rows in each status, numbered from 1 with distinct phone numbers."""
+    statuses = [status for status, n in counts.items() for _ in range(n)]
+    CampaignRow.objects.bulk_create(
+        CampaignRow(tenant=campaign.tenant, campaign=campaign, row=i, phone_number=f"+1415555{i:04d}", status=status)
+        for i, status in enumerate(statuses, start=1)
+    )
+
+
+@pytest.fixture
+def campaigns_in_every_status(make_campaign):
+    add_rows(make_campaign(name="Draft", status=CampaignStatus.DRAFT), {"pending": 4})
+    add_rows(
+        make_campaign(name="Running", status=CampaignStatus.RUNNING),
+        {"pending": 5, "calling": 2, "completed": 3, "failed": 1, "skipped": 1},
+    )
+    add_rows(make_campaign(name="Also running", status=CampaignStatus.RUNNING), {"pending": 1, "completed": 2})
+    add_rows(make_campaign(name="Paused", status=CampaignStatus.PAUSED), {"pending": 6, "completed": 1})
+    add_rows(make_campaign(name="Done", status=CampaignStatus.COMPLETED), {"completed": 50, "failed": 7})
+    add_rows(make_campaign(name="Stopped", status=CampaignStatus.CANCELLED), {"skipped": 9})
+
+
+EXPECTED = {
+    ("draft", "pending"): 4,
+    ("running", "pending"): 6,
+    ("running", "calling"): 2,
+    ("running", "completed"): 5,
+    ("running", "failed"): 1,
+    ("running", "skipped"): 1,
+    ("paused", "pending"): 6,
+    ("paused", "completed"): 1,
+}
+
+
+def assert_rows(samples: Samples) -> None:
+    for campaign_status in ("draft", "running", "paused"):
+        for status in RowStatus.values:
+            got = samples.get(ROWS, campaign_status=campaign_status, status=status)
+            assert got == EXPECTED.get((campaign_status, status), 0), (campaign_status, status, got)
+    # finished campaigns are not read: no series, however many rows they hold
+    assert not [line for line in samples.text.splitlines() if 'campaign_status="completed"' in line]
+    assert not [line for line in samples.text.splitlines() if 'campaign_status="cancelled"' in line]
+
+
+@pytest.mark.django_db
+def test_rows_of_unfinished_campaigns_by_status(campaigns_in_every_status):
+    assert_rows(scrape(Client()))
+
+
+@pytest.mark.django_db
+def test_the_gauge_is_one_query_with_every_series_present(campaigns_in_every_status):
+    with CaptureQueriesContext(connection) as queries:
+        values = dict(metrics.rows_by_status())
+    assert len(queries) == 1
+    assert len(values) == 15 and values[("running", "pending")] == 6 and values[("draft", "calling")] == 0
+
+
+@pytest.mark.django_db
+def test_with_no_campaign_every_series_reads_zero():
+    samples = scrape(Client())
+    assert samples.get(ROWS, campaign_status="running", status="pending") == 0
+    assert f"{ROWS}{{" in samples.text  # present (zeros), so alerts on it never see a missing series
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_scrape_over_http_counts_committed_rows(campaigns_in_every_status, live_server):
+    with urllib.request.urlopen(f"{live_server.url}/metrics", timeout=10) as response:
+        assert response.status == 200
+        assert_rows(Samples(response.read().decode()))
