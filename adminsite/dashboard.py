@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from django.db.models import Case, Count, F, IntegerField, Q, Sum, Value, When, Window
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When, Window
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, RowNumber, TruncDate
 from django.utils import timezone
@@ -191,8 +192,17 @@ def campaign_progress(tenant: Tenant) -> list[CampaignProgress]:
     One query: the campaigns picked in a subquery, left-joined to their rows and grouped by campaign and
     row status, so a running campaign without rows is drawn too (empty).
     """
+    found: dict[object, CampaignProgress] = {}
+    for row in campaign_progress_query(tenant):
+        item = found.setdefault(row["pk"], CampaignProgress(row["name"], dict.fromkeys(ROW_ORDER, 0)))
+        if row["rows__status"] in item.rows:
+            item.rows[row["rows__status"]] += row["n"]
+    return list(found.values())
+
+
+def campaign_progress_query(tenant: Tenant) -> QuerySet[Any, Any]:
     running = for_tenant(Campaign, tenant).filter(status=CampaignStatus.RUNNING).order_by("-created_at", "-id")
-    rows = (
+    return (
         for_tenant(Campaign, tenant)
         .filter(pk__in=running.values("pk")[:MAX_CAMPAIGNS])
         .values("pk", "name", "created_at", "rows__status")
@@ -201,9 +211,3 @@ def campaign_progress(tenant: Tenant) -> list[CampaignProgress]:
         .annotate(n=Count("rows__status"))
         .order_by("-created_at", "-pk")
     )
-    found: dict[object, CampaignProgress] = {}
-    for row in rows:
-        item = found.setdefault(row["pk"], CampaignProgress(row["name"], dict.fromkeys(ROW_ORDER, 0)))
-        if row["rows__status"] in item.rows:
-            item.rows[row["rows__status"]] += row["n"]
-    return list(found.values())
