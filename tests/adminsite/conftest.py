@@ -10,9 +10,10 @@ import pytest
 from django.utils import timezone
 
 from calls.models import Agent, Call, CallStatus, DeliveryStatus, SipTrunk, WebhookDelivery
-from campaigns.models import Campaign, CampaignRow, CampaignStatus
+from campaigns.models import Campaign, CampaignStatus
 from integrations.models import ApiCallLog, Connection, Endpoint
 from integrations.models import CallStatus as ExecutionStatus
+from tests.support.campaigns import rows_in_statuses
 
 
 def _calls(tenant, now) -> tuple[Agent, SipTrunk]:
@@ -81,11 +82,7 @@ def add_campaigns(tenant, agent, trunk, now, campaigns=CAMPAIGNS) -> None:
             status=status,
             created_at=now - timedelta(minutes=minutes_ago),
         )
-        statuses = [row_status for row_status, n in counts.items() for _ in range(n)]
-        CampaignRow.objects.bulk_create(
-            CampaignRow(tenant=tenant, campaign=campaign, row=i, phone_number=f"+1415555{i:04d}", status=row_status)
-            for i, row_status in enumerate(statuses, start=1)
-        )
+        rows_in_statuses(campaign, counts)
 
 
 def _api_logs(tenant, now) -> None:

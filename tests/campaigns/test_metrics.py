@@ -11,32 +11,24 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from campaigns import metrics
-from campaigns.models import CampaignRow, CampaignStatus, RowStatus
+from campaigns.models import CampaignStatus, RowStatus
+from tests.support.campaigns import rows_in_statuses
 from tests.support.metrics import Samples, scrape
 
 ROWS = "switchboard_campaign_rows"
 
 
-def add_rows(campaign, counts: dict[str, int]) -> None:
-    """`counts` rows in each status, numbered from 1 with distinct phone numbers."""
-    statuses = [status for status, n in counts.items() for _ in range(n)]
-    CampaignRow.objects.bulk_create(
-        CampaignRow(tenant=campaign.tenant, campaign=campaign, row=i, phone_number=f"+1415555{i:04d}", status=status)
-        for i, status in enumerate(statuses, start=1)
-    )
-
-
 @pytest.fixture
 def campaigns_in_every_status(make_campaign):
-    add_rows(make_campaign(name="Draft", status=CampaignStatus.DRAFT), {"pending": 4})
-    add_rows(
+    rows_in_statuses(make_campaign(name="Draft", status=CampaignStatus.DRAFT), {"pending": 4})
+    rows_in_statuses(
         make_campaign(name="Running", status=CampaignStatus.RUNNING),
         {"pending": 5, "calling": 2, "completed": 3, "failed": 1, "skipped": 1},
     )
-    add_rows(make_campaign(name="Also running", status=CampaignStatus.RUNNING), {"pending": 1, "completed": 2})
-    add_rows(make_campaign(name="Paused", status=CampaignStatus.PAUSED), {"pending": 6, "completed": 1})
-    add_rows(make_campaign(name="Done", status=CampaignStatus.COMPLETED), {"completed": 50, "failed": 7})
-    add_rows(make_campaign(name="Stopped", status=CampaignStatus.CANCELLED), {"skipped": 9})
+    rows_in_statuses(make_campaign(name="Also running", status=CampaignStatus.RUNNING), {"pending": 1, "completed": 2})
+    rows_in_statuses(make_campaign(name="Paused", status=CampaignStatus.PAUSED), {"pending": 6, "completed": 1})
+    rows_in_statuses(make_campaign(name="Done", status=CampaignStatus.COMPLETED), {"completed": 50, "failed": 7})
+    rows_in_statuses(make_campaign(name="Stopped", status=CampaignStatus.CANCELLED), {"skipped": 9})
 
 
 EXPECTED = {
