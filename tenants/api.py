@@ -157,6 +157,15 @@ class TenantScopedPrimaryKeyField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         return for_tenant(super().get_queryset(), self.context.get("tenant"))
 
+    def __deepcopy__(self, memo):
+        # Every serializer instance deep-copies its fields; the queryset is only a template (DRF's
+        # get_queryset() takes `.all()` of it per use), so the copies share it instead of each
+        # deep-copying its Query, the costliest part of copying a serializer's fields.
+        queryset = self._kwargs.get("queryset")
+        if queryset is not None:
+            memo[id(queryset)] = queryset
+        return super().__deepcopy__(memo)
+
 
 class TenantUniqueMixin:
     """ "Unique within the tenant" for a model serializer: the tenant is not one of its fields, so DRF's

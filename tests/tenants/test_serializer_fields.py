@@ -30,3 +30,12 @@ def test_changing_one_serializers_field_leaves_the_others_alone():
 
 def test_classes_keep_their_own_fields():
     assert "trunk_phone" in SipTrunkSerializer().fields and "trunk_phone" not in AgentSerializer().fields
+
+
+def test_copies_of_a_tenant_scoped_relation_share_only_its_queryset():
+    # given the tools field of two serializers (a tenant-scoped id field under a many-field)
+    first, second = AgentSerializer().fields["tools"], AgentSerializer().fields["tools"]
+    # then each has its own child field, bound to it, over one shared queryset template
+    assert first.child_relation is not second.child_relation
+    assert first.child_relation.parent is first and second.child_relation.parent is second
+    assert first.child_relation.queryset is second.child_relation.queryset
