@@ -11,7 +11,11 @@ class RulesConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from rules import ruleset
-        from rules.models import Rule
+        from rules.models import Rule, RuleAction
 
-        post_save.connect(ruleset.rule_saved_or_deleted, sender=Rule, dispatch_uid="ruleset-version-save")
-        post_delete.connect(ruleset.rule_saved_or_deleted, sender=Rule, dispatch_uid="ruleset-version-delete")
+        for model in (Rule, RuleAction):
+            name = model.__name__.lower()
+            post_save.connect(ruleset.rule_saved_or_deleted, sender=model, dispatch_uid=f"ruleset-version-save-{name}")
+            post_delete.connect(
+                ruleset.rule_saved_or_deleted, sender=model, dispatch_uid=f"ruleset-version-delete-{name}"
+            )
