@@ -187,10 +187,11 @@ class _Evaluation:
         return self._judge_ai(rule, rule_set)
 
     def _judge_regex(self, rule: CompiledRule, candidates: set[int] | None) -> RuleTrace:
+        # The set rules a pattern out before it is compiled: a dry run over 10,000 rules compiles none.
+        if candidates is not None and rule.set_index is not None and rule.set_index not in candidates:
+            return RuleTrace(rule, "no_match", "the pattern does not match")
         if rule.regex is None:
             return RuleTrace(rule, "skipped", "the pattern does not compile")
-        if candidates is not None and rule.set_index not in candidates:
-            return RuleTrace(rule, "no_match", "the pattern does not match")
         found = rule.regex.search(self.text)
         if found is None:
             return RuleTrace(rule, "no_match", "the pattern does not match")

@@ -228,8 +228,8 @@ def compile_and_share(tenant_id: Any) -> float | None:
     key = SNAPSHOT_KEY.format(tenant_id=tenant_id, version=version)
     if cache.get(key) is not None:
         return None
-    rows = compiled.active_rows(tenant_id)  # read after the version: that version's rules or newer
     started = time.perf_counter()
+    rows = compiled.active_rows(tenant_id)  # read after the version: that version's rules or newer
     _build_and_store(tenant_id, version, reason="task", rows=rows)  # refuses nothing: it checks the patterns
     seconds = time.perf_counter() - started
     cache.set(key, {"rows": rows, "seconds": seconds}, timeout=SNAPSHOT_SECONDS)
