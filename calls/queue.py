@@ -1,7 +1,23 @@
-"""The task queue helper calls has always imported; it lives in `tenants.queue` so rules can use it too."""
+"""The calls app's name for the one queue helper, `tenants.queue` (moved there so rules can send tasks too).
+
+Delegates at call time, so a test that replaces `calls.queue.enqueue` or `tenants.queue.enqueue`
+catches what calls sends either way, on commit or at once.
+"""
 
 from __future__ import annotations
 
-from tenants.queue import enqueue, enqueue_on_commit
+from typing import Any
 
-__all__ = ["enqueue", "enqueue_on_commit"]
+from django.db import transaction
+
+from tenants import queue as shared
+
+
+def enqueue(task_name: str, *args: Any, countdown: float | None = None) -> bool:
+    """`tenants.queue.enqueue`: send the task now; False (logged) when the broker refused it."""
+    return shared.enqueue(task_name, *args, countdown=countdown)
+
+
+def enqueue_on_commit(task_name: str, *args: Any, countdown: float | None = None) -> None:
+    """Send the task once the current transaction commits (at once outside a transaction)."""
+    transaction.on_commit(lambda: enqueue(task_name, *args, countdown=countdown))

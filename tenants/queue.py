@@ -2,7 +2,8 @@
 
 Services name the task (`"calls.advance_call"`) instead of importing `calls.tasks`, so the tasks module
 (an adapter over the services) is never imported back by them. A broker failure is logged, not raised:
-every task here has a sweep that picks lost work up.
+every task sent this way has a sweep that picks lost work up, or is best effort (`rules.compile_ruleset`:
+a process that needs a rule set builds it itself). Here rather than in calls so that rules can use it.
 """
 
 from __future__ import annotations
