@@ -19,6 +19,10 @@ a change must not pay for compiling them either. The pieces:
   never runs once its change has committed; a rule added or edited elsewhere answers from the next
   message after that build (typically a fraction of a second). Dry runs, a process with no copy
   yet, and RULES_BUILD_IN_BACKGROUND=false wait for the current version instead.
+- Other processes learn of a change without a message: each one's refresh thread compares the
+  versions it holds with the shared tokens every REFRESH_SECONDS (one `get_many`) and builds the
+  changed ones in the background, so even the first message after a change usually finds the new
+  version compiled.
 - Uncommitted changes: the thread whose open transaction changed a tenant's rules evaluates that
   tenant on a fresh, uncached build, so it sees its own change before it commits and a rollback
   leaves nothing behind.
@@ -51,6 +55,8 @@ VERSION_KEY = "rules:ruleset-version:{tenant_id}"
 SNAPSHOT_KEY = "rules:ruleset-rows:{tenant_id}:{version}"
 SNAPSHOT_SECONDS = 24 * 3600
 COMPILE_TASK = "rules.compile_ruleset"
+# How often a process compares the versions of the tenants it holds with the shared tokens.
+REFRESH_SECONDS = 1.0
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +65,7 @@ _cache: OrderedDict[Any, tuple[str, RuleSet]] = OrderedDict()
 _lock = threading.Lock()
 _build_locks: dict[Any, threading.Lock] = {}
 _building: set[Any] = set()  # tenants with a background build under way in this process
+_refresher: threading.Thread | None = None
 _local = threading.local()
 
 
@@ -186,12 +193,44 @@ def _rows(tenant_id: Any, version: str) -> list[tuple]:
 
 
 def _store(tenant_id: Any, version: str, built: RuleSet) -> None:
+    global _refresher
     with _lock:
         _cache[tenant_id] = (version, built)
         _cache.move_to_end(tenant_id)
         while len(_cache) > MAX_CACHED_TENANTS:
             evicted, _ = _cache.popitem(last=False)
             _build_locks.pop(evicted, None)
+        if _refresher is None and settings.RULES_BUILD_IN_BACKGROUND:
+            _refresher = threading.Thread(target=_refresh, daemon=True, name="rules-refresh")
+            _refresher.start()
+
+
+def _refresh() -> None:
+    """This process's watch over the versions of the tenants it holds (started with its first build,
+    ended when it holds none): a change committed in another process is built here within about
+    REFRESH_SECONDS, usually before this process's next message for that tenant."""
+    global _refresher
+    try:
+        while True:
+            time.sleep(REFRESH_SECONDS)
+            with _lock:
+                held = {
+                    VERSION_KEY.format(tenant_id=tenant_id): (tenant_id, entry[0])
+                    for tenant_id, entry in _cache.items()
+                }
+                if not held:
+                    _refresher = None
+                    return
+            tokens = cache.get_many(list(held))
+            for key, (tenant_id, version) in held.items():
+                if tokens.get(key, version) != version:  # a missing token is the next message's to derive
+                    build_in_background(tenant_id)
+    except Exception:
+        logger.warning("the rule-set refresh stopped; messages still see every change", exc_info=True)
+        with _lock:
+            _refresher = None
+    finally:
+        connections.close_all()
 
 
 def build_in_background(tenant_id: Any) -> None:

@@ -24,10 +24,13 @@ HELLO = {"type": "regex", "pattern": "hello", "flags": "i"}
 
 
 @pytest.fixture
-def background(settings):
+def background(settings, monkeypatch):
     settings.RULES_BUILD_IN_BACKGROUND = True
+    monkeypatch.setattr(ruleset, "REFRESH_SECONDS", 0.05)
     yield
-    wait_for(lambda: not ruleset._building, timeout=10)  # no build thread outlives the test's tables
+    # No build or refresh thread outlives the test's tables.
+    ruleset.clear_cache()
+    wait_for(lambda: not ruleset._building and ruleset._refresher is None, timeout=10)
 
 
 @pytest.fixture
@@ -61,6 +64,13 @@ def stale_copies(monkeypatch, background):
     monkeypatch.setattr(ruleset, "build_in_background", lambda tenant_id: None)
 
 
+def changed_elsewhere(tenant, **fields) -> Rule:
+    """A rule added by another process: its commit moved the shared token, nothing else ran here."""
+    (rule,) = Rule.objects.bulk_create([Rule(tenant=tenant, **fields)])  # bulk_create sends no signal
+    cache.set(ruleset.VERSION_KEY.format(tenant_id=tenant.pk), "changed-elsewhere", timeout=None)
+    return rule
+
+
 def current(tenant) -> bool:
     return ruleset.cached(tenant.pk, ruleset.version_of(tenant.pk)) is not None
 
@@ -82,6 +92,22 @@ def test_a_change_compiles_in_the_background_and_the_next_message_does_not(
     assert evaluate_message(conversation, "bye").reply == "ciao"
     assert ruleset.BUILDS["message"] == compiled_on_messages
     assert ruleset.BUILDS["background"] >= 2
+
+
+def test_a_process_catches_up_with_a_change_made_elsewhere_before_its_next_message(
+    tenant, conversation, make_rule, background
+):
+    # given a process holding the tenant's rules
+    make_rule(tenant, "Hello", priority=2, trigger=HELLO, actions=[reply("hi")])
+    wait_for(lambda: current(tenant), timeout=10)
+    compiled_on_messages = ruleset.BUILDS["message"]
+    # when another process adds a rule
+    changed_elsewhere(tenant, name="Bye", priority=1, trigger_type="regex", pattern="bye")
+    # then this one builds the new version by itself, and the next message finds it
+    wait_for(lambda: current(tenant), timeout=10)
+    assert [rule.name for rule in ruleset.ruleset_for(tenant).rules] == ["Bye", "Hello"]
+    assert evaluate_message(conversation, "hello").reply == "hi"
+    assert ruleset.BUILDS["message"] == compiled_on_messages
 
 
 def test_the_task_shares_the_version_so_another_process_builds_without_reading_the_rules(
