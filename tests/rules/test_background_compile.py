@@ -24,16 +24,6 @@ HELLO = {"type": "regex", "pattern": "hello", "flags": "i"}
 
 
 @pytest.fixture
-def background(settings, monkeypatch):
-    settings.RULES_BUILD_IN_BACKGROUND = True
-    monkeypatch.setattr(ruleset, "REFRESH_SECONDS", 0.05)
-    yield
-    # No build or refresh thread outlives the test's tables.
-    ruleset.clear_cache()
-    wait_for(lambda: not ruleset._building and ruleset._refresher is None, timeout=10)
-
-
-@pytest.fixture
 def sent(monkeypatch):
     """The tasks sent on commit, recorded instead of sent (a worker is another process)."""
     names: list[tuple] = []

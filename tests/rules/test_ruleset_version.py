@@ -52,8 +52,9 @@ def test_a_change_committed_elsewhere_moves_the_token_every_process_reads(tenant
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_saved_rule_is_compiled_in_the_background_before_the_next_message(tenant, conversation, make_rule, settings):
-    settings.RULES_BUILD_IN_BACKGROUND = True
+def test_a_saved_rule_is_compiled_in_the_background_before_the_next_message(
+    tenant, conversation, make_rule, background
+):
     make_rule(tenant, "Hello", trigger=HELLO, actions=[reply("hi")])
     # the commit of the save moved the token and started a build of the new version
     wait_for(lambda: ruleset.cached(tenant.pk, ruleset.version_of(tenant.pk)) is not None, timeout=10, interval=0.05)
