@@ -57,6 +57,17 @@ def _write(
     return messages, merged
 
 
+def lock_rule_before_delete(sender, instance: Rule, **kwargs) -> None:
+    """Rule's pre_delete receiver (rules.apps): lock the rule's row before its messages are unlinked.
+
+    Django unlinks a deleted rule's messages (SET_NULL) in an UPDATE before the DELETE. A reply whose
+    transaction committed between the two would keep the reference and make the delete fail at its
+    COMMIT. With the row locked first, a reply is either committed before the UPDATE (and unlinked by
+    it) or waits for the delete and is refused, and then saved without the rule (`persist`).
+    """
+    Rule.objects.select_for_update().filter(pk=instance.pk).values_list("pk", flat=True).first()
+
+
 def _merge_variables(conversation: Conversation, changed: dict) -> dict:
     if not changed:
         Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())

@@ -9,12 +9,13 @@ import threading
 import pytest
 from django.core.cache import cache
 from django.db import connection, connections
+from django.db.models.signals import post_delete
 from django.test.utils import CaptureQueriesContext
 
 from rules import compiled, ruleset, tasks
 from rules.definitions import parse_actions, replace_actions
 from rules.engine import WITHDRAWN, evaluate_message
-from rules.models import Conversation, Rule
+from rules.models import Conversation, Rule, RuleAction
 from tests.rules.conftest import reply
 from tests.support.worker import wait_for
 
@@ -180,16 +181,18 @@ def test_messages_during_changes_and_builds_never_run_a_deleted_rule(tenant, mak
     threads = [threading.Thread(target=talk) for _ in range(3)]
     for thread in threads:
         thread.start()
-    wait_for(lambda: len(seen) >= 6, timeout=30)
-    # when the rule is deleted and other rules change (each commit starts a build)
-    doomed.delete()
-    deleted.set()
-    for n in range(3):
-        make_rule(tenant, f"Other {n}", priority=5, trigger={"type": "regex", "pattern": f"other{n}"})
-    wait_for(lambda: sum(after for after, _ in seen) >= 9, timeout=30)
-    stop.set()
-    for thread in threads:
-        thread.join(30)
+    try:
+        wait_for(lambda: len(seen) >= 6, timeout=30)
+        # when the rule is deleted and other rules change (each commit starts a build)
+        doomed.delete()
+        deleted.set()
+        for n in range(3):
+            make_rule(tenant, f"Other {n}", priority=5, trigger={"type": "regex", "pattern": f"other{n}"})
+        wait_for(lambda: sum(after for after, _ in seen) >= 9, timeout=30)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
     # then no message that started after the deletion committed ran it, and none failed
     assert not errors
     assert {text for after, text in seen if after} == {"fallback"}
@@ -209,3 +212,26 @@ def test_a_build_compiles_no_pattern_until_a_message_needs_it(tenant, conversati
     # then only the pattern the set named was compiled, to confirm the match
     assert result.matched[0].name == "r7"
     assert [rule.name for rule in rules if "regex" in rule.__dict__] == ["r7"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite runs one writer at a time")
+def test_a_reply_committed_while_its_rule_is_deleted_never_breaks_the_delete(tenant, make_rule):
+    # given a reply being saved just when its rule's delete has unlinked the old messages
+    rule = make_rule(tenant, "Bye", actions=[reply("bye")])
+    conversation = Conversation.objects.create(tenant=tenant)
+    replier = threading.Thread(target=lambda: (evaluate_message(conversation, "x"), connections.close_all()))
+
+    def reply_meanwhile(sender, instance, **kwargs):
+        # Django sends this after the messages' SET NULL and before the rule's own DELETE
+        replier.start()
+        replier.join(1.0)
+
+    post_delete.connect(reply_meanwhile, sender=RuleAction, weak=False)
+    try:
+        rule.delete()
+    finally:
+        post_delete.disconnect(reply_meanwhile, sender=RuleAction)
+    replier.join(30)
+    # then the delete went through and the reply was kept, without the rule
+    assert not Rule.objects.filter(pk=rule.pk).exists()
+    assert list(conversation.messages.values_list("text", "rule_id")) == [("x", None), ("bye", None)]
