@@ -24,11 +24,15 @@ Template context: the session variables, then the rule's regex groups, then the 
 `message` (the visitor's text), `conversation` (`id`, `channel`, `visitor_id`, `identity_verified`, `variables`)
 and `api` (the last CALL_API result of this rule: `status`, `status_code`, `error`, `body`).
 
-State. Live evaluation saves the visitor message first, evaluates against a snapshot of the
-variables, then writes back only the variables it changed, under `select_for_update` in one short
-transaction, together with the assistant (and tool) messages. Two messages to one conversation at
-once therefore never lose each other's updates, and no lock is held while APIs or the AI are called.
-`dry_run=True` runs the same walk but sends nothing and saves nothing (see `rules.dry_run`).
+Rule sets. A live message walks the tenant's compiled rules (rules.ruleset); when that is this
+process's previous build (the current one compiling in the background), each rule is confirmed
+against the database before its actions run, so a rule deleted, deactivated or edited since never runs.
+
+State. Live evaluation evaluates against the variables of the conversation as the caller loaded it,
+then writes back only the variables it changed, under `select_for_update` in one short transaction,
+together with the visitor's, assistant and tool messages (rules.transcript). Two messages to one
+conversation at once therefore never lose each other's updates, and no lock is held while APIs or
+the AI are called. `dry_run=True` runs the same walk but sends nothing and saves nothing.
 """
 
 from __future__ import annotations
@@ -398,8 +402,9 @@ class _Evaluation:
 def evaluate_message(conversation: Conversation, text: str, *, dry_run: bool = False) -> EngineResult:
     """Evaluate one visitor message against the tenant's rules.
 
-    Live: records the visitor message, runs the matching rules' actions, persists the variables they
-    changed and one assistant message per reply (each naming its rule). `dry_run=True`: the same walk
+    Live: runs the matching rules' actions, then records the visitor message, the variables they
+    changed and one assistant message per reply (each naming its rule). `conversation` is the
+    snapshot of the variables the rules read: load it for this message (as the views do). `dry_run=True`: the same walk
     with requests only rendered (`integrations.executor.prepare`), nothing sent and nothing saved;
     `conversation` may be an unsaved instance.
     """
