@@ -248,13 +248,15 @@ def widget_figures(base_url: str) -> None:
     raw = timed(lambda: http.send("GET", f"{base_url}/prices/W-42"), 200)
     client, path = session()
     one(client, path)  # warm up pools and the rule cache
+    cpu_started = time.process_time()
     sequential = [one(client, path) for _ in range(200)]
+    cpu = (time.process_time() - cpu_started) / len(sequential)  # the local API's server thread included
 
     print("\n2. Widget message endpoint, rule = CALL_API (local API) + REPLY_TEXT")
     print(f"   local API alone (integrations.http.send):  p50 {ms(statistics.median(raw))}  p95 {ms(_p95(raw))}")
     print(
         f"   POST /widget/v1/sessions/{{id}}/messages:   p50 {ms(statistics.median(sequential))}  "
-        f"p95 {ms(_p95(sequential))}  → {1 / statistics.mean(sequential):7.1f} msg/s sequential"
+        f"p95 {ms(_p95(sequential))}  → {1 / statistics.mean(sequential):7.1f} msg/s sequential, CPU {ms(cpu)}"
     )
     threads = 4
     sessions = [session() for _ in range(threads)]
