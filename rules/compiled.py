@@ -21,6 +21,7 @@ from rules.models import Rule, RuleAction, TriggerType, trigger_shape
 
 # Below this many regex rules, trying each compiled pattern is as fast as a set prefilter.
 SET_THRESHOLD = 64
+Row = tuple[Any, ...]
 # What a build reads of each active rule, in evaluation order (also the shape of the shared snapshot).
 ROW_FIELDS = (
     "id",
@@ -52,7 +53,7 @@ class CompiledRule:
     set_index: int | None = None
 
     @property
-    def trigger(self) -> dict:
+    def trigger(self) -> dict[str, Any]:
         return trigger_shape(self)
 
     @cached_property
@@ -120,17 +121,17 @@ def load_actions(rule: CompiledRule, *, confirm: bool = False) -> list[RuleActio
     return sorted(by_parent.get(None, []), key=_position)
 
 
-def _position(action: RuleAction) -> tuple:
+def _position(action: RuleAction) -> tuple[int, str]:
     return (action.position, str(action.id))
 
 
-def active_rows(tenant_id: Any) -> list[tuple]:
+def active_rows(tenant_id: Any) -> list[Row]:
     """The tenant's active rules as `ROW_FIELDS` tuples, in evaluation order (priority, then age)."""
     rows = Rule.objects.filter(tenant_id=tenant_id, is_active=True).order_by("priority", "created_at", "id")
     return list(rows.values_list(*ROW_FIELDS))
 
 
-def build(rows: list[tuple]) -> RuleSet:
+def build(rows: list[Row]) -> RuleSet:
     """Compile `active_rows()` into a rule set (from SET_THRESHOLD regex rules up, with a prefilter)."""
     in_set = [i for i, row in enumerate(rows) if _settable(row)]
     prefilter = None
@@ -149,6 +150,6 @@ def build(rows: list[tuple]) -> RuleSet:
 _TRIGGER, _PATTERN, _FLAGS = (ROW_FIELDS.index(name) for name in ("trigger_type", "pattern", "flags"))
 
 
-def _settable(row: tuple) -> bool:
+def _settable(row: Row) -> bool:
     # A pattern compile_pattern() refuses stays outside the set: always visited, reported as not compiling.
     return row[_TRIGGER] == TriggerType.REGEX and 0 < len(row[_PATTERN]) <= patterns.MAX_PATTERN_LENGTH

@@ -47,8 +47,9 @@ from django.db.models import Count, Max
 
 from rules import compiled
 from rules.compiled import RuleSet
-from rules.models import Rule
+from rules.models import Rule, RuleAction
 from tenants import queue
+from tenants.models import Tenant
 
 MAX_CACHED_TENANTS = 512
 VERSION_KEY = "rules:ruleset-version:{tenant_id}"
@@ -81,10 +82,10 @@ def version_of(tenant_id: Any) -> str:
         derived = f"rows:{stats['count']}:{latest}"
         cache.add(key, derived, timeout=None)
         token = cache.get(key) or derived
-    return token
+    return str(token)
 
 
-def rule_saved_or_deleted(sender, instance, **kwargs) -> None:
+def rule_saved_or_deleted(sender: type[Rule | RuleAction], instance: Rule | RuleAction, **kwargs: Any) -> None:
     """The post_save/post_delete receiver of Rule and RuleAction (rules.apps): a changed rule or
     action changes the tenant's version.
 
@@ -118,9 +119,8 @@ def rules_changed(tenant_id: Any) -> None:
 
 
 def _pending() -> set[Any]:
-    if not hasattr(_local, "pending"):
-        _local.pending = set()
-    return _local.pending
+    pending: set[Any] = _local.__dict__.setdefault("pending", set())
+    return pending
 
 
 def _changed_here(tenant_id: Any) -> bool:
@@ -134,12 +134,12 @@ def _changed_here(tenant_id: Any) -> bool:
     return False
 
 
-def ruleset_for(tenant) -> RuleSet:
+def ruleset_for(tenant: Tenant) -> RuleSet:
     """The tenant's compiled rules for the current version (built now if this process has none)."""
     return served(tenant, allow_stale=False)[0]
 
 
-def served(tenant, *, allow_stale: bool = True) -> tuple[RuleSet, bool]:
+def served(tenant: Tenant, *, allow_stale: bool = True) -> tuple[RuleSet, bool]:
     """The rule set a live message walks, and whether it is the current version.
 
     While this process builds a newer version in the background (RULES_BUILD_IN_BACKGROUND), it
@@ -185,7 +185,7 @@ def _build_and_store(tenant_id: Any, version: str, *, reason: str) -> RuleSet:
     return built
 
 
-def _rows(tenant_id: Any, version: str) -> list[tuple]:
+def _rows(tenant_id: Any, version: str) -> list[compiled.Row]:
     # The compile task's snapshot of this very version when there is one, else the database. A
     # snapshot is read after its version was current, so it holds that version's rules or newer.
     shared = cache.get(SNAPSHOT_KEY.format(tenant_id=tenant_id, version=version))

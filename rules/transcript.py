@@ -18,10 +18,12 @@ from rules.models import Conversation, Message, MessageRole, Rule
 
 # What a live message produced, as rules.engine hands it over: the variables it changed, its replies
 # (engine.Reply: text, rule, kind, detail) and its API calls ({"rule", "endpoint", "result"}).
-Outcome = tuple[dict, list[Any], list[dict]]
+Outcome = tuple[dict[str, Any], list[Any], list[dict[str, Any]]]
 
 
-def persist(conversation: Conversation, visitor_message: Message, outcome: Outcome) -> tuple[list[Message], dict]:
+def persist(
+    conversation: Conversation, visitor_message: Message, outcome: Outcome
+) -> tuple[list[Message], dict[str, Any]]:
     """Write the message's outcome: the messages it added, oldest first, and the variables now."""
     # A rule deleted while the message was evaluated must not break saving the reply it wrote. The
     # foreign keys are checked at COMMIT (PostgreSQL and SQLite alike): in a transaction of its own the
@@ -45,7 +47,7 @@ def persist(conversation: Conversation, visitor_message: Message, outcome: Outco
 
 def _write(
     conversation: Conversation, visitor_message: Message, outcome: Outcome, *, confirm: bool
-) -> tuple[list[Message], dict]:
+) -> tuple[list[Message], dict[str, Any]]:
     with transaction.atomic():
         changed, replies, tool_messages = outcome
         merged = _merge_variables(conversation, changed)
@@ -57,7 +59,7 @@ def _write(
     return messages, merged
 
 
-def lock_rule_before_delete(sender, instance: Rule, **kwargs) -> None:
+def lock_rule_before_delete(sender: type[Rule], instance: Rule, **kwargs: Any) -> None:
     """Rule's pre_delete receiver (rules.apps): lock the rule's row before its messages are unlinked.
 
     Django unlinks a deleted rule's messages (SET_NULL) in an UPDATE before the DELETE. A reply whose
@@ -68,7 +70,7 @@ def lock_rule_before_delete(sender, instance: Rule, **kwargs) -> None:
     Rule.objects.select_for_update().filter(pk=instance.pk).values_list("pk", flat=True).first()
 
 
-def _merge_variables(conversation: Conversation, changed: dict) -> dict:
+def _merge_variables(conversation: Conversation, changed: dict[str, Any]) -> dict[str, Any]:
     if not changed:
         Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
         return dict(conversation.variables or {})
@@ -88,7 +90,7 @@ def _forget_deleted_rules(messages: list[Message]) -> None:
 
 
 def _new_messages(
-    conversation: Conversation, visitor_message: Message, replies: list[Any], tool_messages: list[dict]
+    conversation: Conversation, visitor_message: Message, replies: list[Any], tool_messages: list[dict[str, Any]]
 ) -> list[Message]:
     # Spaced a microsecond apart after the visitor's message so they list in the order they were made.
     at = max(timezone.now(), visitor_message.created_at + timedelta(microseconds=1))
