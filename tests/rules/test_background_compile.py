@@ -235,3 +235,15 @@ def test_a_reply_committed_while_its_rule_is_deleted_never_breaks_the_delete(ten
     # then the delete went through and the reply was kept, without the rule
     assert not Rule.objects.filter(pk=rule.pk).exists()
     assert list(conversation.messages.values_list("text", "rule_id")) == [("x", None), ("bye", None)]
+
+
+def test_a_real_worker_compiles_a_committed_change_and_shares_it(tenant, make_rule, celery_worker_process):
+    # when a rule's change commits (the worker listens on the queue the commit sends to)
+    make_rule(tenant, "Hello", trigger=HELLO, actions=[reply("hi")])
+    version = ruleset.version_of(tenant.pk)
+    key = ruleset.SNAPSHOT_KEY.format(tenant_id=tenant.pk, version=version)
+    # then the worker compiles that version and shares its rows in the shared cache
+    shared = wait_for(lambda: cache.get(key), timeout=60, interval=0.2)
+    assert [row[1] for row in shared["rows"]] == ["Hello"]
+    assert shared["seconds"] >= 0
+    assert "compiled the rules of tenant" in celery_worker_process.log()
