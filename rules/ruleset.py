@@ -7,11 +7,12 @@ a change must not pay for compiling them either. The pieces:
   (`rules_changed`, wired to Rule's save and delete signals). Each message reads that one key, so a
   change made in any process is seen by every process on its next message. When the token is
   missing (evicted, flushed) it is derived from the rules themselves (count and latest `updated_at`).
-- Background compile: the commit of a change enqueues `rules.compile_ruleset` (rules.tasks), which
-  compiles the new version in a worker and shares its rows in the shared cache (`SNAPSHOT_KEY`, by
-  version), and starts a build in a thread of the process that made the change. Compiled RE2
-  automata cannot cross processes: every web process builds its own copy, from the snapshot when
-  there is one (no 10,000-row read per process).
+- Background compile: the commit of a change enqueues `rules.compile_ruleset` (rules.tasks, a second
+  later so a burst of commits compiles once), which compiles the new version in a worker and shares
+  its rows in the shared cache (`SNAPSHOT_KEY`: the latest compiled version of each tenant), and
+  starts a build in a thread of the process that made the change. Compiled RE2 automata cannot
+  cross processes: every web process builds its own copy, from the snapshot when it is of the
+  version wanted (no 10,000-row read per process).
 - Stale while revalidate, never a deleted rule: a live message that finds its process's copy older
   than the current version is evaluated on that copy while a background thread builds the new one.
   The engine confirms every rule it is about to run against the database (same `updated_at`, still
@@ -53,9 +54,13 @@ from tenants.models import Tenant
 
 MAX_CACHED_TENANTS = 512
 VERSION_KEY = "rules:ruleset-version:{tenant_id}"
-SNAPSHOT_KEY = "rules:ruleset-rows:{tenant_id}:{version}"
+# One snapshot per tenant (the latest compiled version's rows), never one per version: an import of
+# thousands of rules, one commit each, must not leave thousands of copies in the shared cache.
+SNAPSHOT_KEY = "rules:ruleset-rows:{tenant_id}"
 SNAPSHOT_SECONDS = 24 * 3600
 COMPILE_TASK = "rules.compile_ruleset"
+# The compile task runs this long after the commit, so a burst of commits compiles once or twice.
+COMPILE_DELAY_SECONDS = 1.0
 # How often a process compares the versions of the tenants it holds with the shared tokens.
 REFRESH_SECONDS = 1.0
 
@@ -113,7 +118,7 @@ def rules_changed(tenant_id: Any) -> None:
     """A committed change of the tenant's rules: a new version for every process, compiled in the
     background (the compile task, and a thread of this process with RULES_BUILD_IN_BACKGROUND)."""
     cache.set(VERSION_KEY.format(tenant_id=tenant_id), uuid.uuid4().hex, timeout=None)
-    queue.enqueue(COMPILE_TASK, tenant_id)
+    queue.enqueue(COMPILE_TASK, tenant_id, countdown=COMPILE_DELAY_SECONDS)
     if settings.RULES_BUILD_IN_BACKGROUND:
         build_in_background(tenant_id)
 
@@ -188,8 +193,10 @@ def _build_and_store(tenant_id: Any, version: str, *, reason: str) -> RuleSet:
 def _rows(tenant_id: Any, version: str) -> list[compiled.Row]:
     # The compile task's snapshot of this very version when there is one, else the database. A
     # snapshot is read after its version was current, so it holds that version's rules or newer.
-    shared = cache.get(SNAPSHOT_KEY.format(tenant_id=tenant_id, version=version))
-    return shared["rows"] if shared is not None else compiled.active_rows(tenant_id)
+    shared = cache.get(SNAPSHOT_KEY.format(tenant_id=tenant_id))
+    if shared is not None and shared["version"] == version:
+        return list(shared["rows"])
+    return compiled.active_rows(tenant_id)
 
 
 def _store(tenant_id: Any, version: str, built: RuleSet) -> None:
@@ -265,15 +272,16 @@ def compile_and_share(tenant_id: Any) -> float | None:
     Returns the seconds the read and the build took, or None when the version was already shared.
     """
     version = version_of(tenant_id)
-    key = SNAPSHOT_KEY.format(tenant_id=tenant_id, version=version)
-    if cache.get(key) is not None:
-        return None
+    key = SNAPSHOT_KEY.format(tenant_id=tenant_id)
+    shared = cache.get(key)
+    if shared is not None and shared["version"] == version:
+        return None  # an earlier run of a burst already compiled the version now current
     started = time.perf_counter()
     rows = compiled.active_rows(tenant_id)  # read after the version: that version's rules or newer
     compiled.build(rows)
     BUILDS["task"] += 1
     seconds = time.perf_counter() - started
-    cache.set(key, {"rows": rows, "seconds": seconds}, timeout=SNAPSHOT_SECONDS)
+    cache.set(key, {"version": version, "rows": rows, "seconds": seconds}, timeout=SNAPSHOT_SECONDS)
     return seconds
 
 

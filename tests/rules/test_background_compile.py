@@ -107,7 +107,8 @@ def test_the_task_shares_the_version_so_another_process_builds_without_reading_t
     # given the compile task ran for the current version
     make_rule(tenant, "Hello", trigger=HELLO, actions=[reply("hi")])
     version = ruleset.version_of(tenant.pk)
-    shared = cache.get(ruleset.SNAPSHOT_KEY.format(tenant_id=tenant.pk, version=version))
+    shared = cache.get(ruleset.SNAPSHOT_KEY.format(tenant_id=tenant.pk))
+    assert shared["version"] == version
     assert [row[1] for row in shared["rows"]] == ["Hello"]
     # when a process without a copy builds it (here: this one, forgetting its own)
     ruleset.forget(tenant.pk)
@@ -116,6 +117,27 @@ def test_the_task_shares_the_version_so_another_process_builds_without_reading_t
     # then it used the shared rows, not a query over the rules
     assert [rule.name for rule in built.rules] == ["Hello"]
     assert not [q["sql"] for q in queries.captured_queries if 'FROM "rules_rule"' in q["sql"]]
+
+
+def _shared_version(key: str, version: str) -> dict | None:
+    shared = cache.get(key)
+    return shared if shared is not None and shared["version"] == version else None
+
+
+def test_a_burst_of_commits_compiles_once_and_keeps_one_snapshot(tenant, make_rule, sent):
+    # given three rules saved one after the other (each commit sends a compile, a second later)
+    for n in range(3):
+        make_rule(tenant, f"Rule {n}", priority=n)
+    assert len(sent) == 3
+    compiled_by_tasks = ruleset.BUILDS["task"]
+    # when the worker runs them after the burst
+    for task_name, tenant_id in sent:
+        tasks.compile_ruleset.apply(args=[str(tenant_id)])
+    # then the first compiled the version now current, the others found it shared
+    assert ruleset.BUILDS["task"] == compiled_by_tasks + 1
+    shared = cache.get(ruleset.SNAPSHOT_KEY.format(tenant_id=tenant.pk))
+    assert shared["version"] == ruleset.version_of(tenant.pk)
+    assert [row[1] for row in shared["rows"]] == ["Rule 0", "Rule 1", "Rule 2"]
 
 
 def test_one_commit_sends_one_compile_however_many_rows_it_changed(tenant, make_rule, sent):
@@ -241,9 +263,9 @@ def test_a_real_worker_compiles_a_committed_change_and_shares_it(tenant, make_ru
     # when a rule's change commits (the worker listens on the queue the commit sends to)
     make_rule(tenant, "Hello", trigger=HELLO, actions=[reply("hi")])
     version = ruleset.version_of(tenant.pk)
-    key = ruleset.SNAPSHOT_KEY.format(tenant_id=tenant.pk, version=version)
+    key = ruleset.SNAPSHOT_KEY.format(tenant_id=tenant.pk)
     # then the worker compiles that version and shares its rows in the shared cache
-    shared = wait_for(lambda: cache.get(key), timeout=60, interval=0.2)
+    shared = wait_for(lambda: _shared_version(key, version), timeout=60)
     assert [row[1] for row in shared["rows"]] == ["Hello"]
     assert shared["seconds"] >= 0
     assert "compiled the rules of tenant" in celery_worker_process.log()
