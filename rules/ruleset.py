@@ -57,6 +57,8 @@ VERSION_KEY = "rules:ruleset-version:{tenant_id}"
 # One snapshot per tenant (the latest compiled version's rows), never one per version: an import of
 # thousands of rules, one commit each, must not leave thousands of copies in the shared cache.
 SNAPSHOT_KEY = "rules:ruleset-rows:{tenant_id}"
+# Which version the snapshot holds, apart from it: checking costs a few bytes, not the rows.
+SNAPSHOT_VERSION_KEY = "rules:ruleset-rows-version:{tenant_id}"
 SNAPSHOT_SECONDS = 24 * 3600
 COMPILE_TASK = "rules.compile_ruleset"
 # The compile task runs this long after the commit, so a burst of commits compiles once or twice.
@@ -193,9 +195,10 @@ def _build_and_store(tenant_id: Any, version: str, *, reason: str) -> RuleSet:
 def _rows(tenant_id: Any, version: str) -> list[compiled.Row]:
     # The compile task's snapshot of this very version when there is one, else the database. A
     # snapshot is read after its version was current, so it holds that version's rules or newer.
-    shared = cache.get(SNAPSHOT_KEY.format(tenant_id=tenant_id))
-    if shared is not None and shared["version"] == version:
-        return list(shared["rows"])
+    if cache.get(SNAPSHOT_VERSION_KEY.format(tenant_id=tenant_id)) == version:
+        shared = cache.get(SNAPSHOT_KEY.format(tenant_id=tenant_id))
+        if shared is not None and shared["version"] == version:  # not replaced meanwhile
+            return list(shared["rows"])
     return compiled.active_rows(tenant_id)
 
 
@@ -272,16 +275,16 @@ def compile_and_share(tenant_id: Any) -> float | None:
     Returns the seconds the read and the build took, or None when the version was already shared.
     """
     version = version_of(tenant_id)
-    key = SNAPSHOT_KEY.format(tenant_id=tenant_id)
-    shared = cache.get(key)
-    if shared is not None and shared["version"] == version:
+    if cache.get(SNAPSHOT_VERSION_KEY.format(tenant_id=tenant_id)) == version:
         return None  # an earlier run of a burst already compiled the version now current
     started = time.perf_counter()
     rows = compiled.active_rows(tenant_id)  # read after the version: that version's rules or newer
     compiled.build(rows)
     BUILDS["task"] += 1
     seconds = time.perf_counter() - started
-    cache.set(key, {"version": version, "rows": rows, "seconds": seconds}, timeout=SNAPSHOT_SECONDS)
+    shared = {"version": version, "rows": rows, "seconds": seconds}
+    cache.set(SNAPSHOT_KEY.format(tenant_id=tenant_id), shared, timeout=SNAPSHOT_SECONDS)
+    cache.set(SNAPSHOT_VERSION_KEY.format(tenant_id=tenant_id), version, timeout=SNAPSHOT_SECONDS)
     return seconds
 
 
