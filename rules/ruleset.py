@@ -186,6 +186,12 @@ def _build_and_store(tenant_id: Any, version: str, *, reason: str) -> RuleSet:
         found = cached(tenant_id, version)
         if found is not None:
             return found
+        # A change may have committed while this caller waited: build what is current now, never
+        # an older version over a newer one.
+        version = version_of(tenant_id)
+        found = cached(tenant_id, version)
+        if found is not None:
+            return found
         built = compiled.build(_rows(tenant_id, version))
         BUILDS[reason] += 1
         _store(tenant_id, version, built)
