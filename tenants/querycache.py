@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, router
 from django.db.models import Model, QuerySet
 from django.db.models.query import ModelIterable
@@ -52,8 +53,13 @@ def _tenant_param(model: type[Model], tenant: Tenant, connection: Any) -> Any:
 
 
 def _compile(queryset: QuerySet, tenant: Tenant, alias: str) -> _Compiled | None:
+    if getattr(queryset, "_db", None) is not None:
+        return None  # a database chosen by the queryset, not the router: read it as it says
     compiler = queryset.query.get_compiler(using=alias)
-    sql, params = compiler.as_sql()
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:
+        return None
     tenant_param = _tenant_param(queryset.model, tenant, connections[alias])
     positions = tuple(i for i, value in enumerate(params) if value == tenant_param)
     if not sql or not positions:

@@ -7,6 +7,7 @@ from typing import Any, cast
 from django.db import transaction
 from django.db.models import ProtectedError, RestrictedError
 from rest_framework import mixins, viewsets
+from rest_framework.response import Response
 
 from tenants import audit, querycache, scoping, validation
 from tenants.models import AuditAction, Role
@@ -53,17 +54,6 @@ class TenantGenericViewSet(viewsets.GenericViewSet):
         self.check_object_permissions(self.request, obj)
         return obj
 
-    def paginate_queryset(self, queryset):
-        tenant = self.tenant_context.tenant if self.request.auth else None
-        if tenant is not None and self._list_compiled_once(queryset):
-            built = queryset
-            queryset = querycache.TenantList((type(self), "list"), built.model, tenant, lambda: built)
-        return super().paginate_queryset(queryset)
-
-    def _list_compiled_once(self, queryset) -> bool:
-        plain = queryset._db is None and not queryset.query.is_sliced  # the default router, not a page yet
-        return self.list_compiled_once and self.action == "list" and not self.filter_backends and plain
-
     def get_serializer_context(self) -> dict[str, Any]:
         context = dict(super().get_serializer_context())
         context["tenant"] = self.tenant_context.tenant if self.request and self.request.auth else None
@@ -105,3 +95,15 @@ class TenantModelViewSet(
     mixins.ListModelMixin,
 ):
     """Full CRUD over one tenant's objects."""
+
+    def list(self, request, *args, **kwargs):
+        tenant = self.tenant_context.tenant
+        if not (self.list_compiled_once and tenant is not None and not self.filter_backends):
+            return super().list(request, *args, **kwargs)
+        # DRF's list, with the queryset built only if it is counted or compiled (tenants.querycache).
+        model = self.queryset.model  # the class's queryset, the one get_queryset narrows
+        rows = querycache.TenantList((type(self), "list"), model, tenant, self.get_queryset)
+        page = self.paginate_queryset(rows)
+        if page is None:
+            return Response(self.get_serializer(rows.queryset, many=True).data)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)

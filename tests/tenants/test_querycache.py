@@ -94,3 +94,20 @@ def test_a_list_without_a_tenant_id_in_its_sql_is_not_reused(tenant):
     assert [a.name for a in rows[0:10]] == ["Alpha"]
     assert querycache._compiled == {("unscoped", "default", 0, 10): None}
     assert [a.name for a in rows[0:10]] == ["Alpha"] and rows.count() == 1
+
+
+def test_a_reused_page_does_not_build_the_queryset(tenant, other_tenant):
+    # given a page compiled for one tenant
+    _agents(tenant, ["Alpha"])
+    _agents(other_tenant, ["Omega"])
+    built: list[str] = []
+
+    def build(owner):
+        built.append(owner.name)
+        return Agent.objects.filter(tenant=owner)
+
+    assert [a.name for a in querycache.TenantList("agents", Agent, tenant, lambda: build(tenant))[0:5]] == ["Alpha"]
+    # then another tenant's read of that page needs no queryset, only counting builds it
+    rows = querycache.TenantList("agents", Agent, other_tenant, lambda: build(other_tenant))
+    assert [a.name for a in rows[0:5]] == ["Omega"] and built == ["Acme"]
+    assert rows.count() == 1 and built == ["Acme", "Globex"]
