@@ -53,8 +53,10 @@ def _tenant_param(model: type[Model], tenant: Tenant, connection: Any) -> Any:
 
 
 def _compile(queryset: QuerySet, tenant: Tenant, alias: str) -> _Compiled | None:
-    if getattr(queryset, "_db", None) is not None:
-        return None  # a database chosen by the queryset, not the router: read it as it says
+    state: Any = queryset  # Django's own bookkeeping of what the queryset was asked for
+    plain_rows = state._iterable_class is ModelIterable and not state._prefetch_related_lookups
+    if state._db is not None or not plain_rows or state._known_related_objects:
+        return None  # its own database, values(), prefetching, known parents: read it as it says
     compiler = queryset.query.get_compiler(using=alias)
     try:
         sql, params = compiler.as_sql()

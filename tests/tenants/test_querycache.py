@@ -111,3 +111,19 @@ def test_a_reused_page_does_not_build_the_queryset(tenant, other_tenant):
     rows = querycache.TenantList("agents", Agent, other_tenant, lambda: build(other_tenant))
     assert [a.name for a in rows[0:5]] == ["Omega"] and built == ["Acme"]
     assert rows.count() == 1 and built == ["Acme", "Globex"]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda tenant: Agent.objects.filter(tenant=tenant).prefetch_related("tools"),
+        lambda tenant: Agent.objects.filter(tenant=tenant).values("name"),
+        lambda tenant: Agent.objects.using("default").filter(tenant=tenant),
+    ],
+)
+def test_querysets_django_reads_its_own_way_are_read_afresh(tenant, build):
+    _agents(tenant, ["Alpha"], tool=_tool(tenant))
+    rows = querycache.TenantList(("other", id(build)), Agent, tenant, lambda: build(tenant))
+    assert len(rows[0:10]) == 1 and list(querycache._compiled.values()) == [None]
+    if not isinstance(rows[0:10][0], dict) and hasattr(rows[0:10][0], "_prefetched_objects_cache"):
+        assert rows[0:10][0]._prefetched_objects_cache["tools"]  # prefetched, as the queryset asked
