@@ -127,3 +127,30 @@ def test_querysets_django_reads_its_own_way_are_read_afresh(tenant, build):
     assert len(rows[0:10]) == 1 and list(querycache._compiled.values()) == [None]
     if not isinstance(rows[0:10][0], dict) and hasattr(rows[0:10][0], "_prefetched_objects_cache"):
         assert rows[0:10][0]._prefetched_objects_cache["tools"]  # prefetched, as the queryset asked
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_reading_the_same_compiled_page_each_get_their_tenants_rows(make_tenant):
+    # given four tenants with agents of their own, read by four threads at once (gthread serves so)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    tenants = [make_tenant(f"T{i}") for i in range(4)]
+    for i, owner in enumerate(tenants):
+        _agents(owner, [f"Agent{i}a", f"Agent{i}b"])
+
+    def read(owner) -> set[tuple[str, ...]]:
+        try:
+            pages = set()
+            for _ in range(25):
+                rows = querycache.TenantList("threads", Agent, owner, lambda: Agent.objects.filter(tenant=owner))
+                pages.add(tuple(sorted(agent.name for agent in rows[0:10])))
+            return pages
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(read, tenants * 2))
+    # then every read of a tenant gave exactly its own two agents
+    assert results == [{(f"Agent{i}a", f"Agent{i}b")} for i in list(range(4)) * 2]
