@@ -1,15 +1,22 @@
-"""Admission counters of a SIP trunk: what `trigger_call` checks under the trunk's row lock.
+"""Admission counters of a SIP trunk: what `trigger_call` checks and takes when it admits a call.
 
-The trunk row carries `live_calls` and `recent_starts` (the start times of the calls admitted during
-the last second). Admitting a call and ending one update them in the same transaction that writes the
-call, so a check reads one locked row however many calls are live or recently started:
+The trunk row carries `live_calls` and `recent_starts`, the ring of the start times (epoch seconds,
+in admission order) of its last `max_cps` admitted calls. Admitting a call and ending one update them
+in the same transaction that writes the call, so admission reads one row however many calls are live
+or recently started, and its cost is O(max_cps) at worst:
 
-- `capacity_refusal(trunk, now)` — why the locked trunk cannot start a call now, or None;
-- `take_channel(trunk, now)` — count an admitted call (same transaction, trunk locked);
+- `admit(trunk_id, now)` — the fast path: one conditional UPDATE … RETURNING (PostgreSQL, SQLite) that
+  takes a channel and a start when the trunk is active and within both limits, and returns the start
+  time; None otherwise, and the caller decides under the trunk's lock (`capacity_refusal`);
+- `start_time(trunk, now)`, `capacity_refusal(trunk, start)`, `take_channel(trunk, start)` — the same
+  decision in Python on a locked row (refusals, with their message and Retry-After);
 - `release_channel(call)` — count a call that just became final (same transaction as its status);
 - `reconcile_trunks()` — the periodic repair from the calls themselves, for counts changed outside
   these paths (a live call deleted, rows edited by hand).
 
+A start is never earlier than the ring's last one (`now`, or that start when another process's clock
+ran ahead), so the ring is sorted, the recorded start times are in admission order, and the check "the
+`max_cps`-th most recent start is at least a second old" keeps every one-second window within max_cps.
 Lock order is always call row → trunk row (ending) or trunk row → new call (admitting), never the
 reverse, so the two cannot deadlock.
 """
@@ -17,29 +24,102 @@ reverse, so the two cannot deadlock.
 from __future__ import annotations
 
 import math
+import sqlite3
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, IntegerField, Min, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from calls.dialers import get_dialer
-from calls.models import LIVE_STATUSES, Call, SipTrunk
+from calls.models import LIVE_STATUSES, ActiveStatus, Call, SipTrunk
 
 MAX_CHANNELS_MESSAGE = "Trunk concurrency (max_channels) exhausted"
 MAX_CPS_MESSAGE = "Trunk call rate (max_cps) exceeded"
 MAX_RETRY_AFTER_SECONDS = 3600
 WINDOW_SECONDS = 1.0
 
+# The fast path per database: the start is max(now, the ring's last start); the ring drops its oldest
+# start once it holds max_cps (a ring left longer by a lowered max_cps keeps its length until a locked
+# admission trims it; the check reads the max_cps-th most recent start either way).
+_ADMIT_SQL = {
+    "postgresql": """
+        UPDATE calls_siptrunk SET
+            live_calls = live_calls + 1,
+            recent_starts = (
+                CASE WHEN jsonb_array_length(recent_starts) >= max_cps THEN recent_starts - 0 ELSE recent_starts END
+            ) || to_jsonb(GREATEST(%(now)s, COALESCE((recent_starts -> -1)::float8, 0)))
+        WHERE id = %(id)s AND status = %(active)s AND live_calls < max_channels AND (
+            jsonb_array_length(recent_starts) < max_cps
+            OR (recent_starts -> (jsonb_array_length(recent_starts) - max_cps))::float8
+                <= GREATEST(%(now)s, COALESCE((recent_starts -> -1)::float8, 0)) - %(window)s
+        )
+        RETURNING (recent_starts -> -1)::float8
+    """,
+    # SQLite writes a real into JSON with 15 digits: the start goes in as the text Python wrote, so the
+    # ring and the call keep the same microsecond (-> and ->> need SQLite 3.38).
+    "sqlite": """
+        UPDATE calls_siptrunk SET
+            live_calls = live_calls + 1,
+            recent_starts = json_insert(
+                CASE WHEN json_array_length(recent_starts) >= max_cps
+                    THEN json_remove(recent_starts, '$[0]') ELSE recent_starts END,
+                '$[#]',
+                json(CASE WHEN %(now)s > coalesce(recent_starts ->> '$[#-1]', 0)
+                    THEN %(now_text)s ELSE recent_starts -> '$[#-1]' END)
+            )
+        WHERE id = %(id)s AND status = %(active)s AND live_calls < max_channels AND (
+            json_array_length(recent_starts) < max_cps
+            OR recent_starts ->> ('$[' || (json_array_length(recent_starts) - max_cps) || ']')
+                <= max(%(now)s, coalesce(recent_starts ->> '$[#-1]', 0)) - %(window)s
+        )
+        RETURNING recent_starts -> '$[#-1]'
+    """,
+}
 
-def _in_window(trunk: SipTrunk, now: datetime) -> list[float]:
-    cutoff = now.timestamp() - WINDOW_SECONDS
-    return sorted(t for t in trunk.recent_starts or [] if isinstance(t, int | float) and t > cutoff)
+
+def admit(trunk_id: uuid.UUID | str, now: datetime) -> datetime | None:
+    """Take a channel and a start on the trunk in one statement; the call's start time, or None.
+
+    None when the trunk is inactive, missing or at a limit (or the database has no fast path): the
+    caller then locks the trunk and decides with `capacity_refusal`. Run in the transaction that
+    inserts the call; the trunk's row stays locked until it commits.
+    """
+    sql = _ADMIT_SQL.get(connection.vendor)
+    if sql is None or (connection.vendor == "sqlite" and sqlite3.sqlite_version_info < (3, 38)):
+        return None
+    at = _epoch(now)
+    params = {
+        "id": SipTrunk._meta.pk.get_db_prep_value(trunk_id, connection),
+        "now": at,
+        "now_text": repr(at),
+        "active": ActiveStatus.ACTIVE.value,
+        "window": WINDOW_SECONDS,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None or row[0] is None else datetime.fromtimestamp(float(row[0]), tz=UTC)
 
 
-def capacity_refusal(trunk: SipTrunk, now: datetime) -> tuple[str, int] | None:
-    """Why `trunk` cannot start a call at `now` — (message, Retry-After seconds) — or None.
+def _epoch(moment: datetime) -> float:
+    # Whole microseconds, so a start read back as a datetime is exactly the ring's value.
+    return round(moment.timestamp(), 6)
+
+
+def _ring(trunk: SipTrunk) -> list[float]:
+    return [float(t) for t in trunk.recent_starts or [] if isinstance(t, int | float) and not isinstance(t, bool)]
+
+
+def start_time(trunk: SipTrunk, now: datetime) -> datetime:
+    """When a call admitted on the locked `trunk` at `now` starts: never before the ring's last start."""
+    return datetime.fromtimestamp(max([_epoch(now), *_ring(trunk)[-1:]]), tz=UTC)
+
+
+def capacity_refusal(trunk: SipTrunk, start: datetime) -> tuple[str, int] | None:
+    """Why `trunk` cannot start a call at `start` — (message, Retry-After seconds) — or None.
 
     Run under the trunk's lock, on the row just read. A start counts for max_cps during the one
     second after it (a sliding window, so no one-second window ever holds more than max_cps).
@@ -47,22 +127,23 @@ def capacity_refusal(trunk: SipTrunk, now: datetime) -> tuple[str, int] | None:
     if trunk.live_calls >= trunk.max_channels:
         # Only on a refusal: when the oldest live call is expected to end.
         live = Call.objects.filter(sip_trunk=trunk, status__in=LIVE_STATUSES)
-        oldest = live.aggregate(oldest=Min("started_at"))["oldest"] or now
+        oldest = live.aggregate(oldest=Min("started_at"))["oldest"] or start
         expected = timedelta(seconds=get_dialer(trunk.dialer).expected_duration(trunk.dialer_config))
-        return MAX_CHANNELS_MESSAGE, _whole_seconds((oldest + expected - now).total_seconds())
-    recent = _in_window(trunk, now)
-    if len(recent) >= trunk.max_cps:
-        oldest = recent[-trunk.max_cps]
-        return MAX_CPS_MESSAGE, _whole_seconds(oldest + WINDOW_SECONDS - now.timestamp())
+        return MAX_CHANNELS_MESSAGE, _whole_seconds((oldest + expected - start).total_seconds())
+    ring, at = _ring(trunk), _epoch(start)
+    if trunk.max_cps < 1:
+        return MAX_CPS_MESSAGE, 1
+    if len(ring) >= trunk.max_cps and ring[-trunk.max_cps] > at - WINDOW_SECONDS:
+        return MAX_CPS_MESSAGE, _whole_seconds(ring[-trunk.max_cps] + WINDOW_SECONDS - at)
     return None
 
 
-def take_channel(trunk: SipTrunk, now: datetime) -> None:
-    """Count a call admitted at `now` on the locked `trunk` (one UPDATE, same transaction)."""
-    recent = [*_in_window(trunk, now), now.timestamp()][-max(1, trunk.max_cps) :]
-    SipTrunk.objects.filter(pk=trunk.pk).update(live_calls=F("live_calls") + 1, recent_starts=recent)
+def take_channel(trunk: SipTrunk, start: datetime) -> None:
+    """Count a call started at `start` on the locked `trunk` (one UPDATE, same transaction)."""
+    ring: list[Any] = [*_ring(trunk), _epoch(start)][-max(1, trunk.max_cps) :]
+    SipTrunk.objects.filter(pk=trunk.pk).update(live_calls=F("live_calls") + 1, recent_starts=ring)
     trunk.live_calls += 1
-    trunk.recent_starts = recent
+    trunk.recent_starts = ring
 
 
 def release_channel(call: Call) -> None:

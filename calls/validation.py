@@ -13,22 +13,23 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import phonenumbers
 from django.core.exceptions import ValidationError
+from django.db.models import CharField, Exists, Subquery, Value
 
 from calls import dnc
 from calls.dialers import DialerConfigError, UnknownDialer, clean_settings
 from calls.models import ActiveStatus, Agent, SipTrunk
 from integrations import http, templating
 from tenants import scoping
-from tenants.errors import DomainError, ErrorCode, NotFound
+from tenants.errors import DomainError, ErrorCode
 from tenants.models import Tenant
 
-M = TypeVar("M", Agent, SipTrunk)
 CALL_FIELDS = ("phone_number", "agent_id", "sip_trunk_id", "metadata", "callback_url")
 _E164_CHARS = re.compile(r"^\+[0-9 ().\-]+$")
 MAX_SCHEMA_FIELDS = 100
@@ -122,13 +123,19 @@ def clean_input_schema(value: Any) -> dict[str, Any]:
 class CallRequest:
     phone_number: str
     agent: Agent
+    # Loaded with its id, tenant and status only (other fields load on access): admission reads the
+    # trunk's limits and counters itself, in the statement that takes a channel.
     sip_trunk: SipTrunk
     metadata: dict[str, Any]
     callback_url: str
 
 
 def validate_call_request(tenant: Tenant, data: Any) -> CallRequest:
-    """Check a POST /calls body in the order of SPEC §9; raise CallRequestError with the exact message."""
+    """Check a POST /calls body in the order of SPEC §9; raise CallRequestError with the exact message.
+
+    The agent, the trunk's status and the do-not-call entry are read in one query; the checks on them
+    still answer in SPEC order.
+    """
     if not isinstance(data, dict):
         raise CallRequestError("Request body must be a JSON object")
     unknown = sorted(set(data) - set(CALL_FIELDS))
@@ -139,8 +146,20 @@ def validate_call_request(tenant: Tenant, data: Any) -> CallRequest:
     phone_number = normalise_e164(data["phone_number"])
     if phone_number is None:
         raise CallRequestError("phone_number must be in E.164 format")
-    agent = _lookup(tenant, Agent, data.get("agent_id"), "agent_id", "Agent not found")
-    trunk = _lookup(tenant, SipTrunk, data.get("sip_trunk_id"), "sip_trunk_id", "SIP trunk not found")
+    agent_id = _object_id(data.get("agent_id"), "agent_id")
+    if agent_id is None:
+        raise CallRequestError("Agent not found", code=ErrorCode.NOT_FOUND)
+    try:
+        trunk_id, trunk_error = _object_id(data.get("sip_trunk_id"), "sip_trunk_id"), None
+    except CallRequestError as exc:  # reported after "Agent not found", as SPEC orders them
+        trunk_id, trunk_error = None, exc
+    agent = _load_agent(tenant, agent_id, trunk_id, phone_number)
+    if agent is None:
+        raise CallRequestError("Agent not found", code=ErrorCode.NOT_FOUND)
+    if trunk_error is not None:
+        raise trunk_error
+    if agent.trunk_status is None:
+        raise CallRequestError("SIP trunk not found", code=ErrorCode.NOT_FOUND)
     metadata = data.get("metadata")
     if metadata is None:
         metadata = {}
@@ -151,23 +170,37 @@ def validate_call_request(tenant: Tenant, data: Any) -> CallRequest:
         raise CallRequestError(f"metadata missing required keys: {', '.join(missing)}")
     if agent.status != ActiveStatus.ACTIVE:
         raise CallRequestError("Agent is not active")
-    if trunk.status != ActiveStatus.ACTIVE:
+    if agent.trunk_status != ActiveStatus.ACTIVE:
         raise CallRequestError("SIP trunk is not active")
     callback_url = _callback_url(data.get("callback_url"))
-    if dnc.is_listed(tenant, phone_number):
+    if agent.number_listed:
         raise CallRequestError(dnc.LISTED_MESSAGE)
+    trunk = SipTrunk.from_db(agent._state.db, ["id", "tenant_id", "status"], [trunk_id, tenant.pk, agent.trunk_status])
     return CallRequest(phone_number, agent, trunk, metadata, callback_url)
 
 
-def _lookup(tenant: Tenant, model: type[M], value: Any, field: str, not_found: str) -> M:
+def _object_id(value: Any, field: str) -> uuid.UUID | None:
+    """The id a request names (None when it cannot name any object); CallRequestError when it is missing."""
     if value in (None, ""):
         raise CallRequestError(f"{field} is required")
     if not isinstance(value, str):
-        raise CallRequestError(not_found, code=ErrorCode.NOT_FOUND)
+        return None
     try:
-        return scoping.get_for_tenant(model, tenant, pk=value)
-    except NotFound:
-        raise CallRequestError(not_found, code=ErrorCode.NOT_FOUND) from None
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def _load_agent(tenant: Tenant, agent_id: uuid.UUID, trunk_id: uuid.UUID | None, phone_number: str) -> Any:
+    """The tenant's agent, annotated with the trunk's status (`trunk_status`, None: no such trunk of the
+    tenant) and whether the number is on the do-not-call list (`number_listed`); None without the agent."""
+    trunk_status: Subquery | Value = Value(None, output_field=CharField())
+    if trunk_id is not None:
+        trunk_status = Subquery(scoping.for_tenant(SipTrunk, tenant).filter(pk=trunk_id).values("status")[:1])
+    listed = dnc.listed_query(tenant, phone_number)
+    agents = scoping.for_tenant(Agent, tenant).filter(pk=agent_id).order_by()
+    annotated = agents.annotate(trunk_status=trunk_status, number_listed=Exists(listed))
+    return next(iter(annotated[:1]), None)
 
 
 # --- agent runtime settings (SPEC §14) -------------------------------------------------------------

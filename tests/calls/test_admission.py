@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from calls import admission, services
+from calls import admission, dialing, services
 from calls.events import record_call_event
 from calls.models import LIVE_STATUSES, Call, CallStatus, SipTrunk
 from rules.models import Conversation
@@ -63,10 +63,21 @@ def test_admitting_and_ending_calls_keep_the_counter_exact(tenant, agent, full_t
 
 def test_a_refused_call_leaves_no_conversation_and_no_count(tenant, agent, make_trunk):
     trunk = make_trunk(tenant, max_channels=1, max_cps=100)
-    services.trigger_call(tenant, call_body(agent, trunk))
+    accepted = services.trigger_call(tenant, call_body(agent, trunk))
     refused = services.trigger_call(tenant, call_body(agent, trunk))
+    dialing.advance_call(accepted.call.pk)  # the first dialer step gives the accepted call its conversation
     assert not refused.accepted and refused.call.conversation_id is None
     assert Conversation.objects.count() == 1
+    assert _counters(trunk) == (1, 1)
+
+
+def test_admission_writes_only_the_call_and_its_event(tenant, agent, make_trunk):
+    trunk = make_trunk(tenant, max_channels=10, max_cps=100)
+    result = services.trigger_call(tenant, call_body(agent, trunk))
+    call = Call.objects.get(pk=result.call.pk)
+    assert call.conversation_id is None and Conversation.objects.count() == 0
+    assert list(call.events.values_list("status", "source")) == [(CallStatus.INITIATING, "api")]
+    assert call.started_at == result.call.started_at and call.started_at >= call.created_at
     assert _counters(trunk) == (1, 1)
 
 
@@ -77,10 +88,13 @@ def test_the_start_ring_refuses_past_max_cps_with_the_time_until_a_start_leaves_
     assert (refused.accepted, refused.message, refused.retry_after) == (False, admission.MAX_CPS_MESSAGE, 1)
     ring = SipTrunk.objects.get(pk=trunk.pk).recent_starts
     assert len(ring) == 2 and ring == sorted(ring)
-    # starts older than a second leave the ring, which never holds more than max_cps
+    # once the oldest of the last max_cps starts is a second old, a start is admitted; the ring keeps
+    # the last max_cps starts, in order
     SipTrunk.objects.filter(pk=trunk.pk).update(recent_starts=[t - 1.01 for t in ring])
-    assert services.trigger_call(tenant, call_body(agent, trunk)).accepted
-    assert len(SipTrunk.objects.get(pk=trunk.pk).recent_starts) == 1
+    admitted = services.trigger_call(tenant, call_body(agent, trunk))
+    assert admitted.accepted
+    after = SipTrunk.objects.get(pk=trunk.pk).recent_starts
+    assert after == [ring[1] - 1.01, admitted.call.started_at.timestamp()]
 
 
 def test_admission_reads_no_calls_however_many_are_live(tenant, agent, make_trunk):
@@ -93,6 +107,22 @@ def test_admission_reads_no_calls_however_many_are_live(tenant, agent, make_trun
     # then no query read or counted the trunk's calls
     assert not [q for q in queries.captured_queries if q["sql"].startswith("SELECT") and '"calls_call"' in q["sql"]]
     assert _counters(trunk) == (3001, 3001)
+
+
+def test_an_admission_takes_the_trunk_in_one_statement(tenant, agent, make_trunk):
+    trunk = make_trunk(tenant, max_channels=10, max_cps=100)
+    services.trigger_call(tenant, call_body(agent, trunk))
+    with CaptureQueriesContext(connection) as queries:
+        assert services.trigger_call(tenant, call_body(agent, trunk)).accepted
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT")
+    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(control)]
+    on_trunk = [sql for sql in statements if "calls_siptrunk" in sql]
+    # the agent, the trunk's status and the do-not-call list in one read; the trunk's counters in one
+    # conditional UPDATE … RETURNING; then the event and the call: nothing else
+    assert len(on_trunk) == 2 and on_trunk[1].lstrip().startswith("UPDATE") and "RETURNING" in on_trunk[1]
+    assert not any("FOR UPDATE" in sql for sql in statements)
+    assert len(statements) == 4
+    assert _counters(trunk) == (2, 2)
 
 
 def test_editing_a_trunk_never_writes_back_stale_counters(tenant, agent, make_trunk):
