@@ -1,15 +1,19 @@
 """Benchmark of outbound calls (run by hand; prints figures; loopback only, bounded loops).
 
-    .venv/bin/python bench/calls.py [--seconds 10] [--clients 16] [--calls 1000] [--rate 5] [--live 10000]
+    .venv/bin/python bench/calls.py [--seconds 10] [--clients 16] [--rounds 3] [--calls 1000] [--rate 5]
+                                    [--live 10000]
 
 Deployed as an operator would: gunicorn 2 workers x 4 threads (gthread), PostgreSQL, Redis as cache
-and broker, DEBUG off. Prints the goals of issue #17 as ratios, all measured in this one run:
+and broker, DEBUG off; the load comes from wrk (Debian's package) on loopback, keep-alive, as the issue
+measured. Prints the goals of issue #17 as ratios, all measured in this one run:
 
 1. Latency with one connection (p50): GET /healthz and an authenticated GET /api/v1/agents
    (goal: the list ≤ 3 x /healthz).
-2. Sustained rate at `--clients` connections: GET /healthz and POST /integration/v1/calls against a
-   trunk with large limits (goal: POST /calls ≥ 35 % of /healthz), then POST /calls again with
-   `--live` live calls on the trunk (goal: ≥ 90 % of the rate with none).
+2. Sustained rate at `--clients` connections: GET /healthz, POST /integration/v1/calls on a trunk with
+   no live call (goal: ≥ 35 % of /healthz) and on a second trunk holding `--live` live calls (goal:
+   ≥ 90 % of the rate with none). Both trunks have large limits. The three alternate for `--rounds`
+   rounds and the medians are compared, so a drift in the machine's load hits each alike; the calls a
+   round places are ended after it (no worker runs then), so every round starts from the same counts.
 3. Callback latency, terminal status → local receiver, p50/p99 over `--calls` calls placed through the
    API and driven by a real Celery worker (simulated dialer with short delays); `--calls 0` skips it.
 
@@ -21,8 +25,8 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -67,7 +71,8 @@ def create_database() -> None:
     )
 
 
-def setup_tenant() -> tuple[str, dict, str]:
+def setup_tenant() -> tuple[str, dict, list[str]]:
+    """A tenant with an API key, an agent and two trunks with large limits (the second gets live calls)."""
     os.environ.update(ENV)
     sys.path.insert(0, str(ROOT))
     import django
@@ -80,21 +85,19 @@ def setup_tenant() -> tuple[str, dict, str]:
     tenant, _, _ = bootstrap_tenant(f"Bench {uuid.uuid4().hex[:6]}")
     _, key = create_api_key(tenant, name="bench", role=Role.MEMBER)
     agent = Agent.objects.create(tenant=tenant, name="Bench", agent_code="bench", input_schema={"fields": ["x"]})
-    trunk = SipTrunk.objects.create(
-        tenant=tenant,
-        name="Bench",
-        trunk_phone="+14155552671",
-        max_cps=1_000_000,
-        max_channels=1_000_000,
-        dialer_config={"ring_seconds": 0.1, "talk_seconds": 0.2, "outcome": "completed"},
-    )
-    body = {
-        "phone_number": "+14155552671",
-        "agent_id": str(agent.pk),
-        "sip_trunk_id": str(trunk.pk),
-        "metadata": {"x": 1},
-    }
-    return key, body, str(trunk.pk)
+    trunks = [
+        SipTrunk.objects.create(
+            tenant=tenant,
+            name=f"Bench {name}",
+            trunk_phone="+14155552671",
+            max_cps=1_000_000,
+            max_channels=1_000_000,
+            dialer_config={"ring_seconds": 0.1, "talk_seconds": 0.2, "outcome": "completed"},
+        )
+        for name in ("idle", "busy")
+    ]
+    body = {"phone_number": "+14155552671", "agent_id": str(agent.pk), "metadata": {"x": 1}}
+    return key, body, [str(trunk.pk) for trunk in trunks]
 
 
 def add_live_calls(trunk_id: str, count: int) -> None:
@@ -130,22 +133,51 @@ def _reconcile(trunk_id: str) -> None:
     reconcile_trunk(trunk_id)
 
 
-def latency_p50(port: int, path: str, seconds: float, key: str | None = None) -> float:
-    """p50 in ms of back-to-back requests on one keep-alive connection."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    samples = []
-    ends = time.monotonic() + seconds
-    while time.monotonic() < ends:
-        started = time.perf_counter()
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        response.read()
-        samples.append(time.perf_counter() - started)
-        if response.status != 200:
-            raise SystemExit(f"GET {path} answered {response.status}")
-    conn.close()
-    return statistics.median(samples) * 1000
+def wrk(port: int, path: str, *, connections: int, seconds: float, key=None, body=None) -> dict[str, float]:
+    """One wrk run: requests/s, p50 latency (ms), 2xx count and non-2xx count."""
+    command = [
+        "wrk",
+        f"-t{min(2, connections)}",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--latency",
+        "--timeout",
+        "30s",
+    ]
+    if key:
+        command += ["-H", f"Authorization: Bearer {key}"]
+    script = None
+    if body is not None:
+        script = ROOT / ".local" / f"bench-wrk-{os.getpid()}.lua"
+        payload = json.dumps(json.dumps(body))  # a Lua string literal holding the JSON body
+        script.write_text(
+            f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = {payload}\n'
+        )
+        command += ["-s", str(script)]
+    output = subprocess.run(
+        [*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True
+    ).stdout
+    if script:
+        script.unlink()
+    return _parse_wrk(output)
+
+
+def _parse_wrk(output: str) -> dict[str, float]:
+    figures = {"rate": 0.0, "p50_ms": 0.0, "requests": 0.0, "bad": 0.0}
+    units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    for line in output.splitlines():
+        words = line.split()
+        if line.startswith("Requests/sec:"):
+            figures["rate"] = float(words[1])
+        elif words[:1] == ["50%"]:
+            value = words[1]
+            unit = next(u for u in ("us", "ms", "s") if value.endswith(u))
+            figures["p50_ms"] = float(value[: -len(unit)]) * units[unit]
+        elif "requests in" in line:
+            figures["requests"] = float(words[0])
+        elif line.strip().startswith("Non-2xx or 3xx responses:"):
+            figures["bad"] = float(words[-1])
+    return figures
 
 
 def free_port() -> int:
@@ -181,38 +213,6 @@ def wait_until_up(port: int) -> None:
     raise SystemExit("gunicorn did not come up")
 
 
-def request(port: int, method: str, path: str, key: str | None = None, body: dict | None = None) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Content-Type": "application/json"}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-    response = conn.getresponse()
-    response.read()
-    conn.close()
-    return response.status
-
-
-def _load(job: tuple) -> tuple[int, int]:
-    """One client process: `threads` threads sending requests until `ends` (wall clock)."""
-    port, method, path, key, body, threads, ends = job
-    counts = {"ok": 0, "bad": 0}
-    lock = threading.Lock()
-
-    def run() -> None:
-        while time.time() < ends:
-            status = request(port, method, path, key, body)
-            with lock:
-                counts["ok" if status in (200, 201) else "bad"] += 1
-
-    workers = [threading.Thread(target=run) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return counts["ok"], counts["bad"]
-
-
 def group_cpu_seconds(pgid: int) -> float:
     """User + system CPU seconds of the live processes of process group `pgid` (Linux /proc)."""
     total = 0
@@ -224,25 +224,6 @@ def group_cpu_seconds(pgid: int) -> float:
         if int(fields[2]) == pgid:
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
-
-
-def sustained_rate(
-    port: int, method: str, path: str, seconds: float, clients: int, key=None, body=None
-) -> tuple[float, int]:
-    processes = 2
-    ends = time.time() + seconds
-    job = (port, method, path, key, body, max(1, clients // processes), ends)
-    started = time.monotonic()
-    from django.db import connections
-
-    connections.close_all()  # the forked clients must not share the parent's database socket
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
-        results = pool.map(_load, [job] * processes)
-    elapsed = time.monotonic() - started
-    ok, bad = sum(r[0] for r in results), sum(r[1] for r in results)
-    if bad:
-        print(f"  ({bad} non-2xx answers on {path})")
-    return ok / elapsed, ok
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -307,46 +288,76 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def rates(port: int, args, key: str, body: dict, web: subprocess.Popen, trunk_id: str) -> dict[str, float]:
-    figures = {}
+def rates(port: int, args, key: str, body: dict, web: subprocess.Popen, trunk_ids: list[str]) -> dict[str, float]:
+    """Median rate per label over `--rounds` alternating rounds; prints each round."""
+    idle, busy = trunk_ids
+    live_label = f"POST /calls, {args.live:,} live"
     runs = (
-        ("GET /healthz", "GET", "/healthz", None),
-        ("POST /integration/v1/calls", "POST", "/integration/v1/calls", key),
-        (f"POST /calls, {args.live:,} live", "POST", "/integration/v1/calls", key),
+        ("GET /healthz", "/healthz", None, None),
+        ("POST /integration/v1/calls", "/integration/v1/calls", key, {**body, "sip_trunk_id": idle}),
+        (live_label, "/integration/v1/calls", key, {**body, "sip_trunk_id": busy}),
     )
-    for label, method, path, auth in runs:
-        if "live" in label:
-            add_live_calls(trunk_id, args.live)
-        cpu = group_cpu_seconds(web.pid)
-        rate, count = sustained_rate(port, method, path, args.seconds, args.clients, auth, body if auth else None)
-        cpu_ms = (group_cpu_seconds(web.pid) - cpu) * 1000 / max(1, count)
-        figures[label] = rate
-        print(f"  {label:31s}{rate:8.1f} req/s   gunicorn CPU {cpu_ms:5.2f} ms/request")
-    return figures
+    samples: dict[str, list[float]] = {label: [] for label, *_ in runs}
+    for round_number in range(1, args.rounds + 1):
+        print(f"  round {round_number}:")
+        for label, path, auth, payload in runs:
+            cpu = group_cpu_seconds(web.pid)
+            figures = wrk(port, path, connections=args.clients, seconds=args.seconds, key=auth, body=payload)
+            cpu_ms = (group_cpu_seconds(web.pid) - cpu) * 1000 / max(1.0, figures["requests"])
+            bad = f"   ({figures['bad']:.0f} non-2xx)" if figures["bad"] else ""
+            print(f"    {label:31s}{figures['rate']:8.1f} req/s   gunicorn CPU {cpu_ms:5.2f} ms/request{bad}")
+            samples[label].append(figures["rate"])
+            if payload:
+                end_round_calls(payload["sip_trunk_id"])
+    return {label: statistics.median(values) for label, values in samples.items()}
 
 
-def end_bench_calls(trunk_id: str) -> None:
-    """The rate runs' calls were never dialed (no worker): drop their queued steps and end them."""
+def end_round_calls(trunk_id: str) -> None:
+    """The calls a rate round placed were never dialed (no worker runs): end them, recount the trunk.
+
+    The `--live` answered calls on the busy trunk stay live; only the round's queued calls end.
+    """
     import redis
 
     from calls.models import Call
 
     redis.Redis.from_url(BROKER_URL).delete(QUEUE)
+    Call.objects.filter(sip_trunk_id=trunk_id, status="Initiating").update(status="Trigger Failed")
+    _reconcile(trunk_id)
+
+
+def end_live_calls(trunk_id: str) -> None:
+    from calls.models import Call
+
     Call.objects.filter(sip_trunk_id=trunk_id, status__in=["Initiating", "Answered"]).update(status="Trigger Failed")
     _reconcile(trunk_id)
+
+
+def latencies_p50(port: int, args, key: str) -> tuple[float, float]:
+    """Median over the rounds of the one-connection p50 of /healthz and of the authenticated list."""
+    health, listing = [], []
+    for _ in range(args.rounds):
+        health.append(wrk(port, "/healthz", connections=1, seconds=args.seconds / 2)["p50_ms"])
+        listing.append(wrk(port, "/api/v1/agents", connections=1, seconds=args.seconds / 2, key=key)["p50_ms"])
+    print("  rounds: " + "   ".join(f"{h:.2f} / {li:.2f} ms" for h, li in zip(health, listing, strict=True)))
+    return statistics.median(health), statistics.median(listing)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each rate measurement")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent client threads")
-    parser.add_argument("--calls", type=int, default=1000, help="calls for the callback latency")
+    parser.add_argument("--clients", type=int, default=16, help="wrk connections for the rate runs")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are compared")
+    parser.add_argument("--calls", type=int, default=1000, help="calls for the callback latency (0 skips it)")
     parser.add_argument("--rate", type=float, default=5.0, help="calls per second placed for the latency run")
-    parser.add_argument("--live", type=int, default=10_000, help="live calls on the trunk for the third rate run")
+    parser.add_argument("--live", type=int, default=10_000, help="live calls on the busy trunk")
     args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("bench/calls.py needs wrk: apt-get install wrk")
     (ROOT / ".local").mkdir(exist_ok=True)
     create_database()
-    key, body, trunk_id = setup_tenant()
+    key, body, trunk_ids = setup_tenant()
+    add_live_calls(trunk_ids[1], args.live)
     port = free_port()
     web = start(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
@@ -356,21 +367,23 @@ def main() -> None:
     latencies: list[float] = []
     try:
         wait_until_up(port)
-        print(f"gunicorn 2 workers x 4 threads on PostgreSQL ({DATABASE}), Redis cache + broker, DEBUG off")
-        print(f"latency, 1 connection, {args.seconds:g} s each:")
-        health_ms = latency_p50(port, "/healthz", args.seconds)
-        list_ms = latency_p50(port, "/api/v1/agents", args.seconds, key)
+        print(f"gunicorn 2 workers x 4 threads on PostgreSQL ({DATABASE}), Redis cache + broker, DEBUG off; wrk")
+        print(f"latency, 1 connection, {args.seconds / 2:g} s each, /healthz / list:")
+        health_ms, list_ms = latencies_p50(port, args, key)
         print(f"  GET /healthz p50 {health_ms:6.2f} ms   GET /api/v1/agents p50 {list_ms:6.2f} ms")
         print(f"  ratio list : /healthz p50 = {list_ms / health_ms:.2f} x   (goal ≤ 3 x)")
         print(f"rate, {args.clients} connections, {args.seconds:g} s each:")
-        figures = rates(port, args, key, body, web, trunk_id)
+        figures = rates(port, args, key, body, web, trunk_ids)
         calls, health = figures["POST /integration/v1/calls"], figures["GET /healthz"]
         with_live = figures[f"POST /calls, {args.live:,} live"]
+        print(
+            f"  medians: /healthz {health:.1f}, POST /calls {calls:.1f}, with {args.live:,} live {with_live:.1f} req/s"
+        )
         print(f"  ratio POST /calls : /healthz = {calls / health:.1%}   (goal ≥ 35 %)")
         print(f"  ratio POST /calls with {args.live:,} live : none = {with_live / calls:.1%}   (goal ≥ 90 %)")
-        end_bench_calls(trunk_id)
+        end_live_calls(trunk_ids[1])
         if args.calls:
-            latencies = callback_latency(port, key, body, args.calls, args.rate)
+            latencies = callback_latency(port, key, {**body, "sip_trunk_id": trunk_ids[0]}, args.calls, args.rate)
     finally:
         stop(web)
     if not args.calls:
