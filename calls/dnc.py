@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 from django.db import transaction
-from django.db.models import QuerySet
 
 from calls.models import DoNotCallEntry
 from tenants import scoping
@@ -47,13 +46,8 @@ def normalise_number(value: object, region: str | None = None) -> str | None:
 
 def is_listed(tenant: Tenant | uuid.UUID | str, phone_number: str) -> bool:
     """True when `phone_number` (E.164) is on the tenant's do-not-call list."""
-    return listed_query(tenant, phone_number).exists()
-
-
-def listed_query(tenant: Tenant | uuid.UUID | str, phone_number: str) -> QuerySet[DoNotCallEntry]:
-    """The tenant's entry for `phone_number` (E.164), as a query (`is_listed`, or inside another query)."""
     tenant_id = tenant.pk if isinstance(tenant, Tenant) else tenant
-    return DoNotCallEntry.objects.filter(tenant_id=tenant_id, phone_number=phone_number)
+    return DoNotCallEntry.objects.filter(tenant_id=tenant_id, phone_number=phone_number).exists()
 
 
 def add_number(tenant: Tenant, phone_number: object, reason: object = "", *, region: str | None = None):
