@@ -18,7 +18,7 @@ from calls import admission, dialing, services
 from calls.events import record_call_event
 from calls.models import LIVE_STATUSES, Call, CallStatus, SipTrunk
 from rules.models import Conversation
-from tests.calls.conftest import PHONE, call_body
+from tests.calls.conftest import PHONE, call_body, max_starts_in_one_second
 from tests.support.concurrency import run_processes
 
 
@@ -202,6 +202,51 @@ def test_admission_is_exact_under_concurrency_with_thousands_of_live_calls(tenan
     assert refused.count() == 10 and set(refused.values_list("rejection_reason", flat=True)) == {
         admission.MAX_CHANNELS_MESSAGE
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_max_cps_is_exact_under_concurrency_with_thousands_of_live_calls(tenant, agent, make_trunk):
+    # given a trunk with 3,000 live calls and room for many more, but 4 starts a second, and 3
+    # processes of 4 threads that try 10 admissions each at once
+    trunk = make_trunk(tenant, max_channels=10_000, max_cps=4)
+    _live_calls(trunk, agent, 3000)
+    code = ADMIT_AND_END.format(tenant=tenant.pk, body=call_body(agent, trunk), to_end=[], attempts=10)
+    # when they run together
+    outcomes = _run_together([code] * 3, time.time() + 4)
+    # then no one-second window holds more than 4 starts, the first 4 always got through, every other
+    # try was refused for max_cps, and the counter and the ring match the calls
+    admitted = sum(o["admitted"] for o in outcomes)
+    started = list(Call.objects.filter(sip_trunk=trunk, status=CallStatus.INITIATING))
+    assert len(started) == admitted >= 4
+    assert max_starts_in_one_second(started) <= 4
+    refused = Call.objects.filter(sip_trunk=trunk, status=CallStatus.REJECTED_CAPACITY)
+    assert refused.count() == 30 - admitted
+    assert set(refused.values_list("rejection_reason", flat=True)) == {admission.MAX_CPS_MESSAGE}
+    assert _counters(trunk) == (3000 + admitted, 3000 + admitted)
+    ring = SipTrunk.objects.get(pk=trunk.pk).recent_starts
+    assert ring == sorted(c.started_at.timestamp() for c in started)[-4:]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_whose_task_was_never_sent_is_placed_by_the_sweep(tenant, agent, make_trunk, monkeypatch):
+    """Committed, then the broker refused the task (or the process died before sending it): the call
+    is not lost — the dialer sweep sends its first step once it is a few seconds overdue."""
+    from calls import dialing, queue
+
+    trunk = make_trunk(tenant, max_channels=10, max_cps=100)
+    sent: list[tuple] = []
+
+    def broker_down(task_name):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(queue, "_task", broker_down)
+    call = services.trigger_call(tenant, call_body(agent, trunk)).call
+    assert Call.objects.get(pk=call.pk).status == CallStatus.INITIATING
+    assert dialing.sweep_dialer() == 0  # not overdue yet: its own message may still arrive
+    Call.objects.filter(pk=call.pk).update(dialer_due_at=timezone.now() - timedelta(seconds=3))
+    monkeypatch.setattr(queue, "enqueue", lambda *args, **kwargs: sent.append(args) or True)
+    assert dialing.sweep_dialer() == 1
+    assert sent == [("calls.advance_call", call.pk)]
 
 
 def _run_together(codes: list[str], start_at: float) -> list[dict]:
