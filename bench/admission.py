@@ -1,17 +1,16 @@
-"""In-process profile of call admission (run by hand; prints figures; independent of machine load).
+"""In-process cost of call admission (run by hand; prints figures; CPU and statement counts do not
+depend much on how busy the shared machine is, wall ms does).
 
-    .venv/bin/python bench/admission.py [--requests 200] [--live 10000] [--profile]
+    .venv/bin/python bench/admission.py [--requests 200] [--live 10000]
 
-Measures, on PostgreSQL with DEBUG off, what one POST /integration/v1/calls costs inside the process,
-so the figures do not depend on how busy the (shared) machine is:
+On PostgreSQL with DEBUG off (the whole request, middleware and API key included, is
+bench/request_cpu.py's; this is the call service alone):
 
-1. through the whole stack (Django's WSGI handler, middleware, DRF, the API key): CPU ms, wall ms and
-   SQL statements per request, beside GET /healthz;
-2. `trigger_call` alone, with no and with `--live` live calls on the trunk: wall ms, CPU ms, statements
-   per call, and the statements run while the trunk's row is locked;
-3. the broker publish of the dialer task (`calls.queue.enqueue`): ms per call and the broker connections
-   opened for `--requests` publishes (one reused connection is the goal);
-4. `--profile`: a pyinstrument wall-clock profile of the POST requests.
+1. `trigger_call` with the calls placed so far live on the trunk, then with `--live` more: wall ms, CPU
+   ms and SQL statements per call, and the statements while the trunk's row is locked (from the
+   statement that locks or conditionally updates it to the commit, the commit not counted);
+2. the broker publish of the dialer task (`calls.queue.enqueue`): ms per call and the broker connections
+   opened for `--requests` publishes (reused connections: 0).
 
 Uses its own database (BENCH_DATABASE, default sb_perfcalls_bench, created and migrated here), Redis
 db 6 (BENCH_REDIS_URL) and a private queue that it deletes at the end.
@@ -20,7 +19,6 @@ db 6 (BENCH_REDIS_URL) and a private queue that it deletes at the end.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -43,7 +41,6 @@ ENV = {
     "CELERY_TASK_DEFAULT_QUEUE": QUEUE,
     "SWITCHBOARD_LOCAL_SECRETS": "true",
     "SECURE_SSL_REDIRECT": "false",
-    "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
     "LOG_LEVEL": "WARNING",
 }
 
@@ -68,13 +65,11 @@ def setup() -> None:
     django.setup()
 
 
-def fixtures() -> tuple[object, str, dict]:
+def fixtures() -> tuple[object, dict]:
     from calls.models import Agent, SipTrunk
-    from tenants.models import Role
-    from tenants.services import bootstrap_tenant, create_api_key
+    from tenants.services import bootstrap_tenant
 
     tenant, _, _ = bootstrap_tenant(f"Bench {uuid.uuid4().hex[:6]}")
-    _, key = create_api_key(tenant, name="bench", role=Role.MEMBER)
     agent = Agent.objects.create(tenant=tenant, name="Bench", agent_code="bench", input_schema={"fields": ["x"]})
     trunk = SipTrunk.objects.create(
         tenant=tenant, name="Bench", trunk_phone="+14155552671", max_cps=1_000_000, max_channels=1_000_000
@@ -85,7 +80,7 @@ def fixtures() -> tuple[object, str, dict]:
         "sip_trunk_id": str(trunk.pk),
         "metadata": {"x": 1},
     }
-    return tenant, key, body
+    return tenant, body
 
 
 class Stats:
@@ -131,34 +126,9 @@ def statements_under_trunk_lock(sql: list[str]) -> int:
 
 
 def is_trunk_lock(statement: str) -> bool:
-    text = statement.upper()
-    on_trunk = '"CALLS_SIPTRUNK"' in text
+    text = statement.upper().lstrip()
+    on_trunk = "CALLS_SIPTRUNK" in text
     return on_trunk and ("FOR UPDATE" in text or (text.startswith("UPDATE") and "LIVE_CALLS" in text))
-
-
-def wsgi_client():
-    from django.test import Client
-
-    return Client(raise_request_exception=True)
-
-
-def http_figures(key: str, body: dict, count: int) -> None:
-    client = wsgi_client()
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
-    payload = json.dumps(body)
-
-    def post() -> None:
-        answer = client.post("/integration/v1/calls", payload, content_type="application/json", **headers)
-        assert answer.status_code == 201, answer.content
-
-    def health() -> None:
-        assert client.get("/healthz").status_code == 200
-
-    post()
-    health()  # warm
-    print(f"through the stack (WSGI handler, DEBUG off), {count} requests each:")
-    print(Stats().run(health, count).line("GET /healthz"))
-    print(Stats().run(post, count).line("POST /integration/v1/calls"))
 
 
 def admission_figures(tenant, body: dict, count: int, live: int) -> None:
@@ -223,20 +193,6 @@ def enqueue_figures(count: int) -> None:
     )
 
 
-def profile(key: str, body: dict, count: int) -> None:
-    from pyinstrument import Profiler
-
-    client = wsgi_client()
-    payload = json.dumps(body)
-    profiler = Profiler(interval=0.0005)
-    with profiler:
-        for _ in range(count):
-            client.post(
-                "/integration/v1/calls", payload, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}"
-            )
-    print(profiler.output_text(unicode=True, color=False, show_all=False))
-
-
 def cleanup(tenant) -> None:
     import redis
 
@@ -250,16 +206,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200, help="requests (calls) per figure")
     parser.add_argument("--live", type=int, default=10_000, help="live calls on the trunk for the second figure")
-    parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile of POST /calls")
     args = parser.parse_args()
     setup()
-    tenant, key, body = fixtures()
+    tenant, body = fixtures()
     try:
-        http_figures(key, body, args.requests)
         admission_figures(tenant, body, args.requests, args.live)
         enqueue_figures(args.requests)
-        if args.profile:
-            profile(key, body, args.requests)
     finally:
         cleanup(tenant)
 
