@@ -10,6 +10,7 @@ or recently started, and its cost is O(max_cps) at worst:
   time; None otherwise, and the caller decides under the trunk's lock (`capacity_refusal`);
 - `start_time(trunk, now)`, `capacity_refusal(trunk, start)`, `take_channel(trunk, start)` — the same
   decision in Python on a locked row (refusals, with their message and Retry-After);
+- `start_budget(trunk_id, now)` — how many calls the counters would admit now (campaign pacing);
 - `release_channel(call)` — count a call that just became final (same transaction as its status);
 - `reconcile_trunks()` — the periodic repair from the calls themselves, for counts changed outside
   these paths (a live call deleted, rows edited by hand).
@@ -30,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, F, IntegerField, Min, OuterRef, Q, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from calls.dialers import get_dialer
@@ -126,8 +127,9 @@ def capacity_refusal(trunk: SipTrunk, start: datetime) -> tuple[str, int] | None
     """
     if trunk.live_calls >= trunk.max_channels:
         # Only on a refusal: when the oldest live call is expected to end.
-        live = Call.objects.filter(sip_trunk=trunk, status__in=LIVE_STATUSES)
-        oldest = live.aggregate(oldest=Min("started_at"))["oldest"] or start
+        # (one entry of the partial index call_trunk_live_started)
+        live = Call.objects.filter(sip_trunk=trunk, status__in=LIVE_STATUSES).order_by("started_at")
+        oldest = live.values_list("started_at", flat=True).first() or start
         expected = timedelta(seconds=get_dialer(trunk.dialer).expected_duration(trunk.dialer_config))
         return MAX_CHANNELS_MESSAGE, _whole_seconds((oldest + expected - start).total_seconds())
     ring, at = _ring(trunk), _epoch(start)
@@ -144,6 +146,15 @@ def take_channel(trunk: SipTrunk, start: datetime) -> None:
     SipTrunk.objects.filter(pk=trunk.pk).update(live_calls=F("live_calls") + 1, recent_starts=ring)
     trunk.live_calls += 1
     trunk.recent_starts = ring
+
+
+def start_budget(trunk_id: uuid.UUID | str, now: datetime) -> int:
+    """How many calls the trunk could start at `now` by its counters (a pacing hint: `admit` decides)."""
+    trunk = SipTrunk.objects.filter(pk=trunk_id).only("live_calls", "recent_starts", "max_cps", "max_channels").first()
+    if trunk is None:
+        return 0
+    recent = sum(1 for start in _ring(trunk) if start > _epoch(now) - WINDOW_SECONDS)
+    return max(0, min(trunk.max_cps - recent, trunk.max_channels - trunk.live_calls))
 
 
 def release_channel(call: Call) -> None:
