@@ -97,13 +97,12 @@ def trigger_call(
 
 
 def _replay(tenant: Tenant, key: str, fingerprint: str) -> TriggerResult | None:
-    ttl = timedelta(seconds=settings.CALLS_IDEMPOTENCY_TTL_SECONDS)
-    # A key older than 24 h is released, so it may name a new call.
-    scoping.for_tenant(Call, tenant).filter(idempotency_key=key, created_at__lt=timezone.now() - ttl).update(
-        idempotency_key=None
-    )
-    first = scoping.for_tenant(Call, tenant).filter(idempotency_key=key).first()
+    first = scoping.for_tenant(Call, tenant).filter(idempotency_key=key).first()  # unique per tenant
     if first is None:
+        return None
+    if first.created_at < timezone.now() - timedelta(seconds=settings.CALLS_IDEMPOTENCY_TTL_SECONDS):
+        # A key older than 24 h is released, so it may name a new call.
+        Call.objects.filter(pk=first.pk, idempotency_key=key).update(idempotency_key=None)
         return None
     if first.request_fingerprint != fingerprint:
         raise CallRequestError(IDEMPOTENCY_MISMATCH_MESSAGE, code=ErrorCode.MISMATCH)
