@@ -5,9 +5,10 @@ in admission order) of its last `max_cps` admitted calls. Admitting a call and e
 in the same transaction that writes the call, so admission reads one row however many calls are live
 or recently started, and its cost is O(max_cps) at worst:
 
-- `admit(trunk_id, now)` — the fast path: one conditional UPDATE … RETURNING (PostgreSQL, SQLite) that
-  takes a channel and a start when the trunk is active and within both limits, and returns the start
-  time; None otherwise, and the caller decides under the trunk's lock (`capacity_refusal`);
+- `admit_call(call, event, now)` — the fast path: the call and its first event inserted if one
+  conditional UPDATE (`admit`: PostgreSQL, SQLite) takes a channel and a start, when the trunk is
+  active and within both limits — on PostgreSQL all in one statement; False otherwise, and the caller
+  decides under the trunk's lock (`capacity_refusal`);
 - `start_time(trunk, now)`, `capacity_refusal(trunk, start)`, `take_channel(trunk, start)` — the same
   decision in Python on a locked row (refusals, with their message and Retry-After);
 - `start_budget(trunk_id, now)` — how many calls the counters would admit now (campaign pacing);
@@ -35,30 +36,31 @@ from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Valu
 from django.db.models.functions import Coalesce, Greatest
 
 from calls.dialers import get_dialer
-from calls.models import LIVE_STATUSES, ActiveStatus, Call, SipTrunk
+from calls.models import LIVE_STATUSES, ActiveStatus, Call, CallEvent, SipTrunk
+from tenants import invariants
 
 MAX_CHANNELS_MESSAGE = "Trunk concurrency (max_channels) exhausted"
 MAX_CPS_MESSAGE = "Trunk call rate (max_cps) exceeded"
 MAX_RETRY_AFTER_SECONDS = 3600
 WINDOW_SECONDS = 1.0
 
+_PG_UPDATE = """
+    UPDATE calls_siptrunk SET
+        live_calls = live_calls + 1,
+        recent_starts = (
+            CASE WHEN jsonb_array_length(recent_starts) >= max_cps THEN recent_starts - 0 ELSE recent_starts END
+        ) || to_jsonb(GREATEST(%(now)s, COALESCE((recent_starts -> -1)::float8, 0)))
+    WHERE id = %(id)s AND status = %(active)s AND live_calls < max_channels AND (
+        jsonb_array_length(recent_starts) < max_cps
+        OR (recent_starts -> (jsonb_array_length(recent_starts) - max_cps))::float8
+            <= GREATEST(%(now)s, COALESCE((recent_starts -> -1)::float8, 0)) - %(window)s
+    )
+"""
 # The fast path per database: the start is max(now, the ring's last start); the ring drops its oldest
 # start once it holds max_cps (a ring left longer by a lowered max_cps keeps its length until a locked
 # admission trims it; the check reads the max_cps-th most recent start either way).
 _ADMIT_SQL = {
-    "postgresql": """
-        UPDATE calls_siptrunk SET
-            live_calls = live_calls + 1,
-            recent_starts = (
-                CASE WHEN jsonb_array_length(recent_starts) >= max_cps THEN recent_starts - 0 ELSE recent_starts END
-            ) || to_jsonb(GREATEST(%(now)s, COALESCE((recent_starts -> -1)::float8, 0)))
-        WHERE id = %(id)s AND status = %(active)s AND live_calls < max_channels AND (
-            jsonb_array_length(recent_starts) < max_cps
-            OR (recent_starts -> (jsonb_array_length(recent_starts) - max_cps))::float8
-                <= GREATEST(%(now)s, COALESCE((recent_starts -> -1)::float8, 0)) - %(window)s
-        )
-        RETURNING (recent_starts -> -1)::float8
-    """,
+    "postgresql": _PG_UPDATE + " RETURNING (recent_starts -> -1)::float8",
     # SQLite writes a real into JSON with 15 digits: the start goes in as the text Python wrote, so the
     # ring and the call keep the same microsecond (-> and ->> need SQLite 3.38).
     "sqlite": """
@@ -91,18 +93,99 @@ def admit(trunk_id: uuid.UUID | str, now: datetime) -> datetime | None:
     sql = _ADMIT_SQL.get(connection.vendor)
     if sql is None or (connection.vendor == "sqlite" and sqlite3.sqlite_version_info < (3, 38)):
         return None
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _admit_params(trunk_id, now))
+        row = cursor.fetchone()
+    return None if row is None or row[0] is None else datetime.fromtimestamp(float(row[0]), tz=UTC)
+
+
+def _admit_params(trunk_id: uuid.UUID | str, now: datetime) -> dict[str, Any]:
     at = _epoch(now)
-    params = {
+    return {
         "id": SipTrunk._meta.pk.get_db_prep_value(trunk_id, connection),
         "now": at,
         "now_text": repr(at),
         "active": ActiveStatus.ACTIVE.value,
         "window": WINDOW_SECONDS,
     }
+
+
+def admit_call(call: Call, event: CallEvent, now: datetime) -> bool:
+    """Insert the accepted `call` (its `started_at` set here) and its first `event` if the trunk admits
+    a call at `now`; False, writing nothing, when the caller must decide under the lock.
+
+    PostgreSQL: one statement — the trunk's conditional UPDATE and both inserts as data-modifying CTEs —
+    so outside a transaction the trunk's row is locked only while that statement runs and commits, with
+    no round trip and no Python in between. SQLite (≥ 3.38): the conditional UPDATE, then the inserts,
+    in one IMMEDIATE transaction (which serialises writers anyway).
+    """
+    invariants.check_same_tenant(call)
+    invariants.check_same_tenant(event)
+    if connection.vendor == "postgresql":
+        if not connection.in_atomic_block:
+            started = _admit_in_one_statement(call, event, now)
+        else:
+            with transaction.atomic():  # a savepoint: the caller's transaction survives a failed insert
+                started = _admit_in_one_statement(call, event, now)
+        if started is None:
+            return False
+        call.started_at = started
+        for obj in (call, event):
+            obj._state.adding, obj._state.db = False, connection.alias
+        return True
+    with transaction.atomic():
+        started = admit(call.sip_trunk_id, now)
+        if started is None:
+            return False
+        call.started_at = started
+        call.save(force_insert=True)
+        event.save(force_insert=True)
+    return True
+
+
+# Built from the models' tables and columns and named placeholders only: every value is a parameter.
+# The inserts select from the UPDATE's one row, so a trunk that does not admit writes nothing.
+_ONE_STATEMENT = (
+    "WITH admitted AS ({update} RETURNING (recent_starts -> -1)::float8 AS start),"
+    " call AS (INSERT INTO {calls} ({call_columns}) SELECT {call_values} FROM admitted RETURNING {started}),"
+    " event AS (INSERT INTO {events} ({event_columns}) SELECT {event_values} FROM call)"
+    " SELECT {started} FROM call"
+)
+
+
+def _admit_in_one_statement(call: Call, event: CallEvent, now: datetime) -> datetime | None:
+    params = _admit_params(call.sip_trunk_id, now)
+    started = connection.ops.quote_name(str(Call._meta.get_field("started_at").column))
+    call_columns, call_values = _insert_values(call, params, "c", {"started_at": "to_timestamp(admitted.start)"})
+    event_columns, event_values = _insert_values(event, params, "e", {})
+    sql = _ONE_STATEMENT.format(
+        update=_PG_UPDATE,
+        calls=connection.ops.quote_name(Call._meta.db_table),
+        events=connection.ops.quote_name(CallEvent._meta.db_table),
+        call_columns=call_columns,
+        call_values=call_values,
+        event_columns=event_columns,
+        event_values=event_values,
+        started=started,
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return None if row is None or row[0] is None else datetime.fromtimestamp(float(row[0]), tz=UTC)
+    return None if row is None else row[0]
+
+
+def _insert_values(obj: Call | CallEvent, params: dict[str, Any], prefix: str, sql: dict[str, str]) -> tuple[str, str]:
+    """The column list and the typed values of `obj`'s INSERT (values added to `params`, as the ORM's
+    insert prepares them; `sql` gives an SQL expression instead for some fields)."""
+    columns, values = [], []
+    for number, field in enumerate(type(obj)._meta.local_concrete_fields):
+        columns.append(connection.ops.quote_name(str(field.column)))
+        if field.name in sql:
+            values.append(sql[field.name])
+            continue
+        params[f"{prefix}{number}"] = field.get_db_prep_save(field.pre_save(obj, True), connection)
+        values.append(f"CAST(%({prefix}{number})s AS {field.db_type(connection)})")
+    return ", ".join(columns), ", ".join(values)
 
 
 def _epoch(moment: datetime) -> float:

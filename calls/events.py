@@ -122,10 +122,24 @@ def write_event(
     ignored_reason: str = "",
 ) -> CallEvent:
     """Store one CallEvent (an ignored one when `ignored_reason` is given)."""
+    event = new_event(call, status, source, occurred_at, detail=detail, ignored_reason=ignored_reason)
     if not ignored_reason:
-        # Counted once the status is committed: a rolled-back transition never happened.
-        transaction.on_commit(lambda: metrics.count_call_status(status))
-    return CallEvent.objects.create(
+        count_on_commit(status)
+    event.save(force_insert=True)
+    return event
+
+
+def new_event(
+    call: Call,
+    status: str,
+    source: str,
+    occurred_at: datetime,
+    *,
+    detail: dict[str, Any] | None = None,
+    ignored_reason: str = "",
+) -> CallEvent:
+    """The CallEvent `write_event` stores, unsaved (admission inserts it with the call in one statement)."""
+    return CallEvent(
         tenant_id=call.tenant_id,
         call=call,
         status=status,
@@ -135,6 +149,11 @@ def write_event(
         ignored_reason=ignored_reason,
         detail=detail or {},
     )
+
+
+def count_on_commit(status: str) -> None:
+    """Count a status in the metrics once it is committed: a rolled-back transition never happened."""
+    transaction.on_commit(lambda: metrics.count_call_status(status))
 
 
 def notify(call: Call) -> None:

@@ -22,7 +22,7 @@ from calls import admission, queue
 # Re-exported: the refusal messages are part of the call API (SPEC §9) and callers import them from here.
 from calls.admission import MAX_CHANNELS_MESSAGE as MAX_CHANNELS_MESSAGE
 from calls.admission import MAX_CPS_MESSAGE as MAX_CPS_MESSAGE
-from calls.events import apply_terminal, notify, write_event
+from calls.events import apply_terminal, count_on_commit, new_event, notify, write_event
 from calls.models import LIVE_STATUSES, ActiveStatus, Call, CallStatus, SipTrunk
 from calls.validation import CallRequest, CallRequestError, validate_call_request
 from tenants import scoping
@@ -109,10 +109,6 @@ def _replay(tenant: Tenant, key: str, fingerprint: str) -> TriggerResult | None:
     return TriggerResult(call=first, accepted=True, replayed=True)
 
 
-class _Undecided(Exception):
-    """The fast path could not admit the call: roll its transaction back and decide under the lock."""
-
-
 def _admit(
     tenant: Tenant,
     request: CallRequest,
@@ -135,21 +131,12 @@ def _admit(
         "request_fingerprint": fingerprint,
         "callback_fields": callback_fields,
     }
-    try:
-        with transaction.atomic():
-            call = Call(status=CallStatus.INITIATING, idempotency_key=key, **fields)
-            # Before the trunk's row is locked: the event needs no lock, and its call row follows in
-            # this transaction (foreign keys are checked at commit).
-            write_event(call, call.status, "api", now)
-            started = admission.admit(request.sip_trunk.pk, now)
-            if started is None:
-                raise _Undecided
-            call.started_at, call.dialer_due_at = started, now
-            call.save(force_insert=True)
-            queue.enqueue_on_commit("calls.advance_call", call.pk)
-            return TriggerResult(call=call, accepted=True)
-    except _Undecided:
-        pass
+    call = Call(status=CallStatus.INITIATING, idempotency_key=key, dialer_due_at=now, **fields)
+    event = new_event(call, call.status, "api", now)
+    if admission.admit_call(call, event, now):
+        count_on_commit(call.status)
+        queue.enqueue_on_commit("calls.advance_call", call.pk)
+        return TriggerResult(call=call, accepted=True)
     return _admit_under_lock(request, key, fields, record_rejection=record_rejection)
 
 
@@ -172,7 +159,7 @@ def _admit_under_lock(
         refusal = admission.capacity_refusal(trunk, start)
         if refusal is None:
             call = Call.objects.create(
-                status=CallStatus.INITIATING, started_at=start, dialer_due_at=start, idempotency_key=key, **fields
+                status=CallStatus.INITIATING, started_at=start, dialer_due_at=now, idempotency_key=key, **fields
             )
             admission.take_channel(trunk, start)
             write_event(call, call.status, "api", now)

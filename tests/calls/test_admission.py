@@ -118,11 +118,32 @@ def test_an_admission_takes_the_trunk_in_one_statement(tenant, agent, make_trunk
     statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(control)]
     on_trunk = [sql for sql in statements if "calls_siptrunk" in sql]
     # the agent, the trunk's status and the do-not-call list in one read; the trunk's counters in one
-    # conditional UPDATE … RETURNING; then the event and the call: nothing else
-    assert len(on_trunk) == 2 and on_trunk[1].lstrip().startswith("UPDATE") and "RETURNING" in on_trunk[1]
+    # conditional UPDATE … RETURNING, with the call and its event inserted in the same statement on
+    # PostgreSQL (after it on SQLite, whose IMMEDIATE transaction serialises writers anyway)
+    assert len(on_trunk) == 2 and "UPDATE calls_siptrunk" in on_trunk[1] and "RETURNING" in on_trunk[1]
     assert not any("FOR UPDATE" in sql for sql in statements)
-    assert len(statements) == 4
+    assert len(statements) == (2 if connection.vendor == "postgresql" else 4)
+    if connection.vendor == "postgresql":
+        assert 'INSERT INTO "calls_call"' in on_trunk[1] and 'INSERT INTO "calls_callevent"' in on_trunk[1]
     assert _counters(trunk) == (2, 2)
+
+
+def test_without_the_one_statement_path_the_locked_row_decides_alike(tenant, agent, make_trunk, monkeypatch):
+    # a database with no conditional UPDATE of its own (or SQLite before 3.38): every call is decided
+    # under the trunk's row lock, with the same counters, ring and refusals
+    monkeypatch.setattr(admission, "_ADMIT_SQL", {})
+    trunk = make_trunk(tenant, max_channels=3, max_cps=2)
+    first, second = (services.trigger_call(tenant, call_body(agent, trunk)) for _ in range(2))
+    refused = services.trigger_call(tenant, call_body(agent, trunk))
+    assert (first.accepted, second.accepted) == (True, True)
+    assert (refused.accepted, refused.message, refused.retry_after) == (False, admission.MAX_CPS_MESSAGE, 1)
+    ring = SipTrunk.objects.get(pk=trunk.pk).recent_starts
+    assert ring == [first.call.started_at.timestamp(), second.call.started_at.timestamp()]
+    SipTrunk.objects.filter(pk=trunk.pk).update(recent_starts=[t - 1.01 for t in ring])
+    assert services.trigger_call(tenant, call_body(agent, trunk)).accepted
+    full = services.trigger_call(tenant, call_body(agent, trunk))
+    assert (full.accepted, full.message) == (False, admission.MAX_CHANNELS_MESSAGE)
+    assert _counters(trunk) == (3, 3)
 
 
 def test_editing_a_trunk_never_writes_back_stale_counters(tenant, agent, make_trunk):
