@@ -122,31 +122,25 @@ def write_event(
     ignored_reason: str = "",
 ) -> CallEvent:
     """Store one CallEvent (an ignored one when `ignored_reason` is given)."""
-    event = new_event(call, status, source, occurred_at, detail=detail, ignored_reason=ignored_reason)
-    if not ignored_reason:
+    event = new_event(call, status, source, occurred_at, detail)
+    if ignored_reason:
+        event.ignored, event.ignored_reason = True, ignored_reason
+    else:
         count_on_commit(status)
     event.save(force_insert=True)
     return event
 
 
 def new_event(
-    call: Call,
-    status: str,
-    source: str,
-    occurred_at: datetime,
-    *,
-    detail: dict[str, Any] | None = None,
-    ignored_reason: str = "",
+    call: Call, status: str, source: str, occurred_at: datetime, detail: dict[str, Any] | None = None
 ) -> CallEvent:
-    """The CallEvent `write_event` stores, unsaved (admission inserts it with the call in one statement)."""
+    """An applied CallEvent, unsaved (admission inserts it with its call in one statement)."""
     return CallEvent(
         tenant_id=call.tenant_id,
         call=call,
         status=status,
         source=source[:50],
         occurred_at=occurred_at,
-        ignored=bool(ignored_reason),
-        ignored_reason=ignored_reason,
         detail=detail or {},
     )
 
