@@ -25,6 +25,10 @@ STATUS_COLORS = {
     "delivered": "#1a9e77",
     "failed": "#d0453a",
     "pending": "#9aa5b1",
+    # campaign rows (pending and failed as for deliveries)
+    "completed": "#1a9e77",
+    "calling": "#00a0b0",
+    "skipped": "#e6a100",
 }
 FONT = 'font-family="system-ui, sans-serif" font-size="11" fill="currentColor"'  # a constant: no input
 
@@ -180,6 +184,28 @@ def share_bar(parts: list[tuple[str, int]], *, label: str) -> SafeString:
         parts_svg.append(_text(lx + 14, 53, text))
         lx += 30 + 7 * len(text)
     return _svg(width, 64, label, body + parts_svg)
+
+
+def progress_bars(rows: Sequence[tuple[str, dict[str, int], str]], *, label: str) -> SafeString:
+    """Per row `(name, {part: count}, caption)`: one full-width bar split by the parts' shares, the
+    caption after it; a legend of the parts under the bars."""
+    width, row_h, left, bar_w = 660, 28, 170, 300
+    body: list[str] = []
+    for i, (name, parts, caption) in enumerate(rows):
+        y = 6 + i * row_h
+        total = sum(parts.values()) or 1
+        body.append(_text(left - 8, y + 15, _clip(name, 26), "end"))
+        x = float(left)
+        for position, (part, count) in enumerate(parts.items()):
+            if count:
+                w = bar_w * count / total
+                body.append(_rect(x, y + 4, w, row_h - 10, color_for(part, position), f"{name} · {part}: {count}"))
+                x += w
+        body.append(_text(left + bar_w + 8, y + 15, caption))
+    keys = list(rows[0][1]) if rows else []
+    legend_y = 6 + len(rows) * row_h + 14
+    body.append(_legend(keys, legend_y, left))
+    return _svg(width, legend_y + 10, label, body)
 
 
 def _clip(text: str, limit: int) -> str:

@@ -48,7 +48,13 @@ def context(request) -> dict[str, Any]:
             for c in board.connections
         ],
         "delivery_rate": None if board.delivery_success_rate is None else f"{board.delivery_success_rate:.1%}",
+        "campaign_statuses": list(dashboard.ROW_ORDER),
+        "campaign_rows": [{"name": c.name, "counts": list(c.rows.values()), "done": _done(c)} for c in board.campaigns],
     }
+
+
+def _done(progress: dashboard.CampaignProgress) -> str:
+    return f"{progress.done:,} of {progress.total:,} ({progress.share_done:.0%})"
 
 
 def _charts(board: dashboard.Dashboard) -> dict[str, Any]:
@@ -71,4 +77,7 @@ def _charts(board: dashboard.Dashboard) -> dict[str, Any]:
         )
     if any(board.deliveries.values()):
         drawn["deliveries"] = charts.share_bar(list(board.deliveries.items()), label="Webhook delivery outcomes")
+    if board.campaigns:
+        progress = [(c.name, c.rows, f"{_done(c)} done") for c in board.campaigns]
+        drawn["campaigns"] = charts.progress_bars(progress, label="Running campaigns' progress")
     return drawn

@@ -1,11 +1,13 @@
 """Benchmark of the admin dashboard's queries (run by hand; prints figures).
 
-    .venv/bin/python bench/dashboard.py [--calls 100000] [--logs 100000] [--runs 5]
+    .venv/bin/python bench/dashboard.py [--calls 100000] [--logs 100000] [--campaign-rows 20000] [--runs 5] [--explain]
 
 Seeds one busy tenant and one as busy beside it (its rows must not cost the first anything) on
-PostgreSQL, then times `adminsite.dashboard.build()` and each chart's query (median of `--runs`), and
-prints the number of queries and the rows each one returns. Uses its own database
-(swb_bench_dashboard, created and migrated here; rows are added on each run).
+PostgreSQL — calls, deliveries, API logs, and `--running` running and `--finished` completed campaigns
+of `--campaign-rows` rows each (finished campaigns' rows must cost the chart and the gauge nothing) — then times `adminsite.dashboard.build()` and each chart's query (median
+of `--runs`), prints the number of queries and the rows each one returns, and times the
+`switchboard_campaign_rows` gauge (`--explain` prints the campaign queries' plans). Uses its own
+database (swb_bench_dashboard, created and migrated here; rows are added on each run).
 """
 
 from __future__ import annotations
@@ -96,6 +98,40 @@ def seed(tenant, calls: int, logs: int) -> None:
     )  # fmt: skip
 
 
+def seed_campaigns(tenant, running: int, finished: int, rows: int) -> None:
+    from calls.models import Agent, SipTrunk
+    from campaigns.models import Campaign, CampaignRow, CampaignStatus, RowStatus
+
+    rng = random.Random(11)
+    agent, trunk = Agent.objects.filter(tenant=tenant).first(), SipTrunk.objects.filter(tenant=tenant).first()
+    for i in range(running + finished):
+        status = CampaignStatus.RUNNING if i < running else CampaignStatus.COMPLETED
+        campaign = Campaign.objects.create(
+            tenant=tenant, name=f"Bench {i}", agent=agent, sip_trunk=trunk, status=status
+        )
+        choices = [RowStatus.PENDING] * 5 + [RowStatus.COMPLETED] * 3 + [RowStatus.FAILED, RowStatus.CALLING]
+        CampaignRow.objects.bulk_create(
+            [
+                CampaignRow(
+                    tenant=tenant, campaign=campaign, row=n, phone_number=f"+1415{n:07d}",
+                    status=rng.choice(choices) if status == CampaignStatus.RUNNING else RowStatus.COMPLETED,
+                )
+                for n in range(1, rows + 1)
+            ],
+            batch_size=5000,
+        )  # fmt: skip
+
+
+def explain(queryset) -> None:
+    from django.db import connection
+
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
+        for (line,) in cursor.fetchall():
+            print(f"    {line}")
+
+
 def timed(function, runs: int) -> tuple[float, object]:
     samples, result = [], None
     for _ in range(runs):
@@ -109,7 +145,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--logs", type=int, default=100_000)
+    parser.add_argument("--campaign-rows", type=int, default=20_000)
+    parser.add_argument("--running", type=int, default=3)
+    parser.add_argument("--finished", type=int, default=6)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--explain", action="store_true")
     args = parser.parse_args()
     create_database()
     os.environ.update(ENV)
@@ -124,6 +164,7 @@ def main() -> None:
     from django.utils import timezone
 
     from adminsite import dashboard
+    from campaigns import metrics
     from tenants.models import Tenant
 
     started = time.perf_counter()
@@ -131,11 +172,14 @@ def main() -> None:
     beside = Tenant.objects.create(name="Beside", slug=f"beside-{uuid.uuid4().hex[:6]}")
     for tenant in (busy, beside):
         seed(tenant, args.calls, args.logs)
+        seed_campaigns(tenant, args.running, args.finished, args.campaign_rows)
     print(
-        f"seeded 2 tenants × {args.calls} calls, {args.calls} deliveries, {args.logs} API logs in {time.perf_counter() - started:.0f} s"
+        f"seeded 2 tenants × {args.calls} calls, {args.calls} deliveries, {args.logs} API logs, "
+        f"{args.running} running + {args.finished} completed campaigns of {args.campaign_rows} rows "
+        f"in {time.perf_counter() - started:.0f} s"
     )
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute("VACUUM ANALYZE")
 
     now = timezone.now()
     since = timezone.make_aware(datetime.combine(timezone.localdate(now) - timedelta(days=13), datetime.min.time()))
@@ -145,6 +189,7 @@ def main() -> None:
         "outcomes": lambda: dashboard.outcome_distribution(busy, since),
         "API latency (24 h)": lambda: dashboard.api_latency(busy, now - timedelta(hours=24)),
         "webhook deliveries": lambda: dashboard.delivery_outcomes(busy, since),
+        "campaigns' progress": lambda: dashboard.campaign_progress(busy),
     }
     for name, function in charts.items():
         ms, result = timed(function, args.runs)
@@ -152,6 +197,14 @@ def main() -> None:
     with CaptureQueriesContext(connection) as queries:
         ms, _ = timed(lambda: dashboard.build(busy), 1)
     print(f"{'whole dashboard':>20}: {ms:8.1f} ms, {len(queries)} queries")
+    ms, values = timed(metrics.rows_by_status, args.runs)
+    running_rows = sum(v for (campaign_status, _), v in values if campaign_status == "running")
+    print(f"{'campaign rows gauge':>20}: {ms:8.1f} ms median, {running_rows} running rows counted (all tenants)")
+    if args.explain:
+        print("plan, campaigns' progress:")
+        explain(dashboard.campaign_progress_query(busy))
+        print("plan, campaign rows gauge:")
+        explain(metrics.rows_query())
 
 
 if __name__ == "__main__":

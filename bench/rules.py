@@ -151,9 +151,8 @@ def print_engine() -> None:
     ruleset.SET_THRESHOLD = 64
 
 
-def widget_figures(base_url: str) -> None:
-    settings.WIDGET_RATE_SESSION_MESSAGES = settings.WIDGET_RATE_IP_MESSAGES = "100000000/60"
-    settings.WIDGET_RATE_IP_SESSIONS = "100000000/60"
+def _price_widget(base_url: str) -> WidgetKey:
+    """A tenant whose one rule answers "price" from the local API, and its widget key."""
     tenant = make_tenant("bench widget")
     api = Connection.objects.create(tenant=tenant, name="Prices", base_url=base_url)
     endpoint = Endpoint.objects.create(
@@ -170,7 +169,13 @@ def widget_figures(base_url: str) -> None:
         {"type": "REPLY_TEXT", "template": "The current price is {current_price} {price_currency}."},
     ]
     replace_actions(rule, parse_actions(actions, tenant))
-    key = WidgetKey.objects.create(tenant=tenant, name="Bench", allowed_origins=[])
+    return WidgetKey.objects.create(tenant=tenant, name="Bench", allowed_origins=[])
+
+
+def widget_figures(base_url: str) -> None:
+    settings.WIDGET_RATE_SESSION_MESSAGES = settings.WIDGET_RATE_IP_MESSAGES = "1000000/60"
+    settings.WIDGET_RATE_IP_SESSIONS = "1000000/60"
+    key = _price_widget(base_url)
 
     def session() -> tuple[Client, str]:
         client = Client(HTTP_HOST="127.0.0.1")

@@ -6,7 +6,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html_join
 
@@ -16,7 +15,7 @@ from calls.models import Agent, Call, CallEvent, DoNotCallEntry, SipTrunk, Webho
 from calls.representations import is_stalled
 from integrations.forms import SecretMapFormMixin
 from tenants import widgets
-from tenants.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline
+from tenants.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline, admin_page
 from tenants.models import Role
 
 
@@ -356,5 +355,4 @@ class DoNotCallAdmin(TenantScopedAdmin):
             return HttpResponseRedirect(reverse("admin:calls_donotcallentry_changelist"))
         if request.method == "POST" and len(tenants) != 1:
             self.message_user(request, "Import from an account that administers exactly one tenant.", messages.ERROR)
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "form": form, "title": "Import numbers"}
-        return TemplateResponse(request, "calls/donotcall_import.html", context)
+        return admin_page(self, request, "calls/donotcall_import.html", "Import numbers", form=form)

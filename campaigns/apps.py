@@ -12,3 +12,7 @@ class CampaignsConfig(AppConfig):
         from campaigns import lifecycle
 
         hooks.on_call_ended(lifecycle.on_call_ended)
+
+        from campaigns import metrics
+
+        metrics.register()

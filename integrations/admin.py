@@ -7,12 +7,12 @@ as the REST actions (`integrations.consoles`).
 from __future__ import annotations
 
 import json
+import uuid
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -21,7 +21,7 @@ from integrations.auth import credential_state, oauth
 from integrations.forms import ConnectionForm, CredentialForm, EndpointForm, EndpointTestForm
 from integrations.models import ApiCallLog, Connection, Credential, Endpoint
 from tenants import scoping
-from tenants.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline, admin_context
+from tenants.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline, admin_context, admin_page
 from tenants.models import Role, role_at_least
 
 
@@ -47,19 +47,10 @@ class TestConsoleMixin:
         return format_html('<a class="button" href="{}">Test</a>', url)
 
     def render_test(self, request, obj, **context):
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "original": obj,
-            "title": f"Test {obj}",
-            **context,
-        }
-        return TemplateResponse(request, self.test_template, context)
+        return admin_page(self, request, self.test_template, f"Test {obj}", original=obj, **context)
 
 
 def _uuid(value: str) -> str:
-    import uuid
-
     try:
         return str(uuid.UUID(str(value)))
     except ValueError:
@@ -68,16 +59,6 @@ def _uuid(value: str) -> str:
 
 def _pretty(value) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-
-
-def single_tenant(admin_instance, request):
-    """The tenant a new object gets when the user can edit only one (the form hides the field)."""
-    tenants = admin_instance.editable_tenants(request)
-    return tenants.first() if tenants.count() == 1 else None
-
-
-def with_tenant_fallback(form_class, tenant):
-    return type(form_class.__name__, (form_class,), {"tenant_fallback": tenant})
 
 
 @admin.register(Credential)
@@ -99,9 +80,6 @@ class CredentialAdmin(TenantScopedAdmin):
             path("<path:object_id>/oauth2/connect/", connect, name="integrations_credential_oauth2_connect"),
             *super().get_urls(),
         ]
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        return with_tenant_fallback(super().get_form(request, obj, change, **kwargs), single_tenant(self, request))
 
     def save_model(self, request, obj, form, change) -> None:
         if change:
@@ -170,8 +148,9 @@ class CredentialAdmin(TenantScopedAdmin):
         return HttpResponseRedirect(change_url)
 
     def _callback_failed(self, request, message: str):
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Connect", "error": message}
-        return TemplateResponse(request, "integrations/oauth2_callback_failed.html", context, status=400)
+        return admin_page(
+            self, request, "integrations/oauth2_callback_failed.html", "Connect", status=400, error=message
+        )
 
 
 _STATUS_LABELS = {
@@ -199,11 +178,6 @@ class EndpointInline(TenantScopedInline, admin.StackedInline):
     extra = 0
     show_change_link = True
     fk_name = "connection"
-
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        formset.form = with_tenant_fallback(formset.form, obj.tenant if obj else single_tenant(self, request))
-        return formset
 
 
 @admin.register(Connection)
@@ -252,14 +226,14 @@ class ConnectionAdmin(TestConsoleMixin, TenantScopedAdmin):
         secret = getattr(request, "new_signing_secret", None)
         if not secret:
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "original": connection,
-            "signing_secret": secret,
-            "title": "Request signing secret",
-        }
-        return TemplateResponse(request, "integrations/signing_secret.html", context)
+        return admin_page(
+            self,
+            request,
+            "integrations/signing_secret.html",
+            "Request signing secret",
+            original=connection,
+            signing_secret=secret,
+        )
 
 
 @admin.register(Endpoint)

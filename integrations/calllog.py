@@ -12,10 +12,10 @@ from django.db import connections, models, router
 from django.utils import timezone
 
 from integrations.models import ApiCallLog
+from integrations.results import ExecutionResult
 from tenants.db import cursor_without_flush_wait
 
 if TYPE_CHECKING:
-    from integrations.executor import ExecutionResult
     from integrations.models import Endpoint
 
 PREVIEW_CHARS = 2000

@@ -17,8 +17,6 @@ import json
 import logging
 import time
 import traceback
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from integrations import auth, calllog, http, response_cache, retries, signing, templating
@@ -28,73 +26,17 @@ from integrations.models import CallStatus, ErrorPolicy, Trigger
 from integrations.parameters import ParameterError, validate_arguments
 from integrations.redaction import Redactor
 from integrations.rendering import PreparedRequest, PrepareError, prepare_request
+from integrations.results import ExecutionResult
 from tenants import metrics
 
 if TYPE_CHECKING:
     from integrations.models import Endpoint
 
+__all__ = ["ExecutionResult", "authenticate", "execute", "prepare", "send_once"]
+
 logger = logging.getLogger(__name__)
 
 TRIGGERS = frozenset(Trigger.values)
-
-
-@dataclass
-class ExecutionResult:
-    """The outcome of one execution. `to_dict()` is the public shape; the rest is for callers that need more.
-
-    `say` is the endpoint's response template rendered (for tools and rules), `warnings` lists missing
-    template variables and unresolved mapping paths, `request` is the rendered request (`.redacted()`
-    to show it).
-    """
-
-    status: str
-    status_code: int | None = None
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    duration_ms: int = 0
-    attempts: int = 0
-    mapped: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    include_raw: bool = False
-    raw_text: str = ""
-    response_size: int = 0
-    cached: bool = False
-    say: str = ""
-    warnings: list[str] = field(default_factory=list)
-    request: PreparedRequest | None = None
-    log_id: Any = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == CallStatus.SUCCESS
-
-    @property
-    def timestamp(self) -> str:
-        return self.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    def to_dict(self) -> dict[str, Any]:
-        """SPEC §4's result: `raw` only with include_raw, `error` only when not success; secrets scrubbed."""
-        scrub = self.request.redactor.data if self.request else _same
-        result: dict[str, Any] = {
-            "status": self.status,
-            "status_code": self.status_code,
-            "body": scrub(self.body),
-            "headers": scrub(self.headers),
-            "timestamp": self.timestamp,
-            "duration_ms": self.duration_ms,
-            "attempts": self.attempts,
-            "mapped": scrub(self.mapped),
-        }
-        if self.include_raw:
-            result["raw"] = scrub(self.raw_text)
-        if self.status != CallStatus.SUCCESS:
-            result["error"] = scrub(self.error or "")
-        return result
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 def prepare(
@@ -171,19 +113,10 @@ def execute(
         raise ValueError(f"unknown error policy {on_error!r}")
     started = time.monotonic()
     result = ExecutionResult(status=CallStatus.FAILURE, include_raw=endpoint.include_raw)
-    try:
-        result.request = prepare(
-            endpoint, params=params, variables=variables, conversation=conversation, row=row, scope=scope
-        )
-    except ParameterError as exc:
-        result.error = str(exc)
-    except templating.TemplateError as exc:
-        result.error = f"invalid template: {exc}"
-    except PrepareError as exc:
-        result.error = str(exc)
-    except CredentialUnavailable as exc:
-        result.error = exc.result_error()
-    else:
+    result.request = _prepare_for(
+        result, endpoint, params=params, variables=variables, conversation=conversation, row=row, scope=scope
+    )
+    if result.request is not None:
         result.warnings.extend(f"missing variable: {name}" for name in result.request.missing)
         try:
             _send(endpoint, result, result.request, started, retry_errors=on_error == ErrorPolicy.RETRY)
@@ -196,14 +129,33 @@ def execute(
     if log:
         result.log_id = calllog.record(endpoint, result, trigger, actor=_actor_label(actor))
     if result.status != CallStatus.SUCCESS:
-        redactor = result.request.redactor if result.request else None
-        logger.info(
-            "endpoint call %s: %s",
-            result.status,
-            redactor.text(result.error or "") if redactor else result.error,
-            extra={"endpoint_id": str(endpoint.pk), "tenant_id": str(endpoint.tenant_id), "trigger": trigger},
-        )
+        _log_outcome(endpoint, result, trigger)
     return result
+
+
+def _prepare_for(result: ExecutionResult, endpoint: Endpoint, **inputs: Any) -> PreparedRequest | None:
+    """`prepare()`, with a refusal before sending written into `result.error` (status stays failure)."""
+    try:
+        return prepare(endpoint, **inputs)
+    except ParameterError as exc:
+        result.error = str(exc)
+    except templating.TemplateError as exc:
+        result.error = f"invalid template: {exc}"
+    except PrepareError as exc:
+        result.error = str(exc)
+    except CredentialUnavailable as exc:
+        result.error = exc.result_error()
+    return None
+
+
+def _log_outcome(endpoint: Endpoint, result: ExecutionResult, trigger: str) -> None:
+    redactor = result.request.redactor if result.request else None
+    logger.info(
+        "endpoint call %s: %s",
+        result.status,
+        redactor.text(result.error or "") if redactor else result.error,
+        extra={"endpoint_id": str(endpoint.pk), "tenant_id": str(endpoint.tenant_id), "trigger": trigger},
+    )
 
 
 def _unexpected(endpoint: Endpoint, result: ExecutionResult, exc: Exception) -> None:

@@ -14,7 +14,6 @@ from integrations.models import CONNECTION_FIELDS, ENDPOINT_FIELDS, Connection, 
 from integrations.secrets import masked, merge_secret_map
 from tenants import widgets
 from tenants.parsers import RequestJSONRefused, check_request_json
-from tenants.validation import taken_in_tenant
 
 if TYPE_CHECKING:
     _ModelFormMixinBase = forms.ModelForm
@@ -96,20 +95,9 @@ class SecretMapFormMixin(_ModelFormMixinBase):
                 self.add_error(field if field in self.fields else None, f"{field}: {message}")
 
 
-class TenantUniqueFormMixin(_ModelFormMixinBase):
-    """Uniqueness per tenant, which the admin's forms cannot leave to the database (the tenant field is
-    hidden for single-tenant users, so Django skips the constraint and the INSERT would fail)."""
-
-    tenant_fallback = None  # set by the admin: the tenant a new object will get
-
-    def check_unique_in_tenant(self, tenant, field: str, message: str) -> None:
-        tenant = tenant or self.tenant_fallback
-        if taken_in_tenant(self._meta.model, tenant, field, self.cleaned_data.get(field), instance=self.instance):
-            self.add_error(field, message)
-
-
-class CredentialForm(TenantUniqueFormMixin, SecretMapFormMixin, forms.ModelForm):
+class CredentialForm(SecretMapFormMixin, forms.ModelForm):
     secret_maps = {"secrets": True}
+    unique_in_tenant = {"name": "A credential with this name already exists."}  # see TenantBoundForm
     type = forms.ChoiceField(choices=())
 
     class Meta:
@@ -122,8 +110,6 @@ class CredentialForm(TenantUniqueFormMixin, SecretMapFormMixin, forms.ModelForm)
 
     def clean(self):
         data = super().clean()
-        tenant = data.get("tenant") or (self.instance.tenant if self.instance.tenant_id else None)
-        self.check_unique_in_tenant(tenant, "name", "A credential with this name already exists.")
         kind = data.get("type")
         if not kind:
             return data
@@ -162,8 +148,9 @@ class ConnectionForm(SecretMapFormMixin, forms.ModelForm):
         return data
 
 
-class EndpointForm(TenantUniqueFormMixin, SecretMapFormMixin, forms.ModelForm):
+class EndpointForm(SecretMapFormMixin, forms.ModelForm):
     secret_maps = {"headers": False}
+    unique_in_tenant = {"tool_name": "An endpoint with this tool name already exists."}  # see TenantBoundForm
     secret_map_rows = {"headers": "Header"}
     follow_redirects = forms.NullBooleanField(
         required=False,
@@ -202,13 +189,7 @@ class EndpointForm(TenantUniqueFormMixin, SecretMapFormMixin, forms.ModelForm):
         if not self.merge_secret_maps(data):
             return data
         self._add_errors(validation.endpoint_errors(data))
-        self._check_tool_name(data)
         return data
-
-    def _check_tool_name(self, data: dict) -> None:
-        connection = data.get("connection") or getattr(self.instance, "connection", None)
-        tenant = connection.tenant if connection is not None and connection.tenant_id else None
-        self.check_unique_in_tenant(tenant, "tool_name", "An endpoint with this tool name already exists.")
 
 
 class EndpointTestForm(forms.Form):

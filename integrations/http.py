@@ -7,13 +7,15 @@ that changes between check and connect cannot redirect the socket). On top of th
 
 - checks *every* address a name resolves to against an explicit deny list (requests-hardened checks
   only the first, and Python's `is_private`/`is_global` miss ranges such as IPv4-compatible IPv6);
+  the deny list, the settings and the URL checks are `integrations.destinations`;
 - re-checks the address the connection is actually pinned to against the same deny list;
 - follows redirects itself (only when asked), checking every hop before it is requested;
 - enforces connect/read timeouts, a total deadline and a response size limit while streaming;
 - keeps one pooled keep-alive session per `pool_key`, without cookie persistence or proxy/netrc
   settings from the environment (a proxy would bypass the address pinning).
 
-Error messages never contain URLs, credentials or header values, only host names and reasons.
+Error messages never contain URLs, credentials or header values, only host names and reasons. The
+errors (`integrations.http_errors`) and `check_url` / `check_resolved` are this module's public API.
 """
 
 from __future__ import annotations
@@ -44,6 +46,19 @@ from requests_hardened.ip_filter import InvalidIPAddress
 from requests_hardened.ip_filter_adapter import IPFilterAdapter
 from urllib3.exceptions import InsecureRequestWarning, NameResolutionError, ReadTimeoutError
 
+from integrations import destinations
+from integrations.destinations import check_resolved, check_url
+from integrations.http_errors import (
+    ConnectionFailed,
+    DestinationNotAllowed,
+    InvalidURL,
+    OutboundError,
+    RequestTimeout,
+    ResponseTooLarge,
+    TLSFailure,
+    TooManyRedirects,
+)
+
 # `verify_tls=False` is an explicit per-call choice (a connection setting); no warning per request.
 warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
@@ -67,275 +82,8 @@ __all__ = [
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 POOL_LIMIT = 256
-RESOLVE_CACHE_SECONDS = 5.0
 _CHUNK = 64 * 1024
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-_ALLOWED_SCHEMES = frozenset({"http", "https"})
-
-
-# --- errors --------------------------------------------------------------------------------------
-
-
-class OutboundError(Exception):
-    """Base of every error `send()` raises; the message is safe to show and store.
-
-    `refused` is true when the platform refused to send (nothing left the machine): SPEC §4 calls
-    that a `failure`, every other error an `exception`.
-    """
-
-    refused = False
-
-
-class DestinationNotAllowed(OutboundError):
-    refused = True
-
-    def __init__(self, reason: str):
-        self.reason = reason
-        super().__init__(f"destination not allowed: {reason}")
-
-
-class InvalidURL(OutboundError):
-    refused = True
-
-
-class RequestTimeout(OutboundError):
-    pass
-
-
-class ConnectionFailed(OutboundError):
-    pass
-
-
-class TLSFailure(OutboundError):
-    pass
-
-
-class ResponseTooLarge(OutboundError):
-    pass
-
-
-class TooManyRedirects(OutboundError):
-    pass
-
-
-# --- the address policy --------------------------------------------------------------------------
-
-_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def _nets(label: str, *cidrs: str) -> list[tuple[_Network, str]]:
-    return [(ipaddress.ip_network(cidr), label) for cidr in cidrs]
-
-
-# Order matters only for the wording of the reason (the first match names it).
-DENIED_IPV4: list[tuple[_Network, str]] = [
-    *_nets("an unspecified address", "0.0.0.0/8"),
-    *_nets("a loopback address", "127.0.0.0/8"),
-    *_nets("a private address", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"),
-    *_nets("a carrier-grade NAT address", "100.64.0.0/10"),
-    *_nets("a link-local address", "169.254.0.0/16"),
-    *_nets("a reserved address", "192.0.0.0/24", "192.88.99.0/24"),
-    *_nets("a documentation address", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"),
-    *_nets("a benchmarking address", "198.18.0.0/15"),
-    *_nets("a multicast address", "224.0.0.0/4"),
-    *_nets("a broadcast address", "255.255.255.255/32"),
-    *_nets("a reserved address", "240.0.0.0/4"),
-]
-# IPv4-mapped (::ffff:0:0/96) addresses are judged by the IPv4 address they carry; IPv4-compatible
-# (::/96), NAT64 and 6to4 forms are refused whole, whatever they embed.
-DENIED_IPV6: list[tuple[_Network, str]] = [
-    *_nets("an unspecified address", "::/128"),
-    *_nets("a loopback address", "::1/128"),
-    *_nets("an IPv4-compatible address", "::/96"),
-    *_nets("a NAT64 address", "64:ff9b::/96", "64:ff9b:1::/48"),
-    *_nets("a 6to4 address", "2002::/16"),
-    *_nets("a reserved address", "100::/64", "2001::/23", "5f00::/16"),
-    *_nets("a documentation address", "2001:db8::/32", "3fff::/20"),
-    *_nets("a private address", "fc00::/7"),
-    *_nets("a link-local address", "fe80::/10"),
-    *_nets("a site-local address", "fec0::/10"),
-    *_nets("a multicast address", "ff00::/8"),
-]
-
-
-def refused_as(ip: _Address) -> str | None:
-    """What makes `ip` off limits (e.g. `a loopback address`), or None when it may be contacted."""
-    if ip.version == 6:
-        mapped = ip.ipv4_mapped
-        if mapped is not None:
-            inner = refused_as(mapped)
-            return f"the IPv4-mapped form of {mapped}, {inner}" if inner else None
-        denied = DENIED_IPV6
-    else:
-        denied = DENIED_IPV4
-    for network, label in denied:
-        if ip in network:
-            return label
-    if not ip.is_global:
-        return "not a public address"
-    return None
-
-
-@dataclass(frozen=True)
-class _Policy:
-    """What the settings allow, parsed once per distinct settings value."""
-
-    key: tuple
-    allow_private: bool
-    hosts: frozenset[str]
-    networks: tuple[_Network, ...]
-
-    def trusts_host(self, host: str) -> bool:
-        return self.allow_private or host in self.hosts
-
-    def refused_as(self, ip: _Address) -> str | None:
-        if self.networks:
-            plain = ip.ipv4_mapped if ip.version == 6 and ip.ipv4_mapped is not None else ip
-            if any(plain.version == n.version and plain in n for n in self.networks):
-                return None
-        return refused_as(ip)
-
-
-_policy_cache: _Policy | None = None
-
-
-def _policy() -> _Policy:
-    """The current policy; settings are read on every call (tests change them) but parsed once."""
-    global _policy_cache
-    key = (bool(settings.OUTBOUND_ALLOW_PRIVATE_NETWORKS), tuple(settings.OUTBOUND_ALLOWED_HOSTS or ()))
-    cached = _policy_cache
-    if cached is not None and cached.key == key:
-        return cached
-    hosts: set[str] = set()
-    networks: list[_Network] = []
-    for entry in key[1]:
-        entry = entry.strip().lower()
-        try:
-            networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
-        except ValueError:
-            hosts.add(entry.rstrip("."))
-    _policy_cache = _Policy(key, key[0], frozenset(hosts), tuple(networks))
-    return _policy_cache
-
-
-# --- resolution ----------------------------------------------------------------------------------
-
-_resolve_cache: dict[tuple[str, int], tuple[float, tuple[_Address, ...]]] = {}
-
-
-def _resolve(host: str, port: int) -> tuple[_Address, ...]:
-    """All addresses `host` resolves to (cached a few seconds: the connect-time check stays fresh)."""
-    now = time.monotonic()
-    hit = _resolve_cache.get((host, port))
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        raise ConnectionFailed(f"could not resolve host {host}") from None
-    addresses = tuple(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
-    if len(_resolve_cache) > 1024:
-        _resolve_cache.clear()
-    _resolve_cache[(host, port)] = (now + RESOLVE_CACHE_SECONDS, addresses)
-    return addresses
-
-
-def _check_addresses(policy: _Policy, host: str, addresses: tuple[_Address, ...], *, literal: bool) -> None:
-    for ip in addresses:
-        label = policy.refused_as(ip)
-        if label is not None:
-            raise DestinationNotAllowed(_reason(host, ip, label, literal=literal))
-
-
-def _reason(host: str, ip: _Address, label: str, *, literal: bool) -> str:
-    """`127.0.0.1 is a loopback address` for an address the tenant wrote; for a name only that it
-    resolves to an address that is not public: saying which address (or which kind) would let a
-    tenant map the deployment's internal DNS through refusals."""
-    if literal:
-        return f"{host} is {label}"
-    return f"{host} resolves to an address that is not public (private, loopback, link-local or reserved)"
-
-
-# --- URL checks ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Target:
-    scheme: str
-    host: str
-    port: int
-
-
-def _parse(url: str) -> _Target:
-    if not isinstance(url, str) or not url:
-        raise InvalidURL("URL is empty")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
-        raise InvalidURL("URL contains control characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise InvalidURL("URL is malformed") from None
-    scheme = parts.scheme.lower()
-    if not scheme:
-        raise InvalidURL("URL has no scheme: write it as http://… or https://…")
-    if scheme not in _ALLOWED_SCHEMES:
-        shown = f"scheme {scheme}" if scheme.isalnum() and len(scheme) <= 16 else "this scheme"
-        raise DestinationNotAllowed(f"{shown} is not allowed (only http and https)")
-    if "@" in parts.netloc:
-        raise DestinationNotAllowed("credentials in the URL are not allowed")
-    host = (parts.hostname or "").rstrip(".")
-    if not host:
-        raise InvalidURL("URL has no host")
-    if " " in parts.netloc:
-        raise InvalidURL("URL host contains spaces")
-    return _Target(scheme, host, port or (443 if scheme == "https" else 80))
-
-
-def _check_target(target: _Target, *, resolve: bool = True) -> None:
-    policy = _policy()
-    if policy.trusts_host(target.host):
-        return
-    try:
-        literal: _Address | None = ipaddress.ip_address(target.host)
-    except ValueError:
-        literal = None
-    if literal is not None:
-        _check_addresses(policy, target.host, (literal,), literal=True)
-    elif target.host == "localhost" or target.host.endswith(".localhost"):
-        raise DestinationNotAllowed(f"{target.host} is a loopback name")
-    elif resolve:
-        _check_addresses(policy, target.host, _resolve(target.host, target.port), literal=False)
-
-
-def check_url(url: str, *, resolve: bool = True) -> None:
-    """Validate `url` without sending: http/https only, no credentials, a host, and no address of it
-    refused by the SSRF policy. Raises `DestinationNotAllowed` or `InvalidURL`.
-
-    For save-time validation (connection base URLs, callback URLs). A name that does not resolve
-    *now* is accepted (DNS may be down at save time); every `send()` checks again anyway.
-    """
-    target = _parse(url)
-    try:
-        _check_target(target, resolve=resolve)
-    except ConnectionFailed:
-        return
-
-
-def check_resolved(host: str, addresses: list[str]) -> None:
-    """Refuse (`DestinationNotAllowed`) unless the policy allows `host` at every one of `addresses`.
-
-    For the one client that cannot go through `send()`: the official LiveKit SDK speaks aiohttp, so its
-    session resolves through a resolver that calls this, and connects only to addresses it accepted.
-    """
-    policy = _policy()
-    if policy.trusts_host(host.rstrip(".")):
-        return
-    if host == "localhost" or host.endswith(".localhost"):
-        raise DestinationNotAllowed(f"{host} is a loopback name")
-    parsed = tuple(ipaddress.ip_address(address.split("%")[0]) for address in addresses)
-    _check_addresses(policy, host, parsed, literal=False)
 
 
 # --- the connect-time guard ----------------------------------------------------------------------
@@ -355,7 +103,7 @@ class _GuardedAdapter(IPFilterAdapter):
     """
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
-        policy = _policy()
+        policy = destinations.current_policy()
         host = (urlsplit(request.url).hostname or "").rstrip(".")
         if policy.trusts_host(host):
             return HTTPAdapter.build_connection_pool_key_attributes(self, request, verify, cert)
@@ -365,22 +113,21 @@ class _GuardedAdapter(IPFilterAdapter):
             host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
         except InvalidIPAddress as exc:
             ip = ipaddress.ip_address(str(exc.args[0]))
-            label = policy.refused_as(ip) or "not a public address"
-            raise DestinationNotAllowed(_reason(host, ip, label, literal=_is_literal(host))) from None
+            raise destinations.refusal(host, ip, policy.refused_as(ip)) from None
         ip = ipaddress.ip_address(host_params["host"].strip("[]"))
         label = policy.refused_as(ip)
         if label is not None:
-            raise DestinationNotAllowed(_reason(host, ip, label, literal=_is_literal(host)))
+            raise destinations.refusal(host, ip, label)
         return host_params, pool_kwargs
 
-    def _pinned_by_us(self, policy: _Policy, host: str, request, verify, cert):
+    def _pinned_by_us(self, policy: destinations.Policy, host: str, request, verify, cert):
         host_params, pool_kwargs = HTTPAdapter.build_connection_pool_key_attributes(self, request, verify, cert)
         port = host_params["port"] or (443 if self._is_https_proto else 80)
         try:
-            addresses = _resolve(host, port)
+            addresses = destinations.resolve_host(host, port)
         except ConnectionFailed:
             raise requests.ConnectionError("could not resolve host") from None
-        _check_addresses(policy, host, addresses, literal=_is_literal(host))
+        destinations.check_addresses(policy, host, addresses, literal=destinations.is_literal(host))
         # What requests-hardened does after its check: keep the name for Host, SNI and the
         # certificate, connect to the address.
         request.headers = CaseInsensitiveDict(request.headers or {})
@@ -392,14 +139,6 @@ class _GuardedAdapter(IPFilterAdapter):
         first = addresses[0]
         host_params["host"] = f"[{first}]" if first.version == 6 else str(first)
         return host_params, pool_kwargs
-
-
-def _is_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 # --- sessions ------------------------------------------------------------------------------------
@@ -447,7 +186,7 @@ def close_pools() -> None:
         for session in _sessions.values():
             session.close()
         _sessions.clear()
-    _resolve_cache.clear()
+    destinations.clear_resolve_cache()
 
 
 # --- responses -----------------------------------------------------------------------------------
@@ -533,16 +272,13 @@ def send(
     method = method.upper()
     hops: list[RedirectHop] = []
     while True:
-        target = _parse(url)
-        _check_target(target)
+        target = destinations.parse(url)
+        destinations.check_target(target)
         request = requests.Request(
             method, url, headers=request_headers, params=params, data=data, json=json, files=files
         )
         prepared = _prepare(session, request, signer)
-        remaining = ends - time.monotonic()
-        if remaining <= 0:
-            raise RequestTimeout("deadline exceeded")
-        timeout = (min(connect_timeout, remaining), min(read_timeout, remaining))
+        timeout = _hop_timeout(ends, connect_timeout, read_timeout)
         response = _transmit(session, prepared, target, timeout, verify_tls)
         url = prepared.url or url
         location = response.headers.get("location")
@@ -554,10 +290,17 @@ def send(
             raise TooManyRedirects(f"more than {max_redirects} redirects")
         next_url = urljoin(url, location)
         method, data, json, files = _redirected_method(response.status_code, method, data, json, files)
-        _headers_for_redirect(
-            request_headers, target, _parse(next_url), body=any(part is not None for part in (data, json, files))
-        )
+        body = any(part is not None for part in (data, json, files))
+        _headers_for_redirect(request_headers, target, destinations.parse(next_url), body=body)
         url, params = next_url, None
+
+
+def _hop_timeout(ends: float, connect_timeout: float, read_timeout: float) -> tuple[float, float]:
+    """The (connect, read) timeouts of one hop, capped by the time left before the deadline."""
+    remaining = ends - time.monotonic()
+    if remaining <= 0:
+        raise RequestTimeout("deadline exceeded")
+    return min(connect_timeout, remaining), min(read_timeout, remaining)
 
 
 def _complete(
@@ -618,13 +361,12 @@ def _redirected_method(status: int, method: str, data, json, files):
     return method, data, json, files
 
 
-def _transmit(session, prepared, target: _Target, timeout, verify_tls: bool | str) -> requests.Response:
+def _transmit(session, prepared, target: destinations.Target, timeout, verify_tls: bool | str) -> requests.Response:
     try:
         return session.send(prepared, stream=True, timeout=timeout, verify=verify_tls, allow_redirects=False)
     except InvalidIPAddress as exc:  # raised by requests-hardened outside our adapter's reach
         ip = ipaddress.ip_address(str(exc.args[0]))
-        label = refused_as(ip) or "not a public address"
-        raise DestinationNotAllowed(_reason(target.host, ip, label, literal=_is_literal(target.host))) from None
+        raise destinations.refusal(target.host, ip, destinations.refused_as(ip)) from None
     except requests.exceptions.ConnectTimeout:
         raise RequestTimeout(f"connecting to {target.host} timed out") from None
     except requests.exceptions.ReadTimeout:

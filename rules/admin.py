@@ -8,13 +8,12 @@ from typing import cast
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from rules import services
 from rules.models import ActionType, Conversation, Message, OnError, Rule, RuleAction, WidgetKey
 from tenants import scoping, widgets
-from tenants.admin import TenantScopedAdmin, TenantScopedInline
+from tenants.admin import TenantScopedAdmin, TenantScopedInline, admin_page
 from tenants.models import Role, Tenant
 from tenants.parsers import RequestJSONRefused, check_request_json
 
@@ -98,15 +97,11 @@ class RuleAdmin(TenantScopedAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             report = services.dry_run(data["tenant"], data["message"], variables=data["variables"])
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "Dry-run a message",
-            "form": form,
-            "report": report,
-            "report_json": json.dumps(report, indent=2, default=str) if report else "",
-        }
-        return TemplateResponse(request, "admin/rules/rule/dry_run.html", context)
+        report_json = json.dumps(report, indent=2, default=str) if report else ""
+        template = "admin/rules/rule/dry_run.html"
+        return admin_page(
+            self, request, template, "Dry-run a message", form=form, report=report, report_json=report_json
+        )
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "dry_run_url": reverse("admin:rules_rule_dry_run")}

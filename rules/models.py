@@ -9,7 +9,29 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from rules.checks import action_errors, parse_trigger
+from rules.choices import ActionType, OnError, TriggerType
 from tenants.models import TenantOwned
+
+__all__ = [
+    "SESSION_TOKEN_PREFIX",
+    "WIDGET_KEY_PREFIX",
+    "ActionType",
+    "Channel",
+    "Conversation",
+    "Message",
+    "MessageRole",
+    "OnError",
+    "Rule",
+    "RuleAction",
+    "TriggerType",
+    "WidgetKey",
+    "build_origin_index",
+    "new_session_token",
+    "new_widget_key",
+    "normalize_origin",
+    "trigger_shape",
+]
 
 
 class Channel(models.TextChoices):
@@ -84,12 +106,6 @@ class Message(TenantOwned):
         return f"{self.role}: {self.text[:60]}"
 
 
-class TriggerType(models.TextChoices):
-    REGEX = "regex"
-    AI = "ai", "AI"
-    ALWAYS = "always"
-
-
 class Rule(TenantOwned):
     """A trigger and an ordered list of actions; rules are tried by priority, lowest first."""
 
@@ -116,8 +132,6 @@ class Rule(TenantOwned):
 
     def clean(self) -> None:
         super().clean()
-        from rules.definitions import parse_trigger
-
         trigger = {"type": self.trigger_type}
         if self.trigger_type == TriggerType.REGEX:
             trigger.update(pattern=self.pattern, flags=self.flags)
@@ -143,20 +157,6 @@ def trigger_shape(rule) -> dict:
     if rule.trigger_type == TriggerType.AI:
         return {"type": "ai", "condition": rule.condition}
     return {"type": "always"}
-
-
-class ActionType(models.TextChoices):
-    CALL_API = "CALL_API", "Call an API endpoint"
-    SET_VARIABLE = "SET_VARIABLE", "Set a variable"
-    REPLY_TEXT = "REPLY_TEXT", "Reply with text"
-    REPLY_AI = "REPLY_AI", "Reply with the AI"
-
-
-class OnError(models.TextChoices):
-    CONTINUE = "continue"
-    RETRY = "retry"
-    FAIL = "fail"
-    BRANCH = "branch"
 
 
 class RuleAction(TenantOwned):
@@ -195,8 +195,6 @@ class RuleAction(TenantOwned):
 
     def clean(self) -> None:
         super().clean()
-        from rules.definitions import action_errors
-
         errors = action_errors(self)
         if errors:
             raise ValidationError(errors)

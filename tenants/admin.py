@@ -24,6 +24,7 @@ from tenants.models import ApiKey, AuditAction, AuditEvent, Membership, Role, Te
 from tenants.parsers import RequestJSONRefused, check_request_json
 from tenants.scoping import TenantContext
 from tenants.secrets import mask
+from tenants.validation import taken_in_tenant
 
 if TYPE_CHECKING:
     _ModelFormMixinBase = forms.ModelForm
@@ -35,6 +36,13 @@ def admin_context(request, tenant: Tenant | None) -> TenantContext:
     """Who is acting in the admin, for audit events and service calls."""
     role = scoping.role_for_user(request.user, tenant) if tenant else None
     return TenantContext(tenant=tenant, role=role, user=request.user, ip_address=client_ip(request))
+
+
+def admin_page(model_admin, request, template: str, title: str, *, status: int = 200, **context) -> TemplateResponse:
+    """One of `model_admin`'s own pages (a test console, a dry run, a secret shown once): `template` in
+    the admin's frame, with its site context, the model's `opts` and `title`."""
+    page = {**model_admin.admin_site.each_context(request), "opts": model_admin.opts, "title": title, **context}
+    return TemplateResponse(request, template, page, status=status)
 
 
 class TenantScopedMixin:
@@ -54,9 +62,10 @@ class TenantScopedMixin:
             return False
         if user.is_superuser:
             return True
+        roles = _roles_of(request)
         if obj is not None:
-            return scoping.role_for_user(user, obj.tenant) in _roles_at_least(role)
-        return bool(scoping.tenant_ids_for_user(user, role))
+            return roles.get(obj.tenant_id) in _roles_at_least(role)
+        return any(role_at_least(held, role) for held in roles.values())
 
     def has_module_permission(self, request) -> bool:
         return self._has_role(request, self.view_role)
@@ -134,7 +143,30 @@ class TenantBoundForm(_ModelFormMixinBase):
                     check_request_json(data[name])
                 except RequestJSONRefused as exc:
                     self.add_error(name, str(exc)[:1].upper() + str(exc)[1:] + ".")
+        self._check_unique_in_tenant(data)
         return data
+
+    def _check_unique_in_tenant(self, data: dict) -> None:
+        """A form's `unique_in_tenant = {field: message}`: "unique within the tenant" in the same words
+        as the API (`tenants.validation.taken_in_tenant`), on the field; `validate_unique` then skips
+        the constraint. Read with getattr: this class sits in front of the form that declares it."""
+        unique: dict[str, str] = getattr(self, "unique_in_tenant", {})
+        tenant = self._tenant_of(data) if unique else None
+        for field, message in unique.items():
+            if field in self.errors:
+                continue
+            if taken_in_tenant(self._meta.model, tenant, field, data.get(field), instance=self.instance):
+                self.add_error(field, message)
+
+    def _tenant_of(self, data: dict) -> Tenant | None:
+        """The tenant the object will belong to: the one chosen, its parent's (an endpoint's connection,
+        `tenant_parent`), else its own (the bound tenant)."""
+        if data.get("tenant") is not None:
+            return data["tenant"]
+        parent = data.get(getattr(self._meta.model, "tenant_parent", None) or "")
+        if parent is not None and getattr(parent, "tenant_id", None) is not None:
+            return parent.tenant
+        return self.instance.tenant if getattr(self.instance, "tenant_id", None) is not None else None
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]  # Django's private form API, not in the stubs
@@ -181,6 +213,16 @@ def bind_form(form_class, tenant: Tenant | None):
     """`form_class` bound to `tenant` (None: a user choosing among several tenants; the tenant field
     then decides and the invariant checks every reference against it)."""
     return type(form_class.__name__, (TenantBoundForm, form_class), {"bound_tenant": tenant})
+
+
+def _roles_of(request) -> dict:
+    """The user's role in each of their tenants, read once per request: the admin's index asks every
+    model admin for four permissions, which would otherwise be one membership query each."""
+    roles = getattr(request, "_switchboard_roles", None)
+    if roles is None or roles[0] != request.user.pk:
+        roles = (request.user.pk, dict(Membership.objects.filter(user=request.user).values_list("tenant_id", "role")))
+        request._switchboard_roles = roles
+    return roles[1]
 
 
 def _roles_at_least(role: str) -> set[str]:
@@ -434,14 +476,9 @@ class ApiKeyAdmin(TenantScopedAdmin):
             ctx=ctx,
         )
         # The raw key is rendered into this one response and never stored (not even in a message).
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "key": key,
-            "raw_key": raw_key,
-            "title": "API key created",
-        }
-        return TemplateResponse(request, "admin/tenants/apikey_created.html", context)
+        return admin_page(
+            self, request, "admin/tenants/apikey_created.html", "API key created", key=key, raw_key=raw_key
+        )
 
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request, queryset):

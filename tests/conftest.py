@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.support.worker",
     "tests.support.browser",
     "tests.support.http_servers",
+    "tests.support.customer_api",
     "tests.support.oauth_server",
     "tests.support.llm_server",
     "tests.support.livekit_server",

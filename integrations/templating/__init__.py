@@ -27,10 +27,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from .compiler import Template, compile_template
 from .errors import TemplateError
-from .helpers import HELPERS, Helper, register_helper
+from .helpers import BLOCK_HELPERS, HELPERS, Helper, HelperFunc
 from .json_body import compile_json
-from .runtime import MAX_OUTPUT, MAX_STEPS, Rendered, Template, compile_template
+from .runtime import MAX_OUTPUT, MAX_STEPS, Rendered
 
 __all__ = [
     "HELPERS",
@@ -52,6 +53,14 @@ __all__ = [
     "validate",
     "validate_json",
 ]
+
+
+def register_helper(name: str, func: HelperFunc, min_args: int = 0, max_args: int = 0) -> None:
+    """Add (or replace) a helper; compiled templates are recompiled so they see it."""
+    if name in BLOCK_HELPERS:
+        raise ValueError(f"{name} is a built-in block helper")
+    HELPERS[name] = Helper(func, min_args, max_args)
+    compile_template.cache_clear()
 
 
 def _template_text(template: str | None) -> str:

@@ -2,7 +2,8 @@
 
 A helper receives the render (for the per-render clock), its positional arguments and its key=value
 arguments, and returns a JSON value. Text arguments are converted as handlebars.js would (`to_text`),
-hashes and encodings work on UTF-8. Add a helper with `register_helper(name, func, min_args, max_args)`.
+hashes and encodings work on UTF-8. Add a helper with `templating.register_helper(name, func, min_args,
+max_args)`, which also drops the compiled templates (the runtime's cache, above this module).
 """
 
 from __future__ import annotations
@@ -178,13 +179,3 @@ HELPERS: dict[str, Helper] = {
     "uuid": Helper(_uuid4, 0, 0),
     "lookup": Helper(_lookup, 2, 2),
 }
-
-
-def register_helper(name: str, func: HelperFunc, min_args: int = 0, max_args: int = 0) -> None:
-    """Add (or replace) a helper; compiled templates are recompiled so they see it."""
-    if name in BLOCK_HELPERS:
-        raise ValueError(f"{name} is a built-in block helper")
-    HELPERS[name] = Helper(func, min_args, max_args)
-    from .runtime import compile_template
-
-    compile_template.cache_clear()

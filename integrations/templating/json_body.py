@@ -30,8 +30,9 @@ import re
 import secrets
 from typing import Any
 
+from .compiler import Template, compile_template
 from .errors import TemplateError
-from .runtime import OutputNode, Rendered, RenderState, Template, TextNode, compile_template
+from .runtime import OutputNode, Rendered, RenderState, TextNode
 from .values import MAX_NESTING, to_json, to_text
 
 

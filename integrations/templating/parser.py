@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import TemplateError, error_at
 from .syntax import Block, Call, Comment, Content, Literal, Mustache, PathExpr, Program
+from .tokens import LONG_COMMENT, MU_TOKEN, OPEN_TAG, SHORT_COMMENT, SHORTHAND, TokenStream, unescape_segment
 from .values import UNDEFINED
 from .whitespace import WhitespaceControl
 
@@ -37,72 +38,6 @@ class _InverseAndProgram:
     strip: tuple[bool, bool]
     program: Program
     chain: bool = False
-
-
-# --- lexer -------------------------------------------------------------------------------------------
-
-_ID_CHARS = r"[^\s!\"#%-,\.\/;->@\[-\^`\{-~]+"
-_LOOKAHEAD = r"(?=[=~}\s\/.)|])"
-_LITERAL_LOOKAHEAD = r"(?=[~}\s)])"
-
-_MU_TOKEN = re.compile(
-    "|".join(
-        [
-            r"(?P<OPEN_SEXPR>\()",
-            r"(?P<CLOSE_SEXPR>\))",
-            r"(?P<RAW>\{\{\{\{|\}\}\}\})",
-            r"(?P<NESTED_OPEN>\{\{)",
-            r"(?P<EQUALS>=)",
-            r"(?P<DOTDOT>\.\.)",
-            rf"(?P<DOT>\.){_LOOKAHEAD}",
-            r"(?P<SEP>[\/.])",
-            r"(?P<WS>\s+)",
-            r"(?P<CLOSE_UNESCAPED>\}(?P<ustrip>~)?\}\})",
-            r"(?P<CLOSE>(?P<strip>~)?\}\})",
-            r'(?P<DQSTRING>"(?:\\"|[^"])*")',
-            r"(?P<SQSTRING>'(?:\\'|[^'])*')",
-            r"(?P<DATA>@)",
-            rf"(?P<BOOLEAN>true|false){_LITERAL_LOOKAHEAD}",
-            rf"(?P<UNDEFINED>undefined){_LITERAL_LOOKAHEAD}",
-            rf"(?P<NULL>null){_LITERAL_LOOKAHEAD}",
-            rf"(?P<NUMBER>-?[0-9]+(?:\.[0-9]+)?){_LITERAL_LOOKAHEAD}",
-            r"(?P<OPEN_BLOCK_PARAMS>as\s+\|)",
-            r"(?P<CLOSE_BLOCK_PARAMS>\|)",
-            rf"(?P<ID>{_ID_CHARS}){_LOOKAHEAD}",
-            r"(?P<LITERAL_ID>\[(?:\\\]|[^\]])*\])",
-            r"(?P<INVALID>[\s\S])",
-        ]
-    )
-)
-
-_OPEN_TAG = re.compile(
-    r"\{\{(?P<strip>~)?(?:"
-    r"(?P<raw>\{\{)"
-    r"|(?P<partial>>|#>)"
-    r"|(?P<decorator>#\*|\*)"
-    r"|(?P<block>#)"
-    r"|(?P<end>/)"
-    r"|(?P<inverse>\^\s*(?P<istrip>~)?\}\})"
-    r"|(?P<else>\s*else\s*(?P<estrip>~)?\}\})"
-    r"|(?P<inverse_block>\^)"
-    r"|(?P<else_chain>\s*else(?=[\s~]))"
-    r"|(?P<unescaped>\{)"
-    r"|(?P<long_comment>!--)"
-    r"|(?P<comment>!)"
-    r"|(?P<amp>&)"
-    r")?"
-)
-_LONG_COMMENT = re.compile(r"[\s\S]*?--(~)?\}\}")
-_SHORT_COMMENT = re.compile(r"[\s\S]*?\}\}")
-
-_IDENT = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
-_SHORTHAND = re.compile(
-    rf"\\\\\{{(?P<bs_var>{_IDENT})\}}|\\(?P<escaped>\{{{_IDENT}\}})|(?<![{{\\])\{{(?P<var>{_IDENT})\}}"
-)
-
-
-def _unescape_segment(text: str) -> str:
-    return re.sub(r"\\([\\\]])", r"\1", text)
 
 
 class Parser:
@@ -170,7 +105,7 @@ class Parser:
         chunk = ""
         chunk_pos = pos
         last = 0
-        for match in _SHORTHAND.finditer(text):
+        for match in SHORTHAND.finditer(text):
             chunk += text[last : match.start()]
             last = match.end()
             if match.group("escaped"):
@@ -192,7 +127,7 @@ class Parser:
 
     def _lex_tag(self, idx: int) -> Any:
         src = self.src
-        m = _OPEN_TAG.match(src, idx)
+        m = OPEN_TAG.match(src, idx)
         assert m is not None
         open_strip = bool(m.group("strip"))
         if m.group("raw"):
@@ -202,13 +137,13 @@ class Parser:
         if m.group("decorator"):
             raise self.error(idx, "decorators ({{* name}}) are not supported")
         if m.group("long_comment"):
-            c = _LONG_COMMENT.match(src, idx)
+            c = LONG_COMMENT.match(src, idx)
             if c is None:
                 raise self.error(idx, "comment {{!-- is never closed (expected --}})")
             self.pos = c.end()
             return Comment((open_strip, bool(c.group(1))), idx)
         if m.group("comment"):
-            c = _SHORT_COMMENT.match(src, idx)
+            c = SHORT_COMMENT.match(src, idx)
             if c is None:
                 raise self.error(idx, "comment {{! is never closed (expected }})")
             self.pos = c.end()
@@ -240,7 +175,7 @@ class Parser:
         while True:
             if pos >= len(src):
                 raise self.error(open_at, "{{ is never closed (expected }})")
-            m = _MU_TOKEN.match(src, pos)
+            m = MU_TOKEN.match(src, pos)
             assert m is not None
             kind = next(k for k, v in m.groupdict().items() if v is not None and k not in ("strip", "ustrip"))
             text = m.group(kind)
@@ -265,7 +200,7 @@ class Parser:
 
     # Grammar over the tokens of one tag.
     def _parse_call(self, tokens: list, open_at: int, kind: str) -> Call:
-        stream = _TokenStream(tokens)
+        stream = TokenStream(tokens)
         if stream.peek() is None:
             raise self.error(open_at, "empty tag: expected a name")
         call = self._parse_call_body(stream, open_at, is_subexpr=False)
@@ -275,7 +210,7 @@ class Parser:
             raise self.error(stream.peek()[2], f"unexpected {stream.peek()[1]!r} in a tag")
         return call
 
-    def _parse_block_params(self, stream: _TokenStream, kind: str) -> tuple[str, ...]:
+    def _parse_block_params(self, stream: TokenStream, kind: str) -> tuple[str, ...]:
         opener = stream.next()
         if kind not in ("block", "else_chain"):
             raise self.error(opener[2], "block parameters (as |x|) only follow a block opening like {{#each}}")
@@ -286,7 +221,7 @@ class Parser:
             raise self.error(opener[2], "block parameters must be names between bars: as |item index|")
         return tuple(names)
 
-    def _parse_call_body(self, stream: _TokenStream, at: int, *, is_subexpr: bool) -> Call:
+    def _parse_call_body(self, stream: TokenStream, at: int, *, is_subexpr: bool) -> Call:
         self.expr_depth += 1
         if self.expr_depth > MAX_DEPTH:
             raise self.error(at, "expressions nested too deeply")
@@ -306,7 +241,7 @@ class Parser:
         self.expr_depth -= 1
         return Call(name, params, hash_, at, is_subexpr)
 
-    def _parse_param(self, stream: _TokenStream) -> Any:
+    def _parse_param(self, stream: TokenStream) -> Any:
         tok = stream.peek()
         if tok is None:
             raise self.error(len(self.src), "unexpected end of tag")
@@ -321,7 +256,7 @@ class Parser:
             return call
         return self._parse_helper_name(stream)
 
-    def _parse_helper_name(self, stream: _TokenStream) -> PathExpr | Literal:
+    def _parse_helper_name(self, stream: TokenStream) -> PathExpr | Literal:
         tok = stream.next()
         if tok is None:
             raise self.error(len(self.src), "unexpected end of tag")
@@ -362,7 +297,7 @@ class Parser:
     @staticmethod
     def _segment(kind: str, text: str, separator: str) -> tuple[str, str, str]:
         if kind == "LITERAL_ID":
-            return _unescape_segment(text)[1:-1], text, separator
+            return unescape_segment(text)[1:-1], text, separator
         return text, text, separator
 
     def _prepare_path(self, data: bool, segments: list[tuple[str, str, str]], at: int) -> PathExpr:
@@ -383,7 +318,7 @@ class Parser:
         return PathExpr(data, depth, tuple(dig), original, scoped, at)
 
     def _parse_path_only(self, tokens: list, at: int) -> PathExpr:
-        stream = _TokenStream(tokens)
+        stream = TokenStream(tokens)
         name = self._parse_helper_name(stream) if stream.peek() else None
         if name is None or stream.peek() is not None:
             raise self.error(at, "expected a block name after {{/")
@@ -461,22 +396,6 @@ class Parser:
         inner = _prepare_block(chain, program, nested, nested.strip if nested else None, inverted=False)
         self.depth -= 1
         return _InverseAndProgram(chain.strip, Program([inner], chained=True), chain=True), tag
-
-
-class _TokenStream:
-    def __init__(self, tokens: list) -> None:
-        self.tokens = tokens
-        self.i = 0
-
-    def peek(self, ahead: int = 0) -> Any:
-        j = self.i + ahead
-        return self.tokens[j] if j < len(self.tokens) else None
-
-    def next(self) -> Any:
-        tok = self.peek()
-        if tok is not None:
-            self.i += 1
-        return tok
 
 
 def _name(call: Call | None) -> str:

@@ -1,4 +1,5 @@
-"""Dashboard data: calls over several days, API call logs on two connections, webhook deliveries."""
+"""Dashboard data: calls over several days, API call logs on two connections, webhook deliveries,
+campaigns in every status (two running)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import pytest
 from django.utils import timezone
 
 from calls.models import Agent, Call, CallStatus, DeliveryStatus, SipTrunk, WebhookDelivery
+from campaigns.models import Campaign, CampaignStatus
 from integrations.models import ApiCallLog, Connection, Endpoint
 from integrations.models import CallStatus as ExecutionStatus
+from tests.support.campaigns import rows_in_statuses
 
 
-def _calls(tenant, now) -> None:
+def _calls(tenant, now) -> tuple[Agent, SipTrunk]:
     agent = Agent.objects.create(tenant=tenant, name="Collections", agent_code=f"a-{uuid.uuid4().hex[:6]}")
     trunk = SipTrunk.objects.create(tenant=tenant, name="Main", trunk_phone="+14155550123")
     plan = [  # (days ago, status, disposition or None, how many)
@@ -56,6 +59,30 @@ def _calls(tenant, now) -> None:
                 status=status,
                 created_at=now - timedelta(days=days_ago),
             )
+    return agent, trunk
+
+
+# (name, status, minutes before now it was created, rows per status); the running ones are drawn, newest first
+CAMPAIGNS = [
+    ("Spring renewals", CampaignStatus.RUNNING, 60, {"completed": 6, "failed": 2, "skipped": 1, "calling": 1, "pending": 10}),
+    ("Win-back", CampaignStatus.RUNNING, 30, {"completed": 1, "pending": 3}),
+    ("Paused list", CampaignStatus.PAUSED, 20, {"pending": 5}),
+    ("Last winter", CampaignStatus.COMPLETED, 90, {"completed": 8}),
+    ("Next draft", CampaignStatus.DRAFT, 10, {"pending": 2}),
+]  # fmt: skip
+
+
+def add_campaigns(tenant, agent, trunk, now, campaigns=CAMPAIGNS) -> None:
+    for name, status, minutes_ago, counts in campaigns:
+        campaign = Campaign.objects.create(
+            tenant=tenant,
+            name=name,
+            agent=agent,
+            sip_trunk=trunk,
+            status=status,
+            created_at=now - timedelta(minutes=minutes_ago),
+        )
+        rows_in_statuses(campaign, counts)
 
 
 def _api_logs(tenant, now) -> None:
@@ -89,7 +116,8 @@ def _api_logs(tenant, now) -> None:
 def seed_dashboard(db):
     def seed(tenant, now=None) -> None:
         now = now or timezone.now()
-        _calls(tenant, now)
+        agent, trunk = _calls(tenant, now)
         _api_logs(tenant, now)
+        add_campaigns(tenant, agent, trunk, now)
 
     return seed

@@ -19,6 +19,7 @@ EXPECTED_COLOURS = {
     "chart-outcomes": [(0x24, 0x57, 0xD6)],
     "chart-api": [(0x24, 0x57, 0xD6), (0xA9, 0xC1, 0xF5)],  # p50 over p95
     "chart-webhooks": [(0x1A, 0x9E, 0x77), (0xD0, 0x45, 0x3A)],  # delivered, failed
+    "chart-campaigns": [(0x1A, 0x9E, 0x77), (0x9A, 0xA5, 0xB1), (0xD0, 0x45, 0x3A)],  # completed, pending, failed
 }
 
 
@@ -44,5 +45,7 @@ def test_dashboard_draws_every_chart_with_data(page, admin_login, tenant, seed_d
     assert page.locator("#chart-calls rect title").count() >= 8
     assert "Billing API" in page.locator("#chart-api table").inner_text()
     assert page.locator("#delivery-rate").inner_text() == "87.5%"
+    assert page.locator("#chart-campaigns rect title").count() >= 7  # 5 + 2 segments, and the legend
+    assert "9 of 20 (45%)" in page.locator("#chart-campaigns table").inner_text()
     # and nothing came from anywhere but this server
     assert requests and all(url.startswith(page.base_url) for url in requests)

@@ -8,6 +8,7 @@ import pytest
 
 from integrations.executor import execute
 from integrations.models import ApiCallLog, Connection, Credential
+from tenants.models import Membership, Role
 
 SECRET = "sk-live-0123456789abcdef"
 
@@ -248,3 +249,36 @@ def test_duplicate_names_are_form_errors_not_crashes(staff, make_credential, mak
 
     assert credential.status_code == 200
     assert "A credential with this name already exists." in credential.content.decode()
+
+
+def test_duplicates_are_form_errors_for_a_user_of_two_tenants(
+    client, tenant, other_tenant, make_staff_user, make_credential, make_endpoint, http_server
+):
+    """The tenant field is shown, and a new connection's inline endpoints have no tenant of their own:
+    "unique within the tenant" is judged against the chosen tenant, in the API's words."""
+    user = make_staff_user("two-tenants", tenant)
+    Membership.objects.create(tenant=other_tenant, user=user, role=Role.ADMIN)
+    client.force_login(user)
+    make_credential("none", name="Taken")
+    make_endpoint(tool_name="weather_now")
+
+    credential = client.post(
+        "/admin/integrations/credential/add/",
+        {"tenant": str(tenant.pk), "name": "Taken", "type": "none", "config": "{}", "secrets": "", "description": ""},
+    )
+    connection = client.post(
+        "/admin/integrations/connection/add/",
+        _connection_with_endpoint_form(http_server.base_url, tenant=str(tenant.pk)),
+    )
+    elsewhere = client.post(
+        "/admin/integrations/connection/add/",
+        _connection_with_endpoint_form(http_server.base_url, tenant=str(other_tenant.pk)),
+    )
+
+    assert credential.status_code == 200
+    assert "A credential with this name already exists." in credential.content.decode()
+    assert connection.status_code == 200
+    assert "An endpoint with this tool name already exists." in connection.content.decode()
+    assert elsewhere.status_code == 302, elsewhere.content.decode()[:2000]
+    assert Credential.objects.filter(name="Taken").count() == 1
+    assert Connection.objects.filter(name="Weather").get().tenant == other_tenant

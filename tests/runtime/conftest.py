@@ -1,4 +1,4 @@
-"""Fixtures of the agent-runtime suite: a local customer API that records what it got, an agent over it."""
+"""Fixtures of the agent-runtime suite: an agent over the local customer API (`tests.support.customer_api`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pytest
 
 from calls import runtime
 from calls.models import Agent
-from integrations.models import Burden, Connection, Endpoint
 from rules.models import Channel, Conversation
 from tests.calls.conftest import calls_worker, fast_calls  # noqa: F401  (fixtures of the calls suite)
 from tests.support.llm_server import LLM_KEY
@@ -23,65 +22,7 @@ ANALYSIS = {
 
 
 @pytest.fixture
-def customer_api(make_http_server):
-    """The tenant's API: /balance answers a balance, /payments records a payment; every request is recorded."""
-    server = make_http_server()
-    server.route("GET", "/balance", lambda r: (200, {}, {"balance": 150000, "currency": "INR"}))
-    server.route("POST", "/payments", lambda r: (201, {}, {"payment_id": "P-1", "received": r.json()}))
-    return server
-
-
-@pytest.fixture
-def endpoints(tenant, customer_api) -> dict[str, Endpoint]:
-    connection = Connection.objects.create(
-        tenant=tenant, name="Customer API", base_url=customer_api.base_url, retry={"max_retries": 0}
-    )
-    balance = Endpoint.objects.create(
-        tenant=tenant,
-        connection=connection,
-        name="Balance",
-        tool_name="get_balance",
-        description="Look up the customer's current balance.",
-        method="GET",
-        path="/balance",
-        query={"account": "{{account}}"},
-        parameters=[{"name": "account", "location": "query", "type": "string", "required": True}],
-        response_template="Your current balance is {{response.balance}} rupees.",
-        say_on_start="Let me check that for you.",
-        burden=Burden.CONVERSATIONAL,
-    )
-    payment = Endpoint.objects.create(
-        tenant=tenant,
-        connection=connection,
-        name="Schedule payment",
-        tool_name="schedule_payment",
-        description="Schedule a payment",
-        method="POST",
-        path="/payments",
-        body_type="json",
-        body_template='{"amount": {{amount}}, "date": "{{date}}"}',
-        parameters=[
-            {"name": "amount", "location": "body", "type": "number", "required": True},
-            {"name": "date", "location": "body", "type": "string", "required": True},
-        ],
-        response_template="Your payment of {{response.received.amount}} is scheduled.",
-        burden=Burden.CONFIRMED,
-    )
-    statement = Endpoint.objects.create(
-        tenant=tenant,
-        connection=connection,
-        name="Statement",
-        tool_name="get_statement",
-        description="Read the account statement.",
-        method="GET",
-        path="/balance",
-        burden=Burden.VERIFIED,
-    )
-    return {"balance": balance, "payment": payment, "statement": statement}
-
-
-@pytest.fixture
-def voice_agent(tenant, endpoints) -> Agent:
+def voice_agent(tenant, customer_endpoints) -> Agent:
     agent = Agent.objects.create(
         tenant=tenant,
         name="Asha",
@@ -93,7 +34,7 @@ def voice_agent(tenant, endpoints) -> Agent:
         verification=["date_of_birth"],
         end_call_message="Thank you {{customer_name}}, goodbye.",
     )
-    agent.tools.set(endpoints.values())
+    agent.tools.set(customer_endpoints.values())
     return agent
 
 

@@ -20,9 +20,11 @@ pytestmark = pytest.mark.django_db
 TOKEN = "tok-secret-value-1234567890"
 
 
-def test_say_on_failure_replaces_the_result(talk, llm, endpoints, customer_api):
+def test_say_on_failure_replaces_the_result(talk, llm, customer_endpoints, customer_api):
     customer_api.route("GET", "/balance", lambda r: (503, {}, {"error": "down"}))
-    Endpoint.objects.filter(pk=endpoints["balance"].pk).update(say_on_failure="Sorry, I can't see balances right now.")
+    Endpoint.objects.filter(pk=customer_endpoints["balance"].pk).update(
+        say_on_failure="Sorry, I can't see balances right now."
+    )
     llm.call_tool("get_balance", {"account": "AC-42"}).say("Can I help with anything else?")
     turn = runtime.respond(talk, "balance?")
     assert turn.say == [
@@ -34,13 +36,15 @@ def test_say_on_failure_replaces_the_result(talk, llm, endpoints, customer_api):
     assert '"status": "error"' in llm.requests()[1]["messages"][-1]["content"]
 
 
-def test_say_on_delay_is_spoken_when_the_tool_is_slow(talk, llm, endpoints, customer_api):
+def test_say_on_delay_is_spoken_when_the_tool_is_slow(talk, llm, customer_endpoints, customer_api):
     def slow(request):
         time.sleep(1.2)
         return 200, {}, {"balance": 1}
 
     customer_api.route("GET", "/balance", slow)
-    Endpoint.objects.filter(pk=endpoints["balance"].pk).update(say_on_delay="Still checking…", say_on_delay_seconds=1)
+    Endpoint.objects.filter(pk=customer_endpoints["balance"].pk).update(
+        say_on_delay="Still checking…", say_on_delay_seconds=1
+    )
     llm.call_tool("get_balance", {"account": "AC-42"}).say("There.")
     turn = runtime.respond(talk, "balance?")
     assert turn.say == ["Let me check that for you.", "Still checking…", "Your current balance is 1 rupees.", "There."]

@@ -178,15 +178,21 @@ def test_call_list_filters_name_no_other_tenants_agents_or_trunks(two_org_user, 
     assert "Their secret agent" not in page and "Their secret trunk" not in page
 
 
+def assert_form_refused(response, message: str, *created) -> None:
+    """The admin showed the form again (200) saying `message`, and none of `created` (querysets) exists."""
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    for queryset in created:
+        assert not queryset.exists(), queryset.model.__name__
+
+
 def test_a_connection_in_a_cannot_use_bs_credential(two_org_user, tenant, other_tenant):
     theirs = build(Credential, other_tenant, type="bearer", secrets={"token": "b-secret-token-123"})
     data = {"name": "Stolen", "base_url": "https://api.example", "credential": str(theirs.pk), **CONNECTION_FORM}
 
     response = two_org_user.post("/admin/integrations/connection/add/", data)
 
-    assert response.status_code == 200
-    assert "Select a valid choice" in response.content.decode()
-    assert not Connection.objects.filter(name="Stolen").exists()
+    assert_form_refused(response, "Select a valid choice", Connection.objects.filter(name="Stolen"))
 
 
 def test_a_rule_in_a_cannot_call_bs_endpoint_inline(two_org_user, tenant, other_tenant):
@@ -207,10 +213,12 @@ def test_a_rule_in_a_cannot_call_bs_endpoint_inline(two_org_user, tenant, other_
 
     response = two_org_user.post("/admin/rules/rule/add/", data)
 
-    assert response.status_code == 200
-    assert "Select a valid choice" in response.content.decode()
-    assert not Rule.objects.filter(name="Exfiltrate").exists()
-    assert not RuleAction.objects.filter(endpoint=theirs).exists()
+    assert_form_refused(
+        response,
+        "Select a valid choice",
+        Rule.objects.filter(name="Exfiltrate"),
+        RuleAction.objects.filter(endpoint=theirs),
+    )
 
 
 def test_a_viewer_of_b_cannot_create_an_endpoint_in_b(two_org_user, tenant, other_tenant):
@@ -219,9 +227,7 @@ def test_a_viewer_of_b_cannot_create_an_endpoint_in_b(two_org_user, tenant, othe
 
     response = two_org_user.post("/admin/integrations/endpoint/add/", data)
 
-    assert response.status_code == 200
-    assert "Select a valid choice" in response.content.decode()
-    assert not Endpoint.objects.filter(tool_name="planted").exists()
+    assert_form_refused(response, "Select a valid choice", Endpoint.objects.filter(tool_name="planted"))
 
 
 def test_an_agent_cannot_take_bs_endpoint_as_a_tool(two_org_user, tenant, other_tenant):
@@ -255,9 +261,9 @@ def test_a_superuser_choosing_a_tenant_still_cannot_mix_tenants(tenant, other_te
 
     response = root.post("/admin/integrations/connection/add/", data)
 
-    assert response.status_code == 200
-    assert "Choose a credential of the same organisation." in response.content.decode()
-    assert not Connection.objects.filter(name="Mixed").exists()
+    assert_form_refused(
+        response, "Choose a credential of the same organisation.", Connection.objects.filter(name="Mixed")
+    )
 
 
 def test_a_duplicate_membership_is_a_form_error(tenant, make_staff_user):

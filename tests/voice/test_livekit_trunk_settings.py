@@ -31,9 +31,9 @@ def public_dns(monkeypatch):
     """acme.livekit.cloud must not be looked up for real: tests never leave 127.0.0.1."""
     import ipaddress
 
-    from integrations import http
+    from integrations import destinations
 
-    monkeypatch.setattr(http, "_resolve", lambda host, port: (ipaddress.ip_address("203.0.114.10"),))
+    monkeypatch.setattr(destinations, "resolve_host", lambda host, port: (ipaddress.ip_address("203.0.114.10"),))
 
 
 def test_a_livekit_trunk_is_created_with_defaults_and_masked_secrets(admin_client, tenant):

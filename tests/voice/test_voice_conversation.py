@@ -8,7 +8,6 @@ import pytest
 
 from calls.dialers.livekit_client import run_sync
 from calls.models import Agent, Call, CallStatus
-from integrations.models import Burden, Connection, Endpoint
 from tests.voice.conftest import place_and_dial, trigger
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the runtime runs in worker threads, as in the worker
@@ -22,31 +21,7 @@ ANALYSIS_ANSWER = {
 
 
 @pytest.fixture
-def customer_api(make_http_server):
-    server = make_http_server()
-    server.route("GET", "/balance", lambda r: (200, {}, {"balance": 150000, "currency": "INR"}))
-    return server
-
-
-@pytest.fixture
-def phone_agent(tenant, customer_api) -> Agent:
-    connection = Connection.objects.create(
-        tenant=tenant, name="Customer API", base_url=customer_api.base_url, retry={"max_retries": 0}
-    )
-    balance = Endpoint.objects.create(
-        tenant=tenant,
-        connection=connection,
-        name="Balance",
-        tool_name="get_balance",
-        description="Look up the customer's current balance.",
-        method="GET",
-        path="/balance",
-        query={"account": "{{account}}"},
-        parameters=[{"name": "account", "location": "query", "type": "string", "required": True}],
-        response_template="Your current balance is {{response.balance}} rupees.",
-        say_on_start="Let me check that for you.",
-        burden=Burden.CONVERSATIONAL,
-    )
+def phone_agent(tenant, customer_endpoints) -> Agent:
     agent = Agent.objects.create(
         tenant=tenant,
         name="Asha",
@@ -62,7 +37,7 @@ def phone_agent(tenant, customer_api) -> Agent:
         voice="alloy",
         language="en-IN",
     )
-    agent.tools.set([balance])
+    agent.tools.set([customer_endpoints["balance"]])
     return agent
 
 
