@@ -1,14 +1,13 @@
 """Admission counters of a SIP trunk: what `trigger_call` checks and takes when it admits a call.
 
 The trunk row carries `live_calls` and `recent_starts`, the ring of the start times (epoch seconds,
-in admission order) of its last `max_cps` admitted calls. Admitting a call and ending one update them
-in the same transaction that writes the call, so admission reads one row however many calls are live
-or recently started, and its cost is O(max_cps) at worst:
+in admission order) of the calls it admitted during the last second, at most `max_cps`. Admitting a
+call and ending one update them in the same transaction that writes the call, so admission reads one
+row however many calls are live; its cost follows the starts of the last second, O(max_cps) at worst:
 
-- `admit_call(call, event, now)` — the fast path: the call and its first event inserted if one
-  conditional UPDATE (`admit`: PostgreSQL, SQLite) takes a channel and a start, when the trunk is
-  active and within both limits — on PostgreSQL all in one statement; False otherwise, and the caller
-  decides under the trunk's lock (`capacity_refusal`);
+- `admit_call(call, event, now)` — the fast path (PostgreSQL): one statement that takes a channel and
+  a start by a conditional UPDATE when the trunk is active and within both limits, and inserts the call
+  and its first event; False otherwise (and on SQLite), and the caller decides under the trunk's lock;
 - `start_time(trunk, now)`, `capacity_refusal(trunk, start)`, `take_channel(trunk, start)` — the same
   decision in Python on a locked row (refusals, with their message and Retry-After);
 - `start_budget(trunk_id, now)` — how many calls the counters would admit now (campaign pacing);
@@ -18,15 +17,14 @@ or recently started, and its cost is O(max_cps) at worst:
 
 A start is never earlier than the ring's last one (`now`, or that start when another process's clock
 ran ahead), so the ring is sorted, the recorded start times are in admission order, and the check "the
-`max_cps`-th most recent start is at least a second old" keeps every one-second window within max_cps.
-Lock order is always call row → trunk row (ending) or trunk row → new call (admitting), never the
+`max_cps`-th most recent start is at least a second old" (O(1) on the sorted ring) keeps every
+one-second window within max_cps. Lock order is always call row → trunk row (ending) or trunk row → new call (admitting), never the
 reverse, so the two cannot deadlock.
 """
 
 from __future__ import annotations
 
 import math
-import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,105 +42,20 @@ MAX_CPS_MESSAGE = "Trunk call rate (max_cps) exceeded"
 MAX_RETRY_AFTER_SECONDS = 3600
 WINDOW_SECONDS = 1.0
 
+# The start is max(now, the ring's last start); the ring keeps the starts of the last second (at most
+# max_cps of them: it only grows when fewer are in the window), so its size follows the call rate.
+_START = "GREATEST(%(now)s, COALESCE((recent_starts -> -1)::float8, 0))"
 _PG_UPDATE = """
     UPDATE calls_siptrunk SET
         live_calls = live_calls + 1,
-        recent_starts = (
-            CASE WHEN jsonb_array_length(recent_starts) >= max_cps THEN recent_starts - 0 ELSE recent_starts END
-        ) || to_jsonb(GREATEST(%(now)s, COALESCE((recent_starts -> -1)::float8, 0)))
+        recent_starts = jsonb_path_query_array(
+            recent_starts, '$[*] ? (@ > $cut)', jsonb_build_object('cut', {start} - %(window)s)
+        ) || to_jsonb({start})
     WHERE id = %(id)s AND status = %(active)s AND live_calls < max_channels AND (
         jsonb_array_length(recent_starts) < max_cps
-        OR (recent_starts -> (jsonb_array_length(recent_starts) - max_cps))::float8
-            <= GREATEST(%(now)s, COALESCE((recent_starts -> -1)::float8, 0)) - %(window)s
+        OR (recent_starts -> (jsonb_array_length(recent_starts) - max_cps))::float8 <= {start} - %(window)s
     )
-"""
-# The fast path per database: the start is max(now, the ring's last start); the ring drops its oldest
-# start once it holds max_cps (a ring left longer by a lowered max_cps keeps its length until a locked
-# admission trims it; the check reads the max_cps-th most recent start either way).
-_ADMIT_SQL = {
-    "postgresql": _PG_UPDATE + " RETURNING (recent_starts -> -1)::float8",
-    # SQLite writes a real into JSON with 15 digits: the start goes in as the text Python wrote, so the
-    # ring and the call keep the same microsecond (-> and ->> need SQLite 3.38).
-    "sqlite": """
-        UPDATE calls_siptrunk SET
-            live_calls = live_calls + 1,
-            recent_starts = json_insert(
-                CASE WHEN json_array_length(recent_starts) >= max_cps
-                    THEN json_remove(recent_starts, '$[0]') ELSE recent_starts END,
-                '$[#]',
-                json(CASE WHEN %(now)s > coalesce(recent_starts ->> '$[#-1]', 0)
-                    THEN %(now_text)s ELSE recent_starts -> '$[#-1]' END)
-            )
-        WHERE id = %(id)s AND status = %(active)s AND live_calls < max_channels AND (
-            json_array_length(recent_starts) < max_cps
-            OR recent_starts ->> ('$[' || (json_array_length(recent_starts) - max_cps) || ']')
-                <= max(%(now)s, coalesce(recent_starts ->> '$[#-1]', 0)) - %(window)s
-        )
-        RETURNING recent_starts -> '$[#-1]'
-    """,
-}
-
-
-def admit(trunk_id: uuid.UUID | str, now: datetime) -> datetime | None:
-    """Take a channel and a start on the trunk in one statement; the call's start time, or None.
-
-    None when the trunk is inactive, missing or at a limit (or the database has no fast path): the
-    caller then locks the trunk and decides with `capacity_refusal`. Run in the transaction that
-    inserts the call; the trunk's row stays locked until it commits.
-    """
-    sql = _ADMIT_SQL.get(connection.vendor)
-    if sql is None or (connection.vendor == "sqlite" and sqlite3.sqlite_version_info < (3, 38)):
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _admit_params(trunk_id, now))
-        row = cursor.fetchone()
-    return None if row is None or row[0] is None else datetime.fromtimestamp(float(row[0]), tz=UTC)
-
-
-def _admit_params(trunk_id: uuid.UUID | str, now: datetime) -> dict[str, Any]:
-    at = _epoch(now)
-    return {
-        "id": SipTrunk._meta.pk.get_db_prep_value(trunk_id, connection),
-        "now": at,
-        "now_text": repr(at),
-        "active": ActiveStatus.ACTIVE.value,
-        "window": WINDOW_SECONDS,
-    }
-
-
-def admit_call(call: Call, event: CallEvent, now: datetime) -> bool:
-    """Insert the accepted `call` (its `started_at` set here) and its first `event` if the trunk admits
-    a call at `now`; False, writing nothing, when the caller must decide under the lock.
-
-    PostgreSQL: one statement — the trunk's conditional UPDATE and both inserts as data-modifying CTEs —
-    so outside a transaction the trunk's row is locked only while that statement runs and commits, with
-    no round trip and no Python in between. SQLite (≥ 3.38): the conditional UPDATE, then the inserts,
-    in one IMMEDIATE transaction (which serialises writers anyway).
-    """
-    invariants.check_same_tenant(call)
-    invariants.check_same_tenant(event)
-    if connection.vendor == "postgresql":
-        if not connection.in_atomic_block:
-            started = _admit_in_one_statement(call, event, now)
-        else:
-            with transaction.atomic():  # a savepoint: the caller's transaction survives a failed insert
-                started = _admit_in_one_statement(call, event, now)
-        if started is None:
-            return False
-        call.started_at = started
-        for obj in (call, event):
-            obj._state.adding, obj._state.db = False, connection.alias
-        return True
-    with transaction.atomic():
-        started = admit(call.sip_trunk_id, now)
-        if started is None:
-            return False
-        call.started_at = started
-        call.save(force_insert=True)
-        event.save(force_insert=True)
-    return True
-
-
+""".replace("{start}", _START)
 # Built from the models' tables and columns and named placeholders only: every value is a parameter.
 # The inserts select from the UPDATE's one row, so a trunk that does not admit writes nothing.
 _ONE_STATEMENT = (
@@ -153,8 +66,39 @@ _ONE_STATEMENT = (
 )
 
 
+def admit_call(call: Call, event: CallEvent, now: datetime) -> bool:
+    """Insert the accepted `call` (its `started_at` set here) and its first `event` if the trunk admits
+    a call at `now`; False, writing nothing, when the caller must decide under the lock.
+
+    PostgreSQL: one statement — the trunk's conditional UPDATE and both inserts as data-modifying CTEs —
+    so outside a transaction the trunk's row is locked only while that statement runs and commits, with
+    no round trip and no Python in between. Other databases (SQLite, whose IMMEDIATE transactions
+    serialise every writer anyway): always False, the locked path decides.
+    """
+    if connection.vendor != "postgresql":
+        return False
+    invariants.check_same_tenant(call)
+    invariants.check_same_tenant(event)
+    if not connection.in_atomic_block:
+        started = _admit_in_one_statement(call, event, now)
+    else:
+        with transaction.atomic():  # a savepoint: the caller's transaction survives a failed insert
+            started = _admit_in_one_statement(call, event, now)
+    if started is None:
+        return False
+    call.started_at = started
+    for obj in (call, event):
+        obj._state.adding, obj._state.db = False, connection.alias
+    return True
+
+
 def _admit_in_one_statement(call: Call, event: CallEvent, now: datetime) -> datetime | None:
-    params = _admit_params(call.sip_trunk_id, now)
+    params: dict[str, Any] = {
+        "id": call.sip_trunk_id,
+        "now": _epoch(now),
+        "active": ActiveStatus.ACTIVE.value,
+        "window": WINDOW_SECONDS,
+    }
     started = connection.ops.quote_name(str(Call._meta.get_field("started_at").column))
     call_columns, call_values = _insert_values(call, params, "c", {"started_at": "to_timestamp(admitted.start)"})
     event_columns, event_values = _insert_values(event, params, "e", {})
@@ -225,7 +169,8 @@ def capacity_refusal(trunk: SipTrunk, start: datetime) -> tuple[str, int] | None
 
 def take_channel(trunk: SipTrunk, start: datetime) -> None:
     """Count a call started at `start` on the locked `trunk` (one UPDATE, same transaction)."""
-    ring: list[Any] = [*_ring(trunk), _epoch(start)][-max(1, trunk.max_cps) :]
+    at = _epoch(start)
+    ring: list[Any] = [*(t for t in _ring(trunk) if t > at - WINDOW_SECONDS), at][-max(1, trunk.max_cps) :]
     SipTrunk.objects.filter(pk=trunk.pk).update(live_calls=F("live_calls") + 1, recent_starts=ring)
     trunk.live_calls += 1
     trunk.recent_starts = ring
