@@ -8,7 +8,8 @@ bench/request_cpu.py's; this is the call service alone):
 
 1. `trigger_call` with the calls placed so far live on the trunk, then with `--live` more: wall ms, CPU
    ms and SQL statements per call, and the statements while the trunk's row is locked (from the
-   statement that locks or conditionally updates it to the commit, the commit not counted);
+   statement that locks or conditionally updates it to the commit, the commit not counted; 1 when
+   that statement commits by itself);
 2. the broker publish of the dialer task (`calls.queue.enqueue`): ms per call and the broker connections
    opened for `--requests` publishes (reused connections: 0).
 
@@ -126,9 +127,10 @@ def statements_under_trunk_lock(sql: list[str]) -> int:
 
 
 def is_trunk_lock(statement: str) -> bool:
-    text = statement.upper().lstrip()
+    """A statement that locks the trunk's row: SELECT … FOR UPDATE, or an UPDATE of its counters."""
+    text = statement.upper()
     on_trunk = "CALLS_SIPTRUNK" in text
-    return on_trunk and ("FOR UPDATE" in text or (text.startswith("UPDATE") and "LIVE_CALLS" in text))
+    return on_trunk and ("FOR UPDATE" in text or ("UPDATE CALLS_SIPTRUNK" in text and "LIVE_CALLS" in text))
 
 
 def admission_figures(tenant, body: dict, count: int, live: int) -> None:
