@@ -139,7 +139,7 @@ def wrk(port: int, path: str, *, connections: int, seconds: float, key=None, bod
         "wrk",
         f"-t{min(2, connections)}",
         f"-c{connections}",
-        f"-d{seconds:g}s",
+        f"-d{max(1, round(seconds))}s",
         "--latency",
         "--timeout",
         "30s",

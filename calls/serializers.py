@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from calls import dnc, services, validation
+from calls import dnc, listing, services, validation
 from calls.dialers import DEFAULT_DIALER, dialer_names
 from calls.models import Agent, DoNotCallEntry, SipTrunk
 from integrations.models import Endpoint
@@ -14,9 +16,25 @@ from integrations.serializers import SecretMapField
 from tenants.api import StrictModelSerializer, StrictSerializer, TenantScopedPrimaryKeyField, TenantUniqueMixin
 
 
+class AgentToolsField(serializers.ManyRelatedField):
+    """The agent's tool ids: those `calls.listing.with_tool_ids` selected with the agent (the list and
+    the detail), else read through the relation (after a write)."""
+
+    def get_attribute(self, instance):
+        ids = getattr(instance, listing.TOOL_IDS, None)
+        return super().get_attribute(instance) if ids is None else ids
+
+    def to_representation(self, iterable):
+        return [
+            item if isinstance(item, uuid.UUID) else self.child_relation.to_representation(item) for item in iterable
+        ]
+
+
 class AgentSerializer(TenantUniqueMixin, StrictModelSerializer):
-    tools = TenantScopedPrimaryKeyField(
-        queryset=Endpoint.objects.all(), many=True, required=False, help_text="Endpoint ids the agent may use as tools"
+    tools = AgentToolsField(
+        child_relation=TenantScopedPrimaryKeyField(queryset=Endpoint.objects.all(), required=False),
+        required=False,
+        help_text="Endpoint ids the agent may use as tools",
     )
 
     class Meta:

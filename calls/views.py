@@ -33,8 +33,14 @@ class CallsConfigViewSet(TenantModelViewSet):
 class AgentViewSet(CallsConfigViewSet):
     """AI agents of the tenant (admin to write, viewer to read)."""
 
-    queryset = Agent.objects.prefetch_related("tools")
+    queryset = Agent.objects.all()
     serializer_class = AgentSerializer
+
+    def get_queryset(self):
+        # Reading: the tool ids come in the agents' own query. Writing: the serializer reads the
+        # relation after saving it (an id list selected before the write would be stale).
+        queryset = super().get_queryset()
+        return listing.with_tool_ids(queryset) if self.action in ("list", "retrieve") else queryset
 
     @extend_schema(
         request=None,

@@ -24,11 +24,15 @@ Template context: the session variables, then the rule's regex groups, then the 
 `message` (the visitor's text), `conversation` (`id`, `channel`, `visitor_id`, `identity_verified`, `variables`)
 and `api` (the last CALL_API result of this rule: `status`, `status_code`, `error`, `body`).
 
-State. Live evaluation saves the visitor message first, evaluates against a snapshot of the
-variables, then writes back only the variables it changed, under `select_for_update` in one short
-transaction, together with the assistant (and tool) messages. Two messages to one conversation at
-once therefore never lose each other's updates, and no lock is held while APIs or the AI are called.
-`dry_run=True` runs the same walk but sends nothing and saves nothing (see `rules.dry_run`).
+Rule sets. A live message walks the tenant's compiled rules (rules.ruleset); when that is this
+process's previous build (the current one compiling in the background), each rule is confirmed
+against the database before its actions run, so a rule deleted, deactivated or edited since never runs.
+
+State. Live evaluation evaluates against the variables of the conversation as the caller loaded it,
+then writes back only the variables it changed, under `select_for_update` in one short transaction,
+together with the visitor's, assistant and tool messages (rules.transcript). Two messages to one
+conversation at once therefore never lose each other's updates, and no lock is held while APIs or
+the AI are called. `dry_run=True` runs the same walk but sends nothing and saves nothing.
 """
 
 from __future__ import annotations
@@ -37,21 +41,19 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
-from django.utils import timezone
-
 from integrations import executor, templating
-from rules import agents, ai
-from rules.models import ActionType, Conversation, Message, MessageRole, OnError, Rule, RuleAction, TriggerType
-from rules.ruleset import CompiledRule, ruleset_for
+from integrations.models import Endpoint
+from rules import agents, ai, compiled, ruleset, transcript
+from rules.compiled import CompiledRule
+from rules.models import ActionType, Conversation, Message, MessageRole, OnError, RuleAction, TriggerType
 from tenants.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_FALLBACK_TEXT = "Sorry, I can't help with that right now."
+WITHDRAWN = "the rule was changed or deleted since it was compiled"
 MAX_BRANCH_DEPTH = 3
 
 
@@ -137,8 +139,11 @@ class _Stop(Exception):
 
 
 class _Evaluation:
-    def __init__(self, conversation: Conversation, text: str, *, dry_run: bool) -> None:
+    def __init__(
+        self, conversation: Conversation, text: str, *, dry_run: bool, visitor_message: Message | None = None
+    ) -> None:
         self.conversation = conversation
+        self.visitor_message = visitor_message
         self.tenant = conversation.tenant
         self.text = text
         self.dry_run = dry_run
@@ -152,10 +157,12 @@ class _Evaluation:
 
     # ---- matching -------------------------------------------------------------------------------
     def run(self) -> EngineResult:
-        ruleset = ruleset_for(self.tenant)
-        candidates = ruleset.regex_candidates(self.text)
+        # A live message may walk this process's previous build while the current one is compiled in
+        # the background; then every rule is confirmed before it runs, so none withdrawn runs.
+        rule_set, current = ruleset.served(self.tenant, allow_stale=not self.dry_run)
+        candidates = rule_set.regex_candidates(self.text)
         # A dry run reports on every rule; a live run visits only the rules that could match.
-        rules = ruleset.rules if self.dry_run else ruleset.to_visit(candidates)
+        rules = rule_set.rules if self.dry_run else rule_set.to_visit(candidates)
         stopped = False
         for rule in rules:
             if stopped and not self.dry_run:
@@ -163,27 +170,32 @@ class _Evaluation:
             if stopped:
                 self.result.rules.append(RuleTrace(rule, "not_reached", "an earlier rule matched"))
                 continue
-            trace = self._judge(rule, ruleset, candidates)
+            trace = self._judge(rule, rule_set, candidates)
             self.result.rules.append(trace)
-            if trace.outcome == "matched":
-                groups = (trace.match or {}).get("groups") or {}
-                self._run_rule(rule, groups)
-                stopped = not rule.continue_matching
+            if trace.outcome != "matched":
+                continue
+            actions = rule.actions if current else compiled.load_actions(rule, confirm=True)
+            if actions is None:
+                trace.outcome, trace.reason, trace.match = "skipped", WITHDRAWN, None
+                continue
+            self._run_rule(rule, (trace.match or {}).get("groups") or {}, actions)
+            stopped = not rule.continue_matching
         self.result.variables = self.variables
         return self.result
 
-    def _judge(self, rule: CompiledRule, ruleset, candidates: set[int] | None) -> RuleTrace:
+    def _judge(self, rule: CompiledRule, rule_set, candidates: set[int] | None) -> RuleTrace:
         if rule.trigger_type == TriggerType.ALWAYS:
             return RuleTrace(rule, "matched", "always matches")
         if rule.trigger_type == TriggerType.REGEX:
             return self._judge_regex(rule, candidates)
-        return self._judge_ai(rule, ruleset)
+        return self._judge_ai(rule, rule_set)
 
     def _judge_regex(self, rule: CompiledRule, candidates: set[int] | None) -> RuleTrace:
+        # The set rules a pattern out before it is compiled: a dry run over 10,000 rules compiles none.
+        if candidates is not None and rule.set_index is not None and rule.set_index not in candidates:
+            return RuleTrace(rule, "no_match", "the pattern does not match")
         if rule.regex is None:
             return RuleTrace(rule, "skipped", "the pattern does not compile")
-        if candidates is not None and rule.set_index not in candidates:
-            return RuleTrace(rule, "no_match", "the pattern does not match")
         found = rule.regex.search(self.text)
         if found is None:
             return RuleTrace(rule, "no_match", "the pattern does not match")
@@ -192,11 +204,11 @@ class _Evaluation:
         match = {"span": [start, end], "text": found.group(0), "groups": groups}
         return RuleTrace(rule, "matched", f"the pattern matched characters {start}-{end}", match)
 
-    def _judge_ai(self, rule: CompiledRule, ruleset) -> RuleTrace:
+    def _judge_ai(self, rule: CompiledRule, rule_set) -> RuleTrace:
         if self.provider is None:
             return RuleTrace(rule, "skipped", "no AI provider is configured")
         if self.verdicts is None and self.ai_error is None:
-            self._classify(ruleset.ai_rules)
+            self._classify(rule_set.ai_rules)
         if self.ai_error is not None:
             return RuleTrace(rule, "skipped", f"the AI provider failed: {self.ai_error}")
         holds = str(rule.id) in (self.verdicts or set())
@@ -218,8 +230,7 @@ class _Evaluation:
         self.result.ai["matched"] = sorted(self.verdicts)
 
     # ---- actions --------------------------------------------------------------------------------
-    def _run_rule(self, rule: CompiledRule, groups: dict) -> None:
-        actions = _action_tree(rule.id)
+    def _run_rule(self, rule: CompiledRule, groups: dict, actions: list[RuleAction]) -> None:
         state = {"groups": groups, "api": None}
         with contextlib.suppress(_Stop):
             self._run_actions(rule, actions, state, depth=0)
@@ -282,6 +293,7 @@ class _Evaluation:
             trace.update(status="would_run", reason="the AI writes the reply (not called in a dry run)")
             self.result.replies.append(Reply(None, rule, "ai", {"instructions": action.instructions}))
             return
+        self.save_visitor_message()  # the provider reads the history, this message included
         try:
             text = self.provider.reply(self.conversation, action.instructions, variables=self.variables)
         except ai.AIError as exc:
@@ -296,6 +308,7 @@ class _Evaluation:
             trace.update(status="would_run", reason="the agent answers, its tools included (not run in a dry run)")
             self.result.replies.append(Reply(None, rule, "agent", {"agent": str(action.agent_id)}))
             return
+        self.save_visitor_message()
         try:
             text = agents.agent_runtime().reply(self.conversation, action.agent_id, self.text)
         except agents.AgentError as exc:
@@ -304,6 +317,12 @@ class _Evaluation:
             return
         # The runtime saved its own messages (utterances and tool calls) in the conversation.
         self.result.replies.append(Reply(text, rule, "agent", {"agent": str(action.agent_id)}))
+
+    def save_visitor_message(self) -> None:
+        """Write the visitor's message now, for what reads the history mid-evaluation (the AI, an agent);
+        otherwise it is written with the replies, in one statement."""
+        if self.visitor_message is not None and self.visitor_message._state.adding:
+            self.visitor_message.save(force_insert=True)
 
     def _fallback(self, rule: CompiledRule, reason: str) -> None:
         text = rule.fallback_text or DEFAULT_FALLBACK_TEXT
@@ -316,7 +335,8 @@ class _Evaluation:
 
     # ---- CALL_API -------------------------------------------------------------------------------
     def _call_api(self, rule, action, state, depth) -> None:
-        endpoint = action.endpoint
+        # Read per call, never kept with the compiled rule: an endpoint's edit does not move the rule version.
+        endpoint = Endpoint.objects.select_related("connection").get(pk=action.endpoint_id, tenant=self.tenant)
         trace = self._trace(rule, action, endpoint={"id": str(endpoint.id), "name": endpoint.name})
         trace["on_error"] = action.on_error
         params = {name: self._render_param(value, state, trace) for name, value in (action.params or {}).items()}
@@ -379,43 +399,29 @@ class _Evaluation:
         raise _Stop
 
 
-def _action_tree(rule_id) -> list[RuleAction]:
-    """The rule's top-level actions in order, each with `branch_children` (its branch actions)."""
-    rows = list(RuleAction.objects.filter(rule_id=rule_id).select_related("endpoint__connection"))
-    by_parent: dict[Any, list[RuleAction]] = {}
-    for row in rows:
-        by_parent.setdefault(row.parent_id, []).append(row)
-    for row in rows:
-        row.branch_children = sorted(by_parent.get(row.id, []), key=_position)
-    return sorted(by_parent.get(None, []), key=_position)
-
-
-def _position(action: RuleAction) -> tuple:
-    return (action.position, str(action.id))
-
-
 def evaluate_message(conversation: Conversation, text: str, *, dry_run: bool = False) -> EngineResult:
     """Evaluate one visitor message against the tenant's rules.
 
-    Live: records the visitor message, runs the matching rules' actions, persists the variables they
-    changed and one assistant message per reply (each naming its rule). `dry_run=True`: the same walk
+    Live: runs the matching rules' actions, then records the visitor message, the variables they
+    changed and one assistant message per reply (each naming its rule). `conversation` is the
+    snapshot of the variables the rules read: load it for this message (as the views do). `dry_run=True`: the same walk
     with requests only rendered (`integrations.executor.prepare`), nothing sent and nothing saved;
     `conversation` may be an unsaved instance.
     """
     if dry_run:
         return _run(_Evaluation(conversation, text, dry_run=True))
-    visitor_message = Message.objects.create(
+    visitor_message = Message(
         tenant=conversation.tenant, conversation=conversation, role=MessageRole.VISITOR, text=text
     )
-    fresh = Conversation.objects.filter(pk=conversation.pk).values_list("variables", flat=True).first()
-    conversation.variables = fresh or {}
-    evaluation = _Evaluation(conversation, text, dry_run=False)
+    evaluation = _Evaluation(conversation, text, dry_run=False, visitor_message=visitor_message)
     try:
         result = _run(evaluation)
     except TemplateFailed:
-        visitor_message.delete()  # nothing of the refused message stays in the conversation
+        if not visitor_message._state.adding:
+            visitor_message.delete()  # nothing of the refused message stays in the conversation
         raise
-    result.messages = _persist(conversation, visitor_message, evaluation)
+    outcome = (result.changed, result.replies, evaluation.tool_messages)
+    result.messages, result.variables = transcript.persist(conversation, visitor_message, outcome)
     return result
 
 
@@ -424,65 +430,3 @@ def _run(evaluation: _Evaluation) -> EngineResult:
         return evaluation.run()
     except templating.TemplateError as exc:
         raise TemplateFailed(f"A rule's template could not be rendered: {exc}") from None
-
-
-def _persist(conversation: Conversation, visitor_message: Message, evaluation: _Evaluation) -> list[Message]:
-    result = evaluation.result
-    with transaction.atomic():
-        locked = Conversation.objects.select_for_update().only("id", "variables").get(pk=conversation.pk)
-        merged = {**(locked.variables or {}), **result.changed}
-        Conversation.objects.filter(pk=conversation.pk).update(variables=merged, updated_at=timezone.now())
-        messages = _new_messages(conversation, visitor_message, evaluation)
-        _forget_deleted_rules(messages)
-        Message.objects.bulk_create(messages)
-    conversation.variables = merged
-    result.variables = merged
-    if any(reply.kind == "agent" for reply in result.replies):
-        # An agent saved its own messages (utterances, tool calls) during the evaluation.
-        return list(
-            conversation.messages.filter(created_at__gte=visitor_message.created_at).order_by("created_at", "id")
-        )
-    return [visitor_message, *messages]
-
-
-def _forget_deleted_rules(messages: list[Message]) -> None:
-    # A rule deleted while the message was evaluated must not break saving the reply it wrote.
-    rule_ids = {m.rule_id for m in messages if m.rule_id is not None}
-    if rule_ids:
-        existing = set(Rule.objects.filter(pk__in=rule_ids).values_list("pk", flat=True))
-        for message in messages:
-            if message.rule_id not in existing:
-                message.rule_id = None
-
-
-def _new_messages(conversation, visitor_message: Message, evaluation: _Evaluation) -> list[Message]:
-    # Spaced a microsecond apart after the visitor's message so they list in the order they were made.
-    at = max(timezone.now(), visitor_message.created_at + timedelta(microseconds=1))
-    messages = []
-    for call in evaluation.tool_messages:
-        outcome = call["result"]
-        messages.append(
-            Message(
-                tenant=conversation.tenant,
-                conversation=conversation,
-                role=MessageRole.TOOL,
-                text=f"{call['endpoint'].name}: {outcome['status']}",
-                rule_id=call["rule"].id,
-                data={k: outcome.get(k) for k in ("status", "status_code", "duration_ms", "mapped", "error")},
-            )
-        )
-    for reply in evaluation.result.replies:
-        if reply.text and reply.kind != "agent":
-            messages.append(
-                Message(
-                    tenant=conversation.tenant,
-                    conversation=conversation,
-                    role=MessageRole.ASSISTANT,
-                    text=reply.text,
-                    rule_id=reply.rule.id,
-                    data={"kind": reply.kind, **reply.detail} if reply.kind != "text" else None,
-                )
-            )
-    for offset, message in enumerate(messages):
-        message.created_at = at + timedelta(microseconds=offset)
-    return messages

@@ -102,33 +102,51 @@ def validate(pattern: str, flags: str = "") -> ParsedPattern:
 class PatternSet:
     """A prefilter over many patterns: which of them could match, in one pass over the text.
 
-    RE2 sets are DFA-only, so they are split into chunks to keep each automaton small. A chunk that
-    RE2 cannot compile is marked "always a candidate". Every candidate is confirmed by its own
-    compiled pattern, so the set never adds a match; the one way it could miss one is an RE2 DFA
-    running out of memory mid-search, which the chunk size, the memory budget and the message
-    length limit keep out of reach (the engine uses a set only for large rule counts).
+    Building one is most of the cost of compiling a large rule set, so it is also the check that a
+    pattern parses: `indexes[i]` is the set index of `patterns[i]`, or None when RE2 refused it (the
+    rule compiles lazily and is reported as not compiling). RE2 sets are DFA-only, so they are split
+    into chunks to keep each automaton small. A chunk that RE2 cannot compile is marked "always a
+    candidate". Every candidate is confirmed by its own compiled pattern, so the set never adds a
+    match; the one way it could miss one is an RE2 DFA running out of memory mid-search, which the
+    chunk size, the memory budget and the message length limit keep out of reach (the engine uses a
+    set only for large rule counts).
     """
 
     CHUNK = 512
     MAX_MEM = 64 << 20
 
     def __init__(self, patterns: list[str]) -> None:
+        self.indexes: list[int | None] = []
+        self.size = 0  # how many patterns the set holds (those RE2 accepted)
         self._chunks: list[tuple[int, Any, int]] = []
-        for start in range(0, len(patterns), self.CHUNK):
-            chunk = patterns[start : start + self.CHUNK]
-            self._chunks.append((start, self._compile(chunk), len(chunk)))
+        chunk, start = None, 0
+        for pattern in patterns:
+            if chunk is None:
+                chunk, start = self._new_set(), self.size
+            try:
+                chunk.Add(pattern)
+            except re2.error:
+                self.indexes.append(None)
+                continue
+            self.indexes.append(self.size)
+            self.size += 1
+            if self.size - start == self.CHUNK:
+                self._close(chunk, start)
+                chunk = None
+        if chunk is not None and self.size > start:
+            self._close(chunk, start)
 
-    def _compile(self, patterns: list[str]):
+    def _new_set(self):
         options = _options()
         options.max_mem = self.MAX_MEM
-        candidate_set = re2.Set.SearchSet(options)
+        return re2.Set.SearchSet(options)
+
+    def _close(self, chunk, start: int) -> None:
         try:
-            for pattern in patterns:
-                candidate_set.Add(pattern)
-            candidate_set.Compile()
+            chunk.Compile()
         except re2.error:
-            return None
-        return candidate_set
+            chunk = None
+        self._chunks.append((start, chunk, self.size - start))
 
     def candidates(self, text: str) -> set[int]:
         found: set[int] = set()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -115,18 +116,30 @@ def _increment(key: str, expires_at: float) -> int:
     return _increment_in_database(key, expires_at)
 
 
+# INCR, and on a window's first hit EXPIRE (what is left of the window + 1 s), as one atomic script:
+# one command and one reply per hit. (Django's cache API would take three round trips — add, exists,
+# incr — and a MULTI/EXEC pipeline four commands and four replies for the same count.)
+_INCREMENT_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+# One registered script (and its Redis client, which builds ~170 reply callbacks when made) per cache
+# backend client, i.e. per connection pool; made on first use in each thread's backend.
+_scripts: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
 def _increment_in_redis(key: str, expires_at: float) -> int:
-    # One round trip: INCR and EXPIRE in a MULTI/EXEC pipeline. The expiry is what is left of the window
-    # (+1 s), the same instant on every hit, so setting it each time is harmless. (Django's cache API
-    # would take three round trips — add, exists, incr — for the same count.)
     backend = caches["default"]
     redis_key = backend.make_and_validate_key(key)
-    client = backend._cache.get_client(redis_key, write=True)  # type: ignore[attr-defined]  # RedisCache's client
-    with client.pipeline(transaction=True) as pipe:
-        pipe.incr(redis_key)
-        pipe.expire(redis_key, max(1, math.ceil(expires_at - _now())) + 1)
-        count, _ = pipe.execute()
-    return int(count)
+    pool_client = backend._cache  # type: ignore[attr-defined]  # RedisCache's RedisCacheClient
+    script = _scripts.get(pool_client)
+    if script is None:
+        script = _scripts[pool_client] = pool_client.get_client(redis_key, write=True).register_script(
+            _INCREMENT_SCRIPT
+        )
+    # EVALSHA; redis-py loads the script again by itself if the server has forgotten it (NOSCRIPT).
+    return int(script(keys=[redis_key], args=[max(1, math.ceil(expires_at - _now())) + 1]))
 
 
 def _increment_in_database(key: str, expires_at: float) -> int:

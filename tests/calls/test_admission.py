@@ -251,6 +251,7 @@ def test_a_call_whose_task_was_never_sent_is_placed_by_the_sweep(tenant, agent, 
     """Committed, then the broker refused the task (or the process died before sending it): the call
     is not lost — the dialer sweep sends its first step once it is a few seconds overdue."""
     from calls import dialing, queue
+    from tenants import queue as shared_queue
 
     trunk = make_trunk(tenant, max_channels=10, max_cps=100)
     sent: list[tuple] = []
@@ -258,7 +259,7 @@ def test_a_call_whose_task_was_never_sent_is_placed_by_the_sweep(tenant, agent, 
     def broker_down(task_name):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(queue, "_task", broker_down)
+    monkeypatch.setattr(shared_queue, "_task", broker_down)
     call = services.trigger_call(tenant, call_body(agent, trunk)).call
     assert Call.objects.get(pk=call.pk).status == CallStatus.INITIATING
     assert dialing.sweep_dialer() == 0  # not overdue yet: its own message may still arrive

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
+import uuid
 
 import pytest
 import redis
@@ -150,6 +152,35 @@ def test_redis_counts_in_process(key_client, settings, require_redis):
     client = key_client()
     assert [client.get("/api/v1/agents").status_code for _ in range(3)] == [200, 200, 429]
     assert RateLimitCounter.objects.count() == 0  # Redis held the count, not the table
+
+
+def test_a_redis_counter_lives_as_long_as_its_window(settings, require_redis):
+    # given Redis as the shared cache, 15 s into a 60 s window (the _one_window fixture)
+    settings.CACHES = redis_cache_settings()
+    identity, limit = f"ttl-{uuid.uuid4()}", ratelimit.Limit(5, 60)
+    # when one identity is counted twice
+    remaining = [ratelimit.check("test-ttl", identity, limit).remaining for _ in range(2)]
+    # then both hits count, on one key that expires 1 s after the window ends (45 s + 1 s from now)
+    assert remaining == [4, 3]
+    from django.core.cache import caches
+
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    window = int(ratelimit._now() // 60)
+    key = caches["default"].make_and_validate_key(f"rl:test-ttl:{digest}:60:{window}")
+    assert 40 <= redis.Redis.from_url(REDIS_URL).ttl(key) <= 46
+
+
+def test_redis_counting_survives_the_server_forgetting_the_script(settings, require_redis):
+    # given a counter already counted once through the registered script
+    settings.CACHES = redis_cache_settings()
+    identity, limit = f"noscript-{uuid.uuid4()}", ratelimit.Limit(5, 60)
+    assert ratelimit.check("test-noscript", identity, limit).remaining == 4
+    # when the server no longer knows the script (a restart, SCRIPT FLUSH): here, a hash it never saw
+    from django.core.cache import caches
+
+    ratelimit._scripts[caches["default"]._cache].sha = "0" * 40
+    # then the next hit loads the script again and still counts exactly
+    assert ratelimit.check("test-noscript", identity, limit).remaining == 3
 
 
 CROSS_PROCESS = """

@@ -9,6 +9,7 @@ from integrations.models import Connection, Endpoint
 from rules import ruleset
 from rules.definitions import parse_actions, parse_trigger, replace_actions
 from rules.models import Conversation, Rule
+from tests.support.worker import wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +19,17 @@ def _fresh_state(settings):
     ruleset.clear_cache()
     yield
     ruleset.clear_cache()
+
+
+@pytest.fixture
+def background(settings, monkeypatch):
+    """Rule sets built in background threads, as deployed (the suite builds them on messages)."""
+    settings.RULES_BUILD_IN_BACKGROUND = True
+    monkeypatch.setattr(ruleset, "REFRESH_SECONDS", 0.05)
+    yield
+    # No build or refresh thread outlives the test's tables.
+    ruleset.clear_cache()
+    wait_for(lambda: not ruleset._building and ruleset._refresher is None, timeout=10)
 
 
 @pytest.fixture

@@ -213,16 +213,35 @@ def test_two_messages_at_once_do_not_lose_variable_updates(tenant, api, make_end
     assert Message.objects.filter(conversation=conversation, role="visitor").count() == 2
 
 
-def test_a_rule_deleted_during_evaluation_does_not_break_the_reply(tenant, conversation, make_rule, monkeypatch):
-    from rules import engine
+def _delete_before_persisting(monkeypatch, rule) -> None:
+    from rules import transcript
 
-    rule = make_rule(tenant, "Bye", actions=[reply("bye")])
-    real_persist = engine._persist
+    real_persist = transcript.persist
 
     def delete_then_persist(*args):
         Rule.objects.filter(pk=rule.pk).delete()
         return real_persist(*args)
 
-    monkeypatch.setattr(engine, "_persist", delete_then_persist)
+    monkeypatch.setattr(transcript, "persist", delete_then_persist)
+
+
+def test_a_rule_deleted_during_evaluation_does_not_break_the_reply(tenant, conversation, make_rule, monkeypatch):
+    rule = make_rule(tenant, "Bye", actions=[reply("bye")])
+    _delete_before_persisting(monkeypatch, rule)
     assert evaluate_message(conversation, "x").reply == "bye"
     assert conversation.messages.get(role="assistant").rule_id is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rule_deleted_during_evaluation_outside_a_transaction_is_caught_at_commit(
+    tenant, conversation, make_rule, monkeypatch
+):
+    # given a message persisted in a transaction of its own (the foreign key is checked at COMMIT)
+    rule = make_rule(tenant, "Bye", actions=[reply("bye")])
+    _delete_before_persisting(monkeypatch, rule)
+    # when its rule is deleted just before the write, the write is redone without the rule
+    assert evaluate_message(conversation, "x").reply == "bye"
+    assert list(conversation.messages.values_list("role", "text", "rule_id")) == [
+        ("visitor", "x", None),
+        ("assistant", "bye", None),
+    ]

@@ -42,22 +42,23 @@ def test_a_change_committed_elsewhere_moves_the_token_every_process_reads(tenant
     # given a rule set built and cached by this process
     rule = make_rule(tenant, "Hello", trigger=HELLO, actions=[reply("hi")])
     assert evaluate_message(conversation, "hello").reply == "hi"
-    before = ruleset._version(tenant)
+    before = ruleset.version_of(tenant.pk)
     # when another process deactivates it (its commit moves the token; this process's copy is stale)
     Rule.objects.filter(pk=rule.pk).update(is_active=False)
     ruleset.rules_changed(tenant.pk)
     # then this process rebuilds on its next message
-    assert ruleset._version(tenant) != before
+    assert ruleset.version_of(tenant.pk) != before
     assert evaluate_message(conversation, "hello").reply is None
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_saved_rule_is_compiled_in_the_background_before_the_next_message(tenant, conversation, make_rule, settings):
-    settings.RULES_BUILD_IN_BACKGROUND = True
+def test_a_saved_rule_is_compiled_in_the_background_before_the_next_message(
+    tenant, conversation, make_rule, background
+):
     make_rule(tenant, "Hello", trigger=HELLO, actions=[reply("hi")])
     # the commit of the save moved the token and started a build of the new version
-    wait_for(lambda: ruleset._cached(tenant, ruleset._version(tenant)) is not None, timeout=10, interval=0.05)
-    built = ruleset._cached(tenant, ruleset._version(tenant))
+    wait_for(lambda: ruleset.cached(tenant.pk, ruleset.version_of(tenant.pk)) is not None, timeout=10, interval=0.05)
+    built = ruleset.cached(tenant.pk, ruleset.version_of(tenant.pk))
     assert [rule.name for rule in built.rules] == ["Hello"]
     assert evaluate_message(conversation, "hello").reply == "hi"
     assert ruleset.ruleset_for(tenant) is built  # the message used the background build
@@ -71,5 +72,5 @@ def test_without_a_token_the_version_comes_from_the_rules(tenant, conversation, 
     cache.clear()
     time.sleep(0.01)
     Rule.objects.filter(pk=rule.pk).update(is_active=False, updated_at=rule.updated_at.replace(year=2099))
-    assert ruleset._version(tenant).startswith("rows:1:")
+    assert ruleset.version_of(tenant.pk).startswith("rows:1:")
     assert evaluate_message(conversation, "hello").reply is None

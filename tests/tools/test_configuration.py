@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from calls import dialing
 from calls.models import Agent
+from integrations.models import Connection, Endpoint
 
 AGENT = {"name": "Teller", "agent_code": "teller", "input_schema": {"fields": ["customer_name"]}}
 
@@ -33,6 +35,29 @@ def test_agent_tools_are_endpoint_ids_of_the_tenant(admin, viewer, tenant, make_
     assert sorted(patched.json()["tools"]) == sorted([str(balance.pk), str(hours.pk)])
     assert set(Agent.objects.get(pk=agent_id).tools.all()) == {balance, hours}
     assert viewer.get(f"/api/v1/agents/{agent_id}").json()["tools"] == patched.json()["tools"]
+
+
+def test_listed_and_read_agents_carry_their_tools_in_endpoint_order_from_one_query(
+    viewer, tenant, make_endpoint, make_agent, http_server
+):
+    # given tools on two connections, whose order (connection name, then endpoint name) is not the
+    # order they were made or added in, an agent holding them all and one holding none
+    zeta, alpha = make_endpoint(tenant, "zeta_tool"), make_endpoint(tenant, "alpha_tool")
+    other = Connection.objects.create(tenant=tenant, name="Another API", base_url=http_server.base_url)
+    middle = Endpoint.objects.create(tenant=tenant, connection=other, name="Middle", tool_name="middle", path="/m")
+    holder = make_agent(tenant, tools=[zeta, alpha, middle])
+    make_agent(tenant, name="Empty", agent_code="empty")
+    expected = [str(tool.pk) for tool in holder.tools.all()]
+    assert expected == [str(middle.pk), str(alpha.pk), str(zeta.pk)]
+    # when a viewer lists the agents and reads the one with tools
+    with CaptureQueriesContext(connection) as captured:
+        listed = viewer.get("/api/v1/agents").json()["results"]
+    agent_queries = [q["sql"] for q in captured.captured_queries if "calls_agent" in q["sql"]]
+    detail = viewer.get(f"/api/v1/agents/{holder.pk}").json()
+    # then the tools are the relation's ids in its order, [] for none, from one query on the agents
+    assert {agent["agent_code"]: agent["tools"] for agent in listed} == {"teller": expected, "empty": []}
+    assert detail["tools"] == expected
+    assert len(agent_queries) == 1
 
 
 def test_another_tenants_endpoint_is_refused_by_name_like_a_missing_one(
