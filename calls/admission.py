@@ -1,16 +1,24 @@
-"""Admission counters of a SIP trunk: what `trigger_call` checks under the trunk's row lock.
+"""Admission counters of a SIP trunk: what `trigger_call` checks and takes when it admits a call.
 
-The trunk row carries `live_calls` and `recent_starts` (the start times of the calls admitted during
-the last second). Admitting a call and ending one update them in the same transaction that writes the
-call, so a check reads one locked row however many calls are live or recently started:
+The trunk row carries `live_calls` and `recent_starts`, the ring of the start times (epoch seconds,
+in admission order) of the calls it admitted during the last second, at most `max_cps`. Admitting a
+call and ending one update them in the same transaction that writes the call, so admission reads one
+row however many calls are live; its cost follows the starts of the last second, O(max_cps) at worst:
 
-- `capacity_refusal(trunk, now)` — why the locked trunk cannot start a call now, or None;
-- `take_channel(trunk, now)` — count an admitted call (same transaction, trunk locked);
+- `admit_call(call, event, now)` — the fast path (PostgreSQL): one statement that takes a channel and
+  a start by a conditional UPDATE when the trunk is active and within both limits, and inserts the call
+  and its first event; False otherwise (and on SQLite), and the caller decides under the trunk's lock;
+- `start_time(trunk, now)`, `capacity_refusal(trunk, start)`, `take_channel(trunk, start)` — the same
+  decision in Python on a locked row (refusals, with their message and Retry-After);
+- `start_budget(trunk_id, now)` — how many calls the counters would admit now (campaign pacing);
 - `release_channel(call)` — count a call that just became final (same transaction as its status);
 - `reconcile_trunks()` — the periodic repair from the calls themselves, for counts changed outside
   these paths (a live call deleted, rows edited by hand).
 
-Lock order is always call row → trunk row (ending) or trunk row → new call (admitting), never the
+A start is never earlier than the ring's last one (`now`, or that start when another process's clock
+ran ahead), so the ring is sorted, the recorded start times are in admission order, and the check "the
+`max_cps`-th most recent start is at least a second old" (O(1) on the sorted ring) keeps every
+one-second window within max_cps. Lock order is always call row → trunk row (ending) or trunk row → new call (admitting), never the
 reverse, so the two cannot deadlock.
 """
 
@@ -18,51 +26,163 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from django.db import transaction
-from django.db.models import Count, F, IntegerField, Min, OuterRef, Q, Subquery, Value
+from django.db import connection, transaction
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from calls.dialers import get_dialer
-from calls.models import LIVE_STATUSES, Call, SipTrunk
+from calls.models import LIVE_STATUSES, ActiveStatus, Call, CallEvent, SipTrunk
+from tenants import invariants
 
 MAX_CHANNELS_MESSAGE = "Trunk concurrency (max_channels) exhausted"
 MAX_CPS_MESSAGE = "Trunk call rate (max_cps) exceeded"
 MAX_RETRY_AFTER_SECONDS = 3600
 WINDOW_SECONDS = 1.0
 
+# The start is max(now, the ring's last start); the ring keeps the starts of the last second (at most
+# max_cps of them: it only grows when fewer are in the window), so its size follows the call rate.
+_START = "GREATEST(%(now)s, COALESCE((recent_starts -> -1)::float8, 0))"
+_PG_UPDATE = """
+    UPDATE calls_siptrunk SET
+        live_calls = live_calls + 1,
+        recent_starts = jsonb_path_query_array(
+            recent_starts, '$[*] ? (@ > $cut)', jsonb_build_object('cut', {start} - %(window)s)
+        ) || to_jsonb({start})
+    WHERE id = %(id)s AND status = %(active)s AND live_calls < max_channels AND (
+        jsonb_array_length(recent_starts) < max_cps
+        OR (recent_starts -> (jsonb_array_length(recent_starts) - max_cps))::float8 <= {start} - %(window)s
+    )
+""".replace("{start}", _START)
+# Built from the models' tables and columns and named placeholders only: every value is a parameter.
+# The inserts select from the UPDATE's one row, so a trunk that does not admit writes nothing.
+_ONE_STATEMENT = (
+    "WITH admitted AS ({update} RETURNING (recent_starts -> -1)::float8 AS start),"
+    " call AS (INSERT INTO {calls} ({call_columns}) SELECT {call_values} FROM admitted RETURNING {started}),"
+    " event AS (INSERT INTO {events} ({event_columns}) SELECT {event_values} FROM call)"
+    " SELECT {started} FROM call"
+)
 
-def _in_window(trunk: SipTrunk, now: datetime) -> list[float]:
-    cutoff = now.timestamp() - WINDOW_SECONDS
-    return sorted(t for t in trunk.recent_starts or [] if isinstance(t, int | float) and t > cutoff)
+
+def admit_call(call: Call, event: CallEvent, now: datetime) -> bool:
+    """Insert the accepted `call` (its `started_at` set here) and its first `event` if the trunk admits
+    a call at `now`; False, writing nothing, when the caller must decide under the lock.
+
+    PostgreSQL: one statement — the trunk's conditional UPDATE and both inserts as data-modifying CTEs —
+    so outside a transaction the trunk's row is locked only while that statement runs and commits, with
+    no round trip and no Python in between. Other databases (SQLite, whose IMMEDIATE transactions
+    serialise every writer anyway): always False, the locked path decides.
+    """
+    if connection.vendor != "postgresql":
+        return False
+    invariants.check_same_tenant(call)
+    invariants.check_same_tenant(event)
+    if not connection.in_atomic_block:
+        started = _admit_in_one_statement(call, event, now)
+    else:
+        with transaction.atomic():  # a savepoint: the caller's transaction survives a failed insert
+            started = _admit_in_one_statement(call, event, now)
+    if started is None:
+        return False
+    call.started_at = started
+    for obj in (call, event):
+        obj._state.adding, obj._state.db = False, connection.alias
+    return True
 
 
-def capacity_refusal(trunk: SipTrunk, now: datetime) -> tuple[str, int] | None:
-    """Why `trunk` cannot start a call at `now` — (message, Retry-After seconds) — or None.
+def _admit_in_one_statement(call: Call, event: CallEvent, now: datetime) -> datetime | None:
+    params: dict[str, Any] = {
+        "id": call.sip_trunk_id,
+        "now": _epoch(now),
+        "active": ActiveStatus.ACTIVE.value,
+        "window": WINDOW_SECONDS,
+    }
+    started = connection.ops.quote_name(str(Call._meta.get_field("started_at").column))
+    call_columns, call_values = _insert_values(call, params, "c", {"started_at": "to_timestamp(admitted.start)"})
+    event_columns, event_values = _insert_values(event, params, "e", {})
+    sql = _ONE_STATEMENT.format(
+        update=_PG_UPDATE,
+        calls=connection.ops.quote_name(Call._meta.db_table),
+        events=connection.ops.quote_name(CallEvent._meta.db_table),
+        call_columns=call_columns,
+        call_values=call_values,
+        event_columns=event_columns,
+        event_values=event_values,
+        started=started,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _insert_values(obj: Call | CallEvent, params: dict[str, Any], prefix: str, sql: dict[str, str]) -> tuple[str, str]:
+    """The column list and the typed values of `obj`'s INSERT (values added to `params`, as the ORM's
+    insert prepares them; `sql` gives an SQL expression instead for some fields)."""
+    columns, values = [], []
+    for number, field in enumerate(type(obj)._meta.local_concrete_fields):
+        columns.append(connection.ops.quote_name(str(field.column)))
+        if field.name in sql:
+            values.append(sql[field.name])
+            continue
+        params[f"{prefix}{number}"] = field.get_db_prep_save(field.pre_save(obj, True), connection)
+        values.append(f"CAST(%({prefix}{number})s AS {field.db_type(connection)})")
+    return ", ".join(columns), ", ".join(values)
+
+
+def _epoch(moment: datetime) -> float:
+    # Whole microseconds, so a start read back as a datetime is exactly the ring's value.
+    return round(moment.timestamp(), 6)
+
+
+def _ring(trunk: SipTrunk) -> list[float]:
+    return [float(t) for t in trunk.recent_starts or [] if isinstance(t, int | float) and not isinstance(t, bool)]
+
+
+def start_time(trunk: SipTrunk, now: datetime) -> datetime:
+    """When a call admitted on the locked `trunk` at `now` starts: never before the ring's last start."""
+    return datetime.fromtimestamp(max([_epoch(now), *_ring(trunk)[-1:]]), tz=UTC)
+
+
+def capacity_refusal(trunk: SipTrunk, start: datetime) -> tuple[str, int] | None:
+    """Why `trunk` cannot start a call at `start` — (message, Retry-After seconds) — or None.
 
     Run under the trunk's lock, on the row just read. A start counts for max_cps during the one
     second after it (a sliding window, so no one-second window ever holds more than max_cps).
     """
     if trunk.live_calls >= trunk.max_channels:
         # Only on a refusal: when the oldest live call is expected to end.
-        live = Call.objects.filter(sip_trunk=trunk, status__in=LIVE_STATUSES)
-        oldest = live.aggregate(oldest=Min("started_at"))["oldest"] or now
+        # (one entry of the partial index call_trunk_live_started)
+        live = Call.objects.filter(sip_trunk=trunk, status__in=LIVE_STATUSES).order_by("started_at")
+        oldest = live.values_list("started_at", flat=True).first() or start
         expected = timedelta(seconds=get_dialer(trunk.dialer).expected_duration(trunk.dialer_config))
-        return MAX_CHANNELS_MESSAGE, _whole_seconds((oldest + expected - now).total_seconds())
-    recent = _in_window(trunk, now)
-    if len(recent) >= trunk.max_cps:
-        oldest = recent[-trunk.max_cps]
-        return MAX_CPS_MESSAGE, _whole_seconds(oldest + WINDOW_SECONDS - now.timestamp())
+        return MAX_CHANNELS_MESSAGE, _whole_seconds((oldest + expected - start).total_seconds())
+    ring, at = _ring(trunk), _epoch(start)
+    if trunk.max_cps < 1:
+        return MAX_CPS_MESSAGE, 1
+    if len(ring) >= trunk.max_cps and ring[-trunk.max_cps] > at - WINDOW_SECONDS:
+        return MAX_CPS_MESSAGE, _whole_seconds(ring[-trunk.max_cps] + WINDOW_SECONDS - at)
     return None
 
 
-def take_channel(trunk: SipTrunk, now: datetime) -> None:
-    """Count a call admitted at `now` on the locked `trunk` (one UPDATE, same transaction)."""
-    recent = [*_in_window(trunk, now), now.timestamp()][-max(1, trunk.max_cps) :]
-    SipTrunk.objects.filter(pk=trunk.pk).update(live_calls=F("live_calls") + 1, recent_starts=recent)
+def take_channel(trunk: SipTrunk, start: datetime) -> None:
+    """Count a call started at `start` on the locked `trunk` (one UPDATE, same transaction)."""
+    at = _epoch(start)
+    ring: list[Any] = [*(t for t in _ring(trunk) if t > at - WINDOW_SECONDS), at][-max(1, trunk.max_cps) :]
+    SipTrunk.objects.filter(pk=trunk.pk).update(live_calls=F("live_calls") + 1, recent_starts=ring)
     trunk.live_calls += 1
-    trunk.recent_starts = recent
+    trunk.recent_starts = ring
+
+
+def start_budget(trunk_id: uuid.UUID | str, now: datetime) -> int:
+    """How many calls the trunk could start at `now` by its counters (a pacing hint: `admit` decides)."""
+    trunk = SipTrunk.objects.filter(pk=trunk_id).only("live_calls", "recent_starts", "max_cps", "max_channels").first()
+    if trunk is None:
+        return 0
+    recent = sum(1 for start in _ring(trunk) if start > _epoch(now) - WINDOW_SECONDS)
+    return max(0, min(trunk.max_cps - recent, trunk.max_channels - trunk.live_calls))
 
 
 def release_channel(call: Call) -> None:

@@ -1,6 +1,7 @@
 """Running dialer back ends: a call's due step, and the sweeps that keep calls moving.
 
-- `advance_call(call_id)` — run the call's due dialer step (place it, or the next scheduled step);
+- `advance_call(call_id)` — run the call's due dialer step (place it, or the next scheduled step); the
+  first step gives the call its voice conversation (`give_conversation`);
 - `schedule_dialer_step(call, due_at, state)` — what a back end calls to be woken up later;
 - `sweep_dialer()` re-enqueues due steps whose message was lost; `sweep_stalled()` flags answered
   calls nothing has reported on for a while.
@@ -22,6 +23,8 @@ from calls import leases, queue
 from calls.dialers import get_dialer
 from calls.events import record_call_event
 from calls.models import LIVE_STATUSES, Call, CallStatus
+from rules.models import Channel
+from rules.services import start_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +56,14 @@ def advance_call(call_id: uuid.UUID | str) -> None:
     """Run the call's due dialer step: place it if not placed yet, else the back end's next step."""
     lease_seconds = settings.CALLS_LEASE_MARGIN_SECONDS + 30
     call = leases.claim(
-        Call.objects.filter(status__in=LIVE_STATUSES).select_related("sip_trunk", "agent"),
+        Call.objects.filter(status__in=LIVE_STATUSES).select_related("sip_trunk", "agent", "tenant"),
         call_id,
         due_field="dialer_due_at",
         lease_field="dialer_lease_until",
         claims_field="dialer_claims",
         lease_seconds=lease_seconds,
+        on_claim=give_conversation,
+        also_saves=("conversation",),
     )
     if call is None:
         return
@@ -80,6 +85,20 @@ def advance_call(call_id: uuid.UUID | str) -> None:
         return
     if call.dialer_lease_until is not None:  # the back end scheduled nothing: end the step here
         schedule_dialer_step(call, None, call.dialer_state)
+
+
+def give_conversation(call: Call) -> bool:
+    """Give a claimed call its voice conversation if it has none yet (its first dialer step).
+
+    Made here rather than at admission, so admitting a call writes only the call: the conversation's
+    session variables are the call's metadata (`{{customer_name}}`), its visitor the number called.
+    Runs in the claim's transaction, so a call is never placed without one.
+    """
+    if call.conversation_id is None:
+        call.conversation = start_conversation(
+            call.tenant, channel=Channel.VOICE, variables=call.metadata, visitor_id=call.phone_number
+        )
+    return True
 
 
 # --- sweeps ----------------------------------------------------------------------------------------

@@ -122,19 +122,32 @@ def write_event(
     ignored_reason: str = "",
 ) -> CallEvent:
     """Store one CallEvent (an ignored one when `ignored_reason` is given)."""
-    if not ignored_reason:
-        # Counted once the status is committed: a rolled-back transition never happened.
-        transaction.on_commit(lambda: metrics.count_call_status(status))
-    return CallEvent.objects.create(
+    event = new_event(call, status, source, occurred_at, detail)
+    if ignored_reason:
+        event.ignored, event.ignored_reason = True, ignored_reason
+    else:
+        count_on_commit(status)
+    event.save(force_insert=True)
+    return event
+
+
+def new_event(
+    call: Call, status: str, source: str, occurred_at: datetime, detail: dict[str, Any] | None = None
+) -> CallEvent:
+    """An applied CallEvent, unsaved (admission inserts it with its call in one statement)."""
+    return CallEvent(
         tenant_id=call.tenant_id,
         call=call,
         status=status,
         source=source[:50],
         occurred_at=occurred_at,
-        ignored=bool(ignored_reason),
-        ignored_reason=ignored_reason,
         detail=detail or {},
     )
+
+
+def count_on_commit(status: str) -> None:
+    """Count a status in the metrics once it is committed: a rolled-back transition never happened."""
+    transaction.on_commit(lambda: metrics.count_call_status(status))
 
 
 def notify(call: Call) -> None:

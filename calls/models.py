@@ -205,6 +205,13 @@ class Call(TenantOwned):
         indexes = [
             models.Index(fields=["sip_trunk", "status"], name="call_trunk_status"),
             models.Index(fields=["sip_trunk", "started_at"], name="call_trunk_started"),
+            # A max_channels refusal's Retry-After reads the oldest live start: one index entry, however
+            # many calls are live or ended on the trunk.
+            models.Index(
+                fields=["sip_trunk", "started_at"],
+                condition=models.Q(status__in=LIVE_STATUSES),
+                name="call_trunk_live_started",
+            ),
             models.Index(fields=["tenant", "-created_at"], name="call_tenant_created"),
             models.Index(fields=["dialer_due_at"], name="call_dialer_due"),
             models.Index(fields=["status", "last_updated"], name="call_status_updated"),

@@ -22,11 +22,9 @@ from calls import admission, queue
 # Re-exported: the refusal messages are part of the call API (SPEC §9) and callers import them from here.
 from calls.admission import MAX_CHANNELS_MESSAGE as MAX_CHANNELS_MESSAGE
 from calls.admission import MAX_CPS_MESSAGE as MAX_CPS_MESSAGE
-from calls.events import apply_terminal, notify, write_event
+from calls.events import apply_terminal, count_on_commit, new_event, notify, write_event
 from calls.models import LIVE_STATUSES, ActiveStatus, Call, CallStatus, SipTrunk
 from calls.validation import CallRequest, CallRequestError, validate_call_request
-from rules.models import Channel, Conversation
-from rules.services import start_conversation
 from tenants import scoping
 from tenants.errors import ErrorCode
 from tenants.models import Tenant
@@ -99,13 +97,12 @@ def trigger_call(
 
 
 def _replay(tenant: Tenant, key: str, fingerprint: str) -> TriggerResult | None:
-    ttl = timedelta(seconds=settings.CALLS_IDEMPOTENCY_TTL_SECONDS)
-    # A key older than 24 h is released, so it may name a new call.
-    scoping.for_tenant(Call, tenant).filter(idempotency_key=key, created_at__lt=timezone.now() - ttl).update(
-        idempotency_key=None
-    )
-    first = scoping.for_tenant(Call, tenant).filter(idempotency_key=key).first()
+    first = scoping.for_tenant(Call, tenant).filter(idempotency_key=key).first()  # unique per tenant
     if first is None:
+        return None
+    if first.created_at < timezone.now() - timedelta(seconds=settings.CALLS_IDEMPOTENCY_TTL_SECONDS):
+        # A key older than 24 h is released, so it may name a new call.
+        Call.objects.filter(pk=first.pk, idempotency_key=key).update(idempotency_key=None)
         return None
     if first.request_fingerprint != fingerprint:
         raise CallRequestError(IDEMPOTENCY_MISMATCH_MESSAGE, code=ErrorCode.MISMATCH)
@@ -121,60 +118,62 @@ def _admit(
     callback_fields: dict[str, Any],
     record_rejection: bool,
 ) -> TriggerResult:
+    now = timezone.now()
+    fields = {
+        "tenant": tenant,
+        "agent": request.agent,
+        "sip_trunk": request.sip_trunk,
+        "phone_number": request.phone_number,
+        "metadata": request.metadata,
+        "callback_url": request.callback_url,
+        "created_at": now,
+        "last_updated": now,
+        "request_fingerprint": fingerprint,
+        "callback_fields": callback_fields,
+    }
+    call = Call(status=CallStatus.INITIATING, idempotency_key=key, dialer_due_at=now, **fields)
+    event = new_event(call, call.status, "api", now)
+    if admission.admit_call(call, event, now):
+        count_on_commit(call.status)
+        queue.enqueue_on_commit("calls.advance_call", call.pk)
+        return TriggerResult(call=call, accepted=True)
+    return _admit_under_lock(request, key, fields, record_rejection=record_rejection)
+
+
+def _admit_under_lock(
+    request: CallRequest, key: str | None, fields: dict[str, Any], *, record_rejection: bool
+) -> TriggerResult:
+    """Admit or refuse on the locked trunk row: a refusal (its message and Retry-After), an inactive
+    trunk, and databases without the one-statement path."""
     with transaction.atomic():
-        # Written before the trunk's lock is taken (it needs none), and removed again on a refusal.
-        conversation = _voice_conversation(tenant, request)
         # The trunk's row lock serialises admissions per trunk across every web process (PostgreSQL);
-        # on SQLite, IMMEDIATE transactions serialise all writers. Time is read after the lock, so the
-        # order of start times is the order of admissions. The counters read here are kept in the
-        # transactions that admit and end calls (calls.admission).
-        trunk = SipTrunk.objects.select_for_update().get(pk=request.sip_trunk.pk)
+        # on SQLite, IMMEDIATE transactions serialise all writers. Time is read after the lock.
+        trunk = SipTrunk.objects.select_for_update().filter(pk=request.sip_trunk.pk).first()
+        if trunk is None:
+            raise CallRequestError("SIP trunk not found", code=ErrorCode.NOT_FOUND)
         if trunk.status != ActiveStatus.ACTIVE:
             raise CallRequestError("SIP trunk is not active")
         now = timezone.now()
-        fields = {
-            "tenant": tenant,
-            "agent": request.agent,
-            "sip_trunk": trunk,
-            "phone_number": request.phone_number,
-            "metadata": request.metadata,
-            "callback_url": request.callback_url,
-            "created_at": now,
-            "last_updated": now,
-            "request_fingerprint": fingerprint,
-            "callback_fields": callback_fields,
-        }
-        refusal = admission.capacity_refusal(trunk, now)
-        if refusal is not None:
-            message, retry_after = refusal
-            conversation.delete()
-            if not record_rejection:
-                raise CapacityRefused(message, retry_after)
-            call = Call(status=CallStatus.REJECTED_CAPACITY, rejection_reason=message, **fields)
-            apply_terminal(call, now, duration=0)
-            call.save(force_insert=True)
-            write_event(call, call.status, "capacity", now, detail={"retry_after": retry_after})
-            notify(call)
-            return TriggerResult(call=call, accepted=False, message=message, retry_after=retry_after)
-        call = Call.objects.create(
-            status=CallStatus.INITIATING,
-            started_at=now,
-            dialer_due_at=now,
-            idempotency_key=key,
-            conversation=conversation,
-            **fields,
-        )
-        admission.take_channel(trunk, now)
-        write_event(call, call.status, "api", now)
-        queue.enqueue_on_commit("calls.advance_call", call.pk)
-        return TriggerResult(call=call, accepted=True)
-
-
-def _voice_conversation(tenant: Tenant, request: CallRequest) -> Conversation:
-    """The accepted call's conversation: its session variables are the call's metadata (`{{customer_name}}`)."""
-    return start_conversation(
-        tenant, channel=Channel.VOICE, variables=request.metadata, visitor_id=request.phone_number
-    )
+        start = admission.start_time(trunk, now)
+        fields = {**fields, "sip_trunk": trunk, "created_at": now, "last_updated": now}
+        refusal = admission.capacity_refusal(trunk, start)
+        if refusal is None:
+            call = Call.objects.create(
+                status=CallStatus.INITIATING, started_at=start, dialer_due_at=now, idempotency_key=key, **fields
+            )
+            admission.take_channel(trunk, start)
+            write_event(call, call.status, "api", now)
+            queue.enqueue_on_commit("calls.advance_call", call.pk)
+            return TriggerResult(call=call, accepted=True)
+        message, retry_after = refusal
+        if not record_rejection:
+            raise CapacityRefused(message, retry_after)
+        call = Call(status=CallStatus.REJECTED_CAPACITY, rejection_reason=message, **fields)
+        apply_terminal(call, now, duration=0)
+        call.save(force_insert=True)
+        write_event(call, call.status, "capacity", now, detail={"retry_after": retry_after})
+        notify(call)
+        return TriggerResult(call=call, accepted=False, message=message, retry_after=retry_after)
 
 
 def live_channels(trunk: SipTrunk) -> int:

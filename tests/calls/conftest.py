@@ -6,11 +6,12 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from calls.models import Agent, SipTrunk
+from calls.models import Agent, Call, SipTrunk
 
 # Timings a test worker runs with (read from the environment by config/settings.py).
 FAST_ENV = {
@@ -103,3 +104,21 @@ def verify_like_a_receiver(secret: str, request) -> dict:
     assert request.header("webhook-signature") == "v1," + base64.b64encode(digest).decode()
     assert abs(int(timestamp) - timezone.now().timestamp()) < 60
     return json.loads(body)
+
+
+def max_overlap(calls: list[Call]) -> int:
+    edges = []
+    for call in calls:
+        edges.append((call.started_at, 1))
+        if call.end_timestamp:
+            edges.append((call.end_timestamp, -1))
+    live = peak = 0
+    for _, step in sorted(edges, key=lambda e: (e[0], e[1])):
+        live += step
+        peak = max(peak, live)
+    return peak
+
+
+def max_starts_in_one_second(calls: list[Call]) -> int:
+    starts = sorted(c.started_at for c in calls)
+    return max((sum(1 for s in starts if first <= s < first + timedelta(seconds=1)) for first in starts), default=0)

@@ -14,11 +14,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from calls import admission, services
+from calls import admission, dialing, services
 from calls.events import record_call_event
 from calls.models import LIVE_STATUSES, Call, CallStatus, SipTrunk
 from rules.models import Conversation
-from tests.calls.conftest import PHONE, call_body
+from tests.calls.conftest import PHONE, call_body, max_starts_in_one_second
 from tests.support.concurrency import run_processes
 
 
@@ -63,10 +63,21 @@ def test_admitting_and_ending_calls_keep_the_counter_exact(tenant, agent, full_t
 
 def test_a_refused_call_leaves_no_conversation_and_no_count(tenant, agent, make_trunk):
     trunk = make_trunk(tenant, max_channels=1, max_cps=100)
-    services.trigger_call(tenant, call_body(agent, trunk))
+    accepted = services.trigger_call(tenant, call_body(agent, trunk))
     refused = services.trigger_call(tenant, call_body(agent, trunk))
+    dialing.advance_call(accepted.call.pk)  # the first dialer step gives the accepted call its conversation
     assert not refused.accepted and refused.call.conversation_id is None
     assert Conversation.objects.count() == 1
+    assert _counters(trunk) == (1, 1)
+
+
+def test_admission_writes_only_the_call_and_its_event(tenant, agent, make_trunk):
+    trunk = make_trunk(tenant, max_channels=10, max_cps=100)
+    result = services.trigger_call(tenant, call_body(agent, trunk))
+    call = Call.objects.get(pk=result.call.pk)
+    assert call.conversation_id is None and Conversation.objects.count() == 0
+    assert list(call.events.values_list("status", "source")) == [(CallStatus.INITIATING, "api")]
+    assert call.started_at == result.call.started_at and call.started_at >= call.created_at
     assert _counters(trunk) == (1, 1)
 
 
@@ -77,10 +88,12 @@ def test_the_start_ring_refuses_past_max_cps_with_the_time_until_a_start_leaves_
     assert (refused.accepted, refused.message, refused.retry_after) == (False, admission.MAX_CPS_MESSAGE, 1)
     ring = SipTrunk.objects.get(pk=trunk.pk).recent_starts
     assert len(ring) == 2 and ring == sorted(ring)
-    # starts older than a second leave the ring, which never holds more than max_cps
+    # once the starts are a second old, a start is admitted; they leave the ring, which holds only the
+    # starts of the last second (never more than max_cps)
     SipTrunk.objects.filter(pk=trunk.pk).update(recent_starts=[t - 1.01 for t in ring])
-    assert services.trigger_call(tenant, call_body(agent, trunk)).accepted
-    assert len(SipTrunk.objects.get(pk=trunk.pk).recent_starts) == 1
+    admitted = services.trigger_call(tenant, call_body(agent, trunk))
+    assert admitted.accepted
+    assert SipTrunk.objects.get(pk=trunk.pk).recent_starts == [admitted.call.started_at.timestamp()]
 
 
 def test_admission_reads_no_calls_however_many_are_live(tenant, agent, make_trunk):
@@ -93,6 +106,41 @@ def test_admission_reads_no_calls_however_many_are_live(tenant, agent, make_trun
     # then no query read or counted the trunk's calls
     assert not [q for q in queries.captured_queries if q["sql"].startswith("SELECT") and '"calls_call"' in q["sql"]]
     assert _counters(trunk) == (3001, 3001)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one admitting statement is PostgreSQL's")
+def test_an_admission_takes_the_trunk_in_one_statement(tenant, agent, make_trunk):
+    trunk = make_trunk(tenant, max_channels=10, max_cps=100)
+    services.trigger_call(tenant, call_body(agent, trunk))
+    with CaptureQueriesContext(connection) as queries:
+        assert services.trigger_call(tenant, call_body(agent, trunk)).accepted
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT")
+    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(control)]
+    on_trunk = [sql for sql in statements if "calls_siptrunk" in sql]
+    # the agent, the trunk's status and the do-not-call list in one read; then one statement: the
+    # trunk's conditional UPDATE … RETURNING with the call and its event inserted
+    assert len(statements) == len(on_trunk) == 2 and not any("FOR UPDATE" in sql for sql in statements)
+    assert "UPDATE calls_siptrunk" in on_trunk[1] and "RETURNING" in on_trunk[1]
+    assert 'INSERT INTO "calls_call"' in on_trunk[1] and 'INSERT INTO "calls_callevent"' in on_trunk[1]
+    assert _counters(trunk) == (2, 2)
+
+
+def test_without_the_one_statement_path_the_locked_row_decides_alike(tenant, agent, make_trunk, monkeypatch):
+    # as on SQLite (or a statement that matched nothing): every call is decided under the trunk's row
+    # lock, with the same counters, ring and refusals
+    monkeypatch.setattr(admission, "admit_call", lambda call, event, now: False)
+    trunk = make_trunk(tenant, max_channels=3, max_cps=2)
+    first, second = (services.trigger_call(tenant, call_body(agent, trunk)) for _ in range(2))
+    refused = services.trigger_call(tenant, call_body(agent, trunk))
+    assert (first.accepted, second.accepted) == (True, True)
+    assert (refused.accepted, refused.message, refused.retry_after) == (False, admission.MAX_CPS_MESSAGE, 1)
+    ring = SipTrunk.objects.get(pk=trunk.pk).recent_starts
+    assert ring == [first.call.started_at.timestamp(), second.call.started_at.timestamp()]
+    SipTrunk.objects.filter(pk=trunk.pk).update(recent_starts=[t - 1.01 for t in ring])
+    assert services.trigger_call(tenant, call_body(agent, trunk)).accepted
+    full = services.trigger_call(tenant, call_body(agent, trunk))
+    assert (full.accepted, full.message) == (False, admission.MAX_CHANNELS_MESSAGE)
+    assert _counters(trunk) == (3, 3)
 
 
 def test_editing_a_trunk_never_writes_back_stale_counters(tenant, agent, make_trunk):
@@ -172,6 +220,53 @@ def test_admission_is_exact_under_concurrency_with_thousands_of_live_calls(tenan
     assert refused.count() == 10 and set(refused.values_list("rejection_reason", flat=True)) == {
         admission.MAX_CHANNELS_MESSAGE
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_max_cps_is_exact_under_concurrency_with_thousands_of_live_calls(tenant, agent, make_trunk):
+    # given a trunk with 3,000 live calls and room for many more, but 4 starts a second, and 3
+    # processes of 4 threads that try 10 admissions each at once
+    trunk = make_trunk(tenant, max_channels=10_000, max_cps=4)
+    _live_calls(trunk, agent, 3000)
+    code = ADMIT_AND_END.format(tenant=tenant.pk, body=call_body(agent, trunk), to_end=[], attempts=10)
+    # when they run together
+    outcomes = _run_together([code] * 3, time.time() + 4)
+    # then no one-second window holds more than 4 starts, the first 4 always got through, every other
+    # try was refused for max_cps, and the counter and the ring match the calls
+    admitted = sum(o["admitted"] for o in outcomes)
+    started = list(Call.objects.filter(sip_trunk=trunk, status=CallStatus.INITIATING))
+    assert len(started) == admitted >= 4
+    assert max_starts_in_one_second(started) <= 4
+    refused = Call.objects.filter(sip_trunk=trunk, status=CallStatus.REJECTED_CAPACITY)
+    assert refused.count() == 30 - admitted
+    assert set(refused.values_list("rejection_reason", flat=True)) == {admission.MAX_CPS_MESSAGE}
+    assert _counters(trunk) == (3000 + admitted, 3000 + admitted)
+    ring = SipTrunk.objects.get(pk=trunk.pk).recent_starts
+    last = sorted(c.started_at.timestamp() for c in started)
+    assert ring == [t for t in last[-4:] if t > last[-1] - 1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_whose_task_was_never_sent_is_placed_by_the_sweep(tenant, agent, make_trunk, monkeypatch):
+    """Committed, then the broker refused the task (or the process died before sending it): the call
+    is not lost — the dialer sweep sends its first step once it is a few seconds overdue."""
+    from calls import dialing, queue
+    from tenants import queue as shared_queue
+
+    trunk = make_trunk(tenant, max_channels=10, max_cps=100)
+    sent: list[tuple] = []
+
+    def broker_down(task_name):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(shared_queue, "_task", broker_down)
+    call = services.trigger_call(tenant, call_body(agent, trunk)).call
+    assert Call.objects.get(pk=call.pk).status == CallStatus.INITIATING
+    assert dialing.sweep_dialer() == 0  # not overdue yet: its own message may still arrive
+    Call.objects.filter(pk=call.pk).update(dialer_due_at=timezone.now() - timedelta(seconds=3))
+    monkeypatch.setattr(queue, "enqueue", lambda *args, **kwargs: sent.append(args) or True)
+    assert dialing.sweep_dialer() == 1
+    assert sent == [("calls.advance_call", call.pk)]
 
 
 def _run_together(codes: list[str], start_at: float) -> list[dict]:

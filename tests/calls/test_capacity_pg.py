@@ -18,14 +18,13 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from datetime import timedelta
 
 import pytest
 from django.db import connection
 
 from calls.models import Call, CallStatus
 from calls.services import MAX_CHANNELS_MESSAGE, MAX_CPS_MESSAGE
-from tests.calls.conftest import call_body
+from tests.calls.conftest import call_body, max_overlap, max_starts_in_one_second
 from tests.support.worker import ROOT, database_url_for_test_db, wait_for
 
 pytestmark = pytest.mark.skipif(
@@ -128,24 +127,6 @@ def storm(urls: list[str], key: str, body: dict, spread: float = 0.0, idempotenc
     jobs = [(urls, key, body, start_at, spread, idempotency_key)] * PROCESSES
     with multiprocessing.get_context("fork").Pool(PROCESSES) as pool:
         return list(itertools.chain.from_iterable(pool.map(_fire, jobs)))
-
-
-def max_overlap(calls: list[Call]) -> int:
-    edges = []
-    for call in calls:
-        edges.append((call.started_at, 1))
-        if call.end_timestamp:
-            edges.append((call.end_timestamp, -1))
-    live = peak = 0
-    for _, step in sorted(edges, key=lambda e: (e[0], e[1])):
-        live += step
-        peak = max(peak, live)
-    return peak
-
-
-def max_starts_in_one_second(calls: list[Call]) -> int:
-    starts = sorted(c.started_at for c in calls)
-    return max((sum(1 for s in starts if first <= s < first + timedelta(seconds=1)) for first in starts), default=0)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -71,12 +71,14 @@ def test_the_talk_page_refuses_viewers_other_tenants_and_bad_posts(
 
 
 def test_a_calls_admin_page_shows_its_transcript(client, make_staff_user, tenant, voice_agent, llm):
-    from calls import runtime, services
+    from calls import dialing, runtime, services
     from calls.models import SipTrunk
 
     trunk = SipTrunk.objects.create(tenant=tenant, name="T", trunk_phone="+14155550126")
     body = {"phone_number": "+14155552671", "agent_id": str(voice_agent.pk), "sip_trunk_id": str(trunk.pk)}
     call = services.trigger_call(tenant, {**body, "metadata": METADATA}).call
+    dialing.advance_call(call.pk)  # the first dialer step gives the call its conversation
+    call.refresh_from_db()
     runtime.start(call.conversation)
     llm.say("Good to hear, Rahul.")
     runtime.respond(call.conversation, "Yes, it's me")

@@ -1,9 +1,10 @@
-"""A triggered call opens a voice conversation whose variables are the call's metadata; tools invoked in
-it see that metadata in their templates, and may be only the tools of the call's agent."""
+"""A triggered call gets a voice conversation at its first dialer step, whose variables are the call's
+metadata; tools invoked in it see that metadata in their templates, and may be only the tools of the
+call's agent."""
 
 from __future__ import annotations
 
-from calls import services
+from calls import dialing, services
 from calls.models import Call
 from rules.models import Conversation
 
@@ -19,11 +20,15 @@ def place_call(member, agent, trunk, metadata=None):
     }
     response = member.post("/integration/v1/calls", body, format="json")
     assert response.status_code == 201, response.json()
+    dialing.advance_call(response.json()["call_id"])  # the first dialer step: what the worker runs next
     return Call.objects.get(pk=response.json()["call_id"])
 
 
 def test_a_triggered_call_gets_a_voice_conversation_with_its_metadata(member, tenant, make_agent, trunk):
     call = place_call(member, make_agent(tenant), trunk)
+    # once, however often the first step is delivered
+    dialing.advance_call(call.pk)
+    assert Conversation.objects.count() == 1
 
     conversation = call.conversation
     assert conversation is not None and conversation.tenant == tenant

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from calls import dialing
 from calls.models import Agent
 from integrations.models import Connection, Endpoint
 
@@ -187,6 +188,7 @@ def test_call_admin_links_the_conversation(staff, member, tenant, make_agent, tr
         "metadata": {"customer_name": "Ada"},
     }
     call_id = member.post("/integration/v1/calls", body, format="json").json()["call_id"]
+    dialing.advance_call(call_id)  # the first dialer step gives the call its conversation
 
     page = staff.get(f"/admin/calls/call/{call_id}/change/").content.decode()
 
