@@ -22,6 +22,9 @@ request; main at ec4720a before the perfapi branch, then after it, alternating i
 - GET /healthz            0.42-0.45 ms, 1 SQL      → 0.37-0.40 ms, 1 SQL
 - GET /api/v1/agents      5.4-7.1 ms, 3 SQL        → 3.5-3.9 ms, 1 SQL (+ the key read once a second)
 - POST /integration/v1/calls  9.2-10.6 ms, 10 SQL  → 9.8-9.9 ms, 10 SQL (call admission: perfcalls)
+Then main at 4ca5b67 → the perflist branch (shared read fields, compiled list SQL, negotiation fast
+path), alternating, two runs each: GET /api/v1/agents 3.96-4.09 ms → 2.40-2.84 ms (+3.6 → +1.9-2.3 ms
+over /healthz), 1 SQL either way.
 Each request: 1 Redis command for the rate limit (+1 broker publish for a call), 1 connection
 health check, no new database or Redis connection.
 

@@ -20,6 +20,8 @@ class AgentToolsField(serializers.ManyRelatedField):
     """The agent's tool ids: those `calls.listing.with_tool_ids` selected with the agent (the list and
     the detail), else read through the relation (after a write)."""
 
+    reads_without_context = True  # reads the object alone (tenants.api.ReadsWithSharedFields)
+
     def get_attribute(self, instance):
         ids = getattr(instance, listing.TOOL_IDS, None)
         return super().get_attribute(instance) if ids is None else ids

@@ -35,6 +35,7 @@ class AgentViewSet(CallsConfigViewSet):
 
     queryset = Agent.objects.all()
     serializer_class = AgentSerializer
+    list_compiled_once = True  # get_queryset reads the tenant and the action only
 
     def get_queryset(self):
         # Reading: the tool ids come in the agents' own query. Writing: the serializer reads the
@@ -59,6 +60,7 @@ class SipTrunkViewSet(CallsConfigViewSet):
 
     queryset = SipTrunk.objects.all()
     serializer_class = SipTrunkSerializer
+    list_compiled_once = True
 
 
 class DoNotCallViewSet(

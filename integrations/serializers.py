@@ -19,6 +19,8 @@ from tenants.api import StrictModelSerializer, StrictSerializer, TenantScopedPri
 class SecretMapField(serializers.JSONField):
     """A map of secrets: any JSON object in, masked values out."""
 
+    reads_without_context = True  # masks the value alone (tenants.api.ReadsWithSharedFields)
+
     def to_internal_value(self, data):
         data = super().to_internal_value(data)
         if not isinstance(data, dict):

@@ -27,6 +27,7 @@ class RuleViewSet(TenantModelViewSet):
 
     queryset = Rule.objects.all()
     serializer_class = RuleSerializer
+    list_compiled_once = True  # the list depends on the tenant alone (tenants.querycache)
     action_roles = {"dry_run": Role.MEMBER}
 
     @extend_schema(request=DryRunSerializer, responses={200: dict})

@@ -201,7 +201,80 @@ class FieldsBuiltOnce:
         return copy.deepcopy(built)
 
 
-class StrictModelSerializer(StrictFieldsMixin, FieldsBuiltOnce, serializers.ModelSerializer):
+# Fields whose reading (get_attribute, to_representation) depends only on the field's own arguments and
+# the object read: never on the serializer, its context or the request. Checked by the methods a field
+# class resolves to, so a subclass that overrides either is not trusted unless it says
+# `reads_without_context = True`.
+_CONTEXT_FREE_READS = {
+    klass.to_representation
+    for klass in (
+        serializers.BooleanField,
+        serializers.CharField,
+        serializers.ChoiceField,
+        serializers.DateField,
+        serializers.DateTimeField,
+        serializers.DecimalField,
+        serializers.DurationField,
+        serializers.FloatField,
+        serializers.IntegerField,
+        serializers.JSONField,
+        serializers.PrimaryKeyRelatedField,
+        serializers.ReadOnlyField,
+        serializers.TimeField,
+        serializers.UUIDField,
+    )
+}
+_CONTEXT_FREE_ATTRIBUTES = {
+    serializers.Field.get_attribute,
+    serializers.RelatedField.get_attribute,
+    serializers.ManyRelatedField.get_attribute,
+}
+
+
+def reads_without_context(field: serializers.Field) -> bool:
+    """Whether one bound copy of `field` may read objects for every serializer of its class at once."""
+    if isinstance(field, serializers.BaseSerializer) or getattr(field.default, "requires_context", False):
+        return False
+    if isinstance(field, serializers.ManyRelatedField) and not reads_without_context(field.child_relation):
+        return False
+    klass = type(field)
+    if getattr(klass, "reads_without_context", False):
+        return True
+    return klass.to_representation in _CONTEXT_FREE_READS and klass.get_attribute in _CONTEXT_FREE_ATTRIBUTES
+
+
+class ReadsWithSharedFields:
+    """Reading (`to_representation`, e.g. every object of a list) without copying the fields per object.
+
+    DRF deep-copies a serializer's fields for every instance before it can read anything: most of a list
+    page's serializer cost. A serializer that only reads (its own `fields` never touched: no validation,
+    no view or `__init__` adjusting them) reads with fields bound once per class instead, for the field
+    classes whose reading is context-free (`reads_without_context`); the others (method fields, nested
+    serializers, fields that read the request) are still copied and bound to this serializer. The shared
+    fields are only ever read from, so threads may use them at once.
+    """
+
+    _shared_readers: ClassVar[dict[type, tuple[tuple[str, Any, bool], ...]]] = {}
+
+    @property
+    def _readable_fields(self):
+        if "fields" in self.__dict__ or type(self).__init__ is not serializers.BaseSerializer.__init__:
+            return super()._readable_fields
+        readers = ReadsWithSharedFields._shared_readers.get(type(self))
+        if readers is None:
+            bound = type(self)().fields
+            readers = ReadsWithSharedFields._shared_readers[type(self)] = tuple(
+                (name, field, reads_without_context(field)) for name, field in bound.items() if not field.write_only
+            )
+        return [field if shared else self._bound_copy(name, field) for name, field, shared in readers]
+
+    def _bound_copy(self, name: str, field: Any) -> Any:
+        field = copy.deepcopy(field)
+        field.bind(field_name=name, parent=self)
+        return field
+
+
+class StrictModelSerializer(StrictFieldsMixin, ReadsWithSharedFields, FieldsBuiltOnce, serializers.ModelSerializer):
     pass
 
 

@@ -7,8 +7,9 @@ from typing import Any, cast
 from django.db import transaction
 from django.db.models import ProtectedError, RestrictedError
 from rest_framework import mixins, viewsets
+from rest_framework.response import Response
 
-from tenants import audit, scoping, validation
+from tenants import audit, querycache, scoping, validation
 from tenants.models import AuditAction, Role
 from tenants.validation import InUse
 
@@ -26,6 +27,9 @@ class TenantGenericViewSet(viewsets.GenericViewSet):
     action_roles: dict[str, str] = {}
     audited = True
     lookup_value_regex = "[^/]+"
+    # The list's queryset depends on the tenant alone (not on query parameters or the user): its SQL is
+    # compiled once per process and page slice (tenants.querycache) instead of on every request.
+    list_compiled_once = False
 
     def __init_subclass__(cls, **kwargs) -> None:
         # DRF's mixins define perform_create/update/destroy too; listed before this class they would
@@ -91,3 +95,15 @@ class TenantModelViewSet(
     mixins.ListModelMixin,
 ):
     """Full CRUD over one tenant's objects."""
+
+    def list(self, request, *args, **kwargs):
+        tenant = self.tenant_context.tenant
+        if not (self.list_compiled_once and tenant is not None and not self.filter_backends):
+            return super().list(request, *args, **kwargs)
+        # DRF's list, with the queryset built only if it is counted or compiled (tenants.querycache).
+        model = self.queryset.model  # the class's queryset, the one get_queryset narrows
+        rows = querycache.TenantList((type(self), "list"), model, tenant, self.get_queryset)
+        page = self.paginate_queryset(rows)
+        if page is None:
+            return Response(self.get_serializer(rows.queryset, many=True).data)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
