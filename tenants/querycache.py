@@ -5,7 +5,9 @@ CPU as running it. A list whose queryset depends on nothing but the tenant (the 
 compiled the first time a page of that size and offset is read; later requests, of any tenant, reuse
 the SQL with their tenant's id in place of the first one's. The rows are turned into objects by
 Django's own ModelIterable, from the compiled query's column map, so annotations and converters
-behave exactly as in a fresh query. Counting (only when a first page is full, or for another page)
+behave exactly as in a fresh query. A list is compiled twice the first time and kept only when both
+builds give the same SQL and parameters, so a queryset with a moving value (a window ending `now()`)
+is never frozen at its first request's value. Counting (only when a first page is full, or for another page)
 still builds the query.
 """
 
@@ -70,6 +72,17 @@ def _compile(queryset: QuerySet, tenant: Tenant, alias: str) -> _Compiled | None
     return _Compiled(compiler, sql, tuple(params), positions)
 
 
+def _same_query(compiled: _Compiled, rebuilt: QuerySet, alias: str) -> bool:
+    """Whether a second build of the list compiles to the same SQL and parameters. A queryset whose
+    parameters move between builds (a time window from `now()`, say) would otherwise be frozen at its
+    first build's values for the life of the process."""
+    try:
+        sql, params = rebuilt.query.get_compiler(using=alias).as_sql()
+    except EmptyResultSet:
+        return False
+    return sql == compiled.sql and tuple(params) == compiled.params
+
+
 def _rows(compiled: _Compiled, model: type[Model], tenant: Tenant, alias: str) -> list[Model]:
     connection = connections[alias]
     params = list(compiled.params)
@@ -119,6 +132,8 @@ class TenantList:
             compiled = _compiled.get(key)
         if not found:
             compiled = _compile(self.queryset[index], self.tenant, alias)
+            if compiled is not None and not _same_query(compiled, self.build()[index], alias):
+                compiled = None  # it changes between builds (a clock, a random value): never reused
             with _compiled_lock:
                 if len(_compiled) >= MAX_SHAPES:
                     _compiled.clear()

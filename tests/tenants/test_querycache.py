@@ -109,8 +109,27 @@ def test_a_reused_page_does_not_build_the_queryset(tenant, other_tenant):
     assert [a.name for a in querycache.TenantList("agents", Agent, tenant, lambda: build(tenant))[0:5]] == ["Alpha"]
     # then another tenant's read of that page needs no queryset, only counting builds it
     rows = querycache.TenantList("agents", Agent, other_tenant, lambda: build(other_tenant))
-    assert [a.name for a in rows[0:5]] == ["Omega"] and built == ["Acme"]
-    assert rows.count() == 1 and built == ["Acme", "Globex"]
+    # (the first tenant's page was built twice: once to compile, once to check it compiles the same)
+    assert [a.name for a in rows[0:5]] == ["Omega"] and built == ["Acme", "Acme"]
+    assert rows.count() == 1 and built == ["Acme", "Acme", "Globex"]
+
+
+def test_a_list_whose_parameters_move_between_builds_is_not_reused(tenant):
+    # given a list filtered on the clock (a window ending now): its parameters differ on every build
+    from django.utils import timezone
+
+    _agents(tenant, ["Alpha"])
+
+    def rows() -> querycache.TenantList:  # one request's list
+        return querycache.TenantList(
+            "recent", Agent, tenant, lambda: Agent.objects.filter(tenant=tenant, created_at__lte=timezone.now())
+        )
+
+    assert [a.name for a in rows()[0:10]] == ["Alpha"]
+    # then nothing was kept to reuse: a later request reads with its own clock
+    assert querycache._compiled == {("recent", "default", 0, 10): None}
+    _agents(tenant, ["Beta"])
+    assert [a.name for a in rows()[0:10]] == ["Alpha", "Beta"]
 
 
 @pytest.mark.parametrize(
