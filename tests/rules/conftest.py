@@ -27,9 +27,14 @@ def background(settings, monkeypatch):
     settings.RULES_BUILD_IN_BACKGROUND = True
     monkeypatch.setattr(ruleset, "REFRESH_SECONDS", 0.05)
     yield
-    # No build or refresh thread outlives the test's tables.
-    ruleset.clear_cache()
-    wait_for(lambda: not ruleset._building and ruleset._refresher is None, timeout=10)
+
+    # No build or refresh thread outlives the test's tables. A build still running stores its set
+    # after a first clear (and keeps the refresher watching it), so clear until both are gone.
+    def settled() -> bool:
+        ruleset.clear_cache()
+        return not ruleset._building and ruleset._refresher is None
+
+    wait_for(settled, timeout=10)
 
 
 @pytest.fixture
