@@ -10,7 +10,7 @@ bench/request_cpu.py's; this is the call service alone):
    ms and SQL statements per call, and the statements while the trunk's row is locked (from the
    statement that locks or conditionally updates it to the commit, the commit not counted; 1 when
    that statement commits by itself);
-2. the broker publish of the dialer task (`calls.queue.enqueue`): ms per call and the broker connections
+2. the broker publish of the dialer task (`tenants.queue.enqueue`): ms per call and the broker connections
    opened for `--requests` publishes (reused connections: 0).
 
 Uses its own database (BENCH_DATABASE, default sb_perfcalls_bench, created and migrated here), Redis
@@ -177,7 +177,7 @@ def add_live_calls(trunk_id: str, count: int) -> None:
 def enqueue_figures(count: int) -> None:
     import redis
 
-    from calls import queue
+    from tenants import queue
 
     probe = redis.Redis.from_url(BROKER_URL)
     queue.enqueue("calls.advance_call", uuid.uuid4())  # warm: the first publish opens the connection
@@ -188,7 +188,7 @@ def enqueue_figures(count: int) -> None:
         queue.enqueue("calls.advance_call", uuid.uuid4())
         samples.append(time.perf_counter() - started)
     opened = int(probe.info("stats")["total_connections_received"]) - opened
-    print(f"broker publish (calls.queue.enqueue → Redis), {count} tasks:")
+    print(f"broker publish (tenants.queue.enqueue → Redis), {count} tasks:")
     print(
         f"  p50 {statistics.median(samples) * 1000:6.2f} ms   mean {statistics.mean(samples) * 1000:6.2f} ms   "
         f"broker connections opened {opened} (server-wide counter: other clients count too)"

@@ -19,12 +19,13 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from calls import leases, queue
+from calls import leases
 from calls.dialers import get_dialer
 from calls.events import record_call_event
 from calls.models import LIVE_STATUSES, Call, CallStatus
 from rules.models import Channel
 from rules.services import start_conversation
+from tenants import queue
 
 logger = logging.getLogger(__name__)
 

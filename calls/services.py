@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from calls import admission, queue
+from calls import admission
 
 # Re-exported: the refusal messages are part of the call API (SPEC §9) and callers import them from here.
 from calls.admission import MAX_CHANNELS_MESSAGE as MAX_CHANNELS_MESSAGE
@@ -25,7 +25,7 @@ from calls.admission import MAX_CPS_MESSAGE as MAX_CPS_MESSAGE
 from calls.events import apply_terminal, count_on_commit, new_event, notify, write_event
 from calls.models import LIVE_STATUSES, ActiveStatus, Call, CallStatus, SipTrunk
 from calls.validation import CallRequest, CallRequestError, validate_call_request
-from tenants import scoping
+from tenants import queue, scoping
 from tenants.errors import ErrorCode
 from tenants.models import Tenant
 

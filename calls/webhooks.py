@@ -32,7 +32,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from calls import leases, queue
+from calls import leases
 from calls.models import (
     AttemptOutcome,
     Call,
@@ -42,7 +42,7 @@ from calls.models import (
     WebhookDelivery,
 )
 from calls.representations import iso_ms
-from tenants import metrics
+from tenants import metrics, queue
 
 logger = logging.getLogger(__name__)
 

@@ -28,12 +28,12 @@ from django.utils import timezone
 from calls import admission, dnc, leases
 from calls import services as call_services
 from calls.models import TERMINAL_STATUSES, Call
-from calls.queue import enqueue, enqueue_on_commit
 from calls.validation import CallRequestError
 from campaigns import lifecycle, steps
 from campaigns.importing import row_metadata
 from campaigns.models import Campaign, CampaignRow, CampaignStatus, RowReason, RowStatus, attempt_key
 from campaigns.zones import open_in
+from tenants.queue import enqueue, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from django.utils import timezone
 
 from calls import dnc, leases
 from calls.models import TERMINAL_STATUSES, ActiveStatus, Call
-from calls.queue import enqueue_on_commit
 from calls.webhooks import create_event_delivery
 from campaigns import steps
 from campaigns.errors import CampaignError
 from campaigns.models import Campaign, CampaignRow, CampaignStatus, RowReason, RowStatus
 from tenants.errors import ErrorCode
+from tenants.queue import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 

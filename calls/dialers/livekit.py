@@ -35,9 +35,9 @@ from calls.dialers import Dialer, DialerConfigError, livekit_client
 from calls.dialing import schedule_dialer_step
 from calls.events import record_call_event
 from calls.models import Call, CallStatus
-from calls.queue import enqueue_on_commit
 from integrations import http
 from integrations.auth import secret_refs
+from tenants.queue import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 

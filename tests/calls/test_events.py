@@ -10,9 +10,10 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from calls import dialing, queue, services
+from calls import dialing, services
 from calls.events import record_call_event
 from calls.models import Call, CallEvent, CallStatus, WebhookDelivery
+from tenants import queue
 from tests.calls.conftest import call_body
 
 

@@ -15,9 +15,10 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from calls import queue, services, webhooks
+from calls import services, webhooks
 from calls.events import record_call_event
 from calls.models import AttemptOutcome, Call, CallStatus, DeliveryStatus, WebhookAttempt, WebhookDelivery
+from tenants import queue
 from tests.calls.conftest import call_body, verify_like_a_receiver
 
 

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from calls.models import LIVE_STATUSES, Call
-from calls.queue import enqueue
 from campaigns.models import Campaign, CampaignRow
+from tenants.queue import enqueue
 from tests.campaigns.conftest import add_rows
 from tests.support.worker import WorkerProcess, wait_for
 
