@@ -220,7 +220,7 @@ def _roles_of(request) -> dict:
     model admin for four permissions, which would otherwise be one membership query each."""
     roles = getattr(request, "_switchboard_roles", None)
     if roles is None or roles[0] != request.user.pk:
-        roles = (request.user.pk, dict(Membership.objects.filter(user=request.user).values_list("tenant_id", "role")))
+        roles = (request.user.pk, scoping.roles_by_tenant(request.user))
         request._switchboard_roles = roles
     return roles[1]
 

@@ -95,6 +95,11 @@ def tenant_ids_for_user(user: Any, min_role: str = Role.VIEWER) -> list[Any]:
     return list(Membership.objects.filter(user=user, role__in=roles).values_list("tenant_id", flat=True))
 
 
+def roles_by_tenant(user: Any) -> dict[Any, str]:
+    """The user's role in each of their tenants (tenant id → role), in one query."""
+    return dict(Membership.objects.filter(user=user).values_list("tenant_id", "role"))
+
+
 def role_for_user(user: Any, tenant: Tenant) -> str | None:
     if user is None or not user.is_authenticated:
         return None
