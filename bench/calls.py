@@ -26,6 +26,7 @@ import argparse
 import http.client
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -226,6 +227,23 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_by_program() -> dict[str, float]:
+    """CPU seconds (user + system) of this machine's running processes by program (PostgreSQL, Redis),
+    and of this process's finished children (wrk)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    totals = {"postgres": 0.0, "redis-server": 0.0, "wrk": children.ru_utime + children.ru_stime}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        name = head.split("(", 1)[1]
+        if name in ("postgres", "redis-server"):
+            fields = tail.split()
+            totals[name] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return totals
+
+
 class Receiver(BaseHTTPRequestHandler):
     arrivals: dict[str, float] = {}
 
@@ -301,11 +319,17 @@ def rates(port: int, args, key: str, body: dict, web: subprocess.Popen, trunk_id
     for round_number in range(1, args.rounds + 1):
         print(f"  round {round_number}:")
         for label, path, auth, payload in runs:
-            cpu = group_cpu_seconds(web.pid)
+            cpu, others = group_cpu_seconds(web.pid), cpu_by_program()
             figures = wrk(port, path, connections=args.clients, seconds=args.seconds, key=auth, body=payload)
-            cpu_ms = (group_cpu_seconds(web.pid) - cpu) * 1000 / max(1.0, figures["requests"])
+            per_request = 1000 / max(1.0, figures["requests"])
+            cpu_ms = (group_cpu_seconds(web.pid) - cpu) * per_request
+            spent = {name: (seconds - others[name]) * per_request for name, seconds in cpu_by_program().items()}
             bad = f"   ({figures['bad']:.0f} non-2xx)" if figures["bad"] else ""
-            print(f"    {label:31s}{figures['rate']:8.1f} req/s   gunicorn CPU {cpu_ms:5.2f} ms/request{bad}")
+            print(
+                f"    {label:31s}{figures['rate']:8.1f} req/s   CPU ms/request: gunicorn {cpu_ms:5.2f}"
+                + "".join(f", {name} {ms:4.2f}" for name, ms in spent.items())
+                + bad
+            )
             samples[label].append(figures["rate"])
             if payload:
                 end_round_calls(payload["sip_trunk_id"])

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import os
 import statistics
 import sys
@@ -198,12 +199,26 @@ class RoundTrips:
         return self.redis, self.redis_connects, self.health_checks, self.db_connects
 
 
-def measure(kind: Kind, count: int) -> tuple[float, float]:
-    """(CPU ms, wall ms) per request over `count` requests."""
+def backend_cpu_seconds() -> tuple[int, float]:
+    """(pid, CPU seconds) of the PostgreSQL server process behind this thread's connection (Linux /proc)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return pid, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(kind: Kind, count: int) -> tuple[float, float, float]:
+    """(CPU ms, wall ms, PostgreSQL's CPU ms) per request over `count` requests; PostgreSQL's is NaN when
+    the connection was replaced meanwhile (its server process is another one)."""
+    pid, backend = backend_cpu_seconds()
     cpu, wall = time.process_time(), time.perf_counter()
     for _ in range(count):
         send(kind)
-    return (time.process_time() - cpu) * 1000 / count, (time.perf_counter() - wall) * 1000 / count
+    cpu, wall = (time.process_time() - cpu) * 1000 / count, (time.perf_counter() - wall) * 1000 / count
+    pid_after, backend_after = backend_cpu_seconds()
+    pg = (backend_after - backend) * 1000 / count if pid_after == pid else math.nan
+    return cpu, wall, pg
 
 
 def count_round_trips(kind: Kind, trips: RoundTrips, count: int, show_sql: bool) -> tuple[float, ...]:
@@ -249,25 +264,29 @@ def end_calls(trunk_id: str) -> None:
     reconcile_trunk(trunk_id)
 
 
-def report(kinds: list[Kind], runs: dict[str, list[tuple[float, float]]], trips: dict[str, tuple[float, ...]]) -> None:
+def report(
+    kinds: list[Kind], runs: dict[str, list[tuple[float, float, float]]], trips: dict[str, tuple[float, ...]]
+) -> None:
     print(
-        f"{'request':32s}{'CPU ms':>8s}{'wall ms':>9s}{'SQL':>6s}{'redis':>7s}{'health':>8s}{'db conn':>9s}{'r conn':>8s}"
+        f"{'request':32s}{'CPU ms':>8s}{'wall ms':>9s}{'pg ms':>7s}{'SQL':>6s}{'redis':>7s}{'health':>8s}{'db conn':>9s}{'r conn':>8s}"
     )
     figures: dict[str, float] = {}
     for kind in kinds:
         cpu = statistics.median(r[0] for r in runs[kind.name])
         wall = statistics.median(r[1] for r in runs[kind.name])
+        pg = statistics.median(r[2] for r in runs[kind.name])
         figures[kind.name] = cpu
         queries, redis_cmds, redis_connects, health, db_connects = trips[kind.name]
         label = f"{kind.method} {kind.path}"
         print(
-            f"{label:32s}{cpu:8.2f}{wall:9.2f}{queries:6.1f}{redis_cmds:7.1f}{health:8.1f}{db_connects:9.2f}{redis_connects:8.2f}"
+            f"{label:32s}{cpu:8.2f}{wall:9.2f}{pg:7.2f}{queries:6.1f}{redis_cmds:7.1f}{health:8.1f}{db_connects:9.2f}{redis_connects:8.2f}"
         )
     health_cpu = figures["healthz"]
     for name in ("list", "calls"):
         extra = figures[name] - health_cpu
         print(f"  {name}: {figures[name] / health_cpu:.2f} x /healthz CPU ({extra:+.2f} ms)")
     print("  (SQL = queries seen by Django; redis = commands or pipelines sent, broker included;")
+    print("   pg ms = CPU of the PostgreSQL server process serving the requests;")
     print("   health = connection health checks; db conn / r conn = new database / Redis connections;")
     print("   all per request)")
 
@@ -280,7 +299,7 @@ def run(kinds: list[Kind], args: argparse.Namespace, choose: Callable[[str], Kin
         return
     trip_counter = RoundTrips()
     trips = {kind.name: count_round_trips(kind, trip_counter, 20, args.sql) for kind in kinds}
-    runs: dict[str, list[tuple[float, float]]] = {kind.name: [] for kind in kinds}
+    runs: dict[str, list[tuple[float, float, float]]] = {kind.name: [] for kind in kinds}
     for _ in range(args.rounds):
         for kind in kinds:
             runs[kind.name].append(measure(kind, args.requests))
