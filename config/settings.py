@@ -120,6 +120,10 @@ TEMPLATES = [
 # PostgreSQL through DATABASE_URL in production and CI.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+# The hot paths' own statements (call admission, a call request's read) are prepared once per
+# PostgreSQL connection (tenants.db.prepared_cursor). Off behind a transaction-pooling proxy that does
+# not track prepared statements (PgBouncer before 1.21, or without max_prepared_statements).
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import transaction
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+
+# psycopg prepares a statement by itself once it ran this often on a connection; Django turns that off
+# (None). Set on connections that prepared_cursor uses, so only the statements it runs are prepared.
+_ONLY_WHEN_ASKED = 2**31 - 1
 
 
 @contextmanager
@@ -24,3 +31,52 @@ def cursor_without_flush_wait(connection) -> Iterator:
         return
     with connection.cursor() as cursor:
         yield cursor
+
+
+@contextmanager
+def prepared_cursor(connection) -> Iterator:
+    """A cursor whose statements PostgreSQL parses and plans once per connection, then only executes.
+
+    For a hot path's own statement, run with the same text every time (its values are parameters,
+    bound by the server): it saves the parse and the plan on every later run, and psycopg's quoting
+    of the parameters into the text. The cursor is Django's wrapper (errors mapped to django.db's, the
+    query logged and counted like any other). Other databases, or DB_PREPARED_STATEMENTS off: a
+    plain cursor.
+    """
+    if connection.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    connection.close_if_health_check_failed()  # as connection.cursor() does: a dead connection is replaced
+    connection.ensure_connection()
+    raw_connection = connection.connection
+    if raw_connection.prepare_threshold is None:
+        raw_connection.prepare_threshold = _ONLY_WHEN_ASKED
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw = _preparing_cursor_class()(raw_connection)
+    cursor = _LoggedAsWritten(raw, connection) if connection.queries_logged else connection.make_cursor(raw)
+    with cursor:
+        yield cursor
+
+
+@functools.cache
+def _preparing_cursor_class() -> type:
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparingCursor(ServerBindingCursor):
+        """Server-side binding (psycopg's Cursor, not Django's client-side one), every statement prepared."""
+
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+
+    return PreparingCursor
+
+
+class _LoggedAsWritten(CursorDebugWrapper):
+    """The query log of a prepared statement: its text as written, with placeholders (the server binds
+    the values, so no client-side text holds them)."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(sql, params):
+            return CursorWrapper.execute(self, sql, params)

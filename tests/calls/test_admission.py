@@ -96,6 +96,27 @@ def test_the_start_ring_refuses_past_max_cps_with_the_time_until_a_start_leaves_
     assert SipTrunk.objects.get(pk=trunk.pk).recent_starts == [admitted.call.started_at.timestamp()]
 
 
+def test_the_ring_sheds_starts_that_left_the_window_as_calls_are_admitted(tenant, agent, make_trunk):
+    # given a ring longer than max_cps (the limit was lowered) whose starts all left the window
+    trunk = make_trunk(tenant, max_channels=100, max_cps=3)
+    old = timezone.now().timestamp() - 5
+    SipTrunk.objects.filter(pk=trunk.pk).update(recent_starts=[old + n / 100 for n in range(6)])
+    # when three calls are admitted
+    starts, sizes = [], []
+    for _ in range(3):
+        result = services.trigger_call(tenant, call_body(agent, trunk))
+        assert result.accepted
+        starts.append(result.call.started_at.timestamp())
+        sizes.append(len(SipTrunk.objects.get(pk=trunk.pk).recent_starts))
+    # then the stale starts are gone (up to two per admission, or all at once under the lock), the ring
+    # never grew, and it holds exactly the three starts: a fourth within the second is refused
+    assert sizes == sorted(sizes, reverse=True) or sizes == [1, 2, 3]
+    assert max(sizes) < 6
+    assert SipTrunk.objects.get(pk=trunk.pk).recent_starts == starts
+    refused = services.trigger_call(tenant, call_body(agent, trunk))
+    assert (refused.accepted, refused.message) == (False, admission.MAX_CPS_MESSAGE)
+
+
 def test_admission_reads_no_calls_however_many_are_live(tenant, agent, make_trunk):
     # given a trunk with 3,000 live calls
     trunk = make_trunk(tenant, max_channels=5000, max_cps=100)
