@@ -5,9 +5,11 @@ in admission order) of the calls it admitted during the last second, at most `ma
 call and ending one update them in the same transaction that writes the call, so admission reads one
 row however many calls are live; its cost follows the starts of the last second, O(max_cps) at worst:
 
-- `admit_call(call, event, now)` — the fast path (PostgreSQL): one statement that takes a channel and
-  a start by a conditional UPDATE when the trunk is active and within both limits, and inserts the call
-  and its first event; False otherwise (and on SQLite), and the caller decides under the trunk's lock;
+- `admit_call(call, event, now, request)` — the fast path (PostgreSQL): one statement that checks the
+  request against the database (`calls.validation.ADMISSIBLE_SQL`: agent, metadata keys, do-not-call
+  list), takes a channel and a start by a conditional UPDATE when the trunk is the tenant's, active and
+  within both limits, and inserts the call and its first event; False otherwise (and on SQLite), and
+  the caller validates in full and decides under the trunk's lock;
 - `start_time(trunk, now)`, `capacity_refusal(trunk, start)`, `take_channel(trunk, start)` — the same
   decision in Python on a locked row (refusals, with their message and Retry-After);
 - `start_budget(trunk_id, now)` — how many calls the counters would admit now (campaign pacing);
@@ -34,9 +36,11 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Field, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
+from calls import validation
 from calls.dialers import get_dialer
 from calls.models import LIVE_STATUSES, ActiveStatus, Call, CallEvent, SipTrunk
-from tenants import db, invariants
+from calls.validation import PlainCallRequest
+from tenants import db
 
 MAX_CHANNELS_MESSAGE = "Trunk concurrency (max_channels) exhausted"
 MAX_CPS_MESSAGE = "Trunk call rate (max_cps) exceeded"
@@ -52,7 +56,8 @@ _Parameters = tuple[tuple[str, Field], ...]
 # never scans it (a JSONPath filter over the ring cost ~0.75 ms of PostgreSQL's CPU at 500 starts).
 _START = "GREATEST(%(now)s, COALESCE((recent_starts -> -1)::float8, 0))"
 _CUT = "({start} - %(window)s)".replace("{start}", _START)
-_PG_UPDATE = """
+_PG_UPDATE = (
+    """
     UPDATE calls_siptrunk SET
         live_calls = live_calls + 1,
         recent_starts = (CASE
@@ -60,11 +65,14 @@ _PG_UPDATE = """
             WHEN (recent_starts -> 0)::float8 <= {cut} THEN recent_starts - 0
             ELSE recent_starts
         END) || to_jsonb({start})
-    WHERE id = %(id)s AND status = %(active)s AND live_calls < max_channels AND (
+    WHERE id = %(id)s AND tenant_id = %(tenant)s AND status = %(active)s AND live_calls < max_channels AND (
         jsonb_array_length(recent_starts) < max_cps
         OR (recent_starts -> (jsonb_array_length(recent_starts) - max_cps))::float8 <= {cut}
-    )
-""".replace("{cut}", _CUT).replace("{start}", _START)
+    ) AND {admissible}
+""".replace("{cut}", _CUT)
+    .replace("{start}", _START)
+    .replace("{admissible}", validation.ADMISSIBLE_SQL)
+)
 # Built from the models' tables and columns and named placeholders only: every value is a parameter.
 # The inserts select from the UPDATE's one row, so a trunk that does not admit writes nothing.
 _ONE_STATEMENT = (
@@ -75,24 +83,26 @@ _ONE_STATEMENT = (
 )
 
 
-def admit_call(call: Call, event: CallEvent, now: datetime) -> bool:
-    """Insert the accepted `call` (its `started_at` set here) and its first `event` if the trunk admits
-    a call at `now`; False, writing nothing, when the caller must decide under the lock.
+def admit_call(call: Call, event: CallEvent, now: datetime, request: PlainCallRequest) -> bool:
+    """Insert the accepted `call` (its `started_at` set here) and its first `event` if `request` passes
+    the database's checks and the trunk admits a call at `now`; False, writing nothing, when the caller
+    must validate in full and decide under the lock.
 
-    PostgreSQL: one statement — the trunk's conditional UPDATE and both inserts as data-modifying CTEs —
-    so outside a transaction the trunk's row is locked only while that statement runs and commits, with
-    no round trip and no Python in between. Other databases (SQLite, whose IMMEDIATE transactions
-    serialise every writer anyway): always False, the locked path decides.
+    PostgreSQL: one statement — the checks, the trunk's conditional UPDATE and both inserts as
+    data-modifying CTEs — so outside a transaction the trunk's row is locked only while that statement
+    runs and commits, with no round trip and no Python in between. The call names its agent and trunk
+    by id: the statement admits it only when both are the tenant's, so the same-tenant invariant holds
+    without reading them. Other databases (SQLite, whose IMMEDIATE transactions serialise every writer
+    anyway): always False, the locked path decides.
     """
     if connection.vendor != "postgresql":
         return False
-    invariants.check_same_tenant(call)
-    invariants.check_same_tenant(event)
+    checks = validation.admissible_params(call.tenant_id, request)
     if not connection.in_atomic_block:
-        started = _admit_in_one_statement(call, event, now)
+        started = _admit_in_one_statement(call, event, now, checks)
     else:
         with transaction.atomic():  # a savepoint: the caller's transaction survives a failed insert
-            started = _admit_in_one_statement(call, event, now)
+            started = _admit_in_one_statement(call, event, now, checks)
     if started is None:
         return False
     call.started_at = started
@@ -101,9 +111,10 @@ def admit_call(call: Call, event: CallEvent, now: datetime) -> bool:
     return True
 
 
-def _admit_in_one_statement(call: Call, event: CallEvent, now: datetime) -> datetime | None:
+def _admit_in_one_statement(call: Call, event: CallEvent, now: datetime, checks: dict[str, Any]) -> datetime | None:
     sql, call_fields, event_fields = _statement()
     params: dict[str, Any] = {
+        **checks,
         "id": call.sip_trunk_id,
         "now": _epoch(now),
         "active": ActiveStatus.ACTIVE.value,

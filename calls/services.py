@@ -24,7 +24,13 @@ from calls.admission import MAX_CHANNELS_MESSAGE as MAX_CHANNELS_MESSAGE
 from calls.admission import MAX_CPS_MESSAGE as MAX_CPS_MESSAGE
 from calls.events import apply_terminal, count_on_commit, new_event, notify, write_event
 from calls.models import LIVE_STATUSES, ActiveStatus, Call, CallStatus, SipTrunk
-from calls.validation import CallRequest, CallRequestError, validate_call_request
+from calls.validation import (
+    CallRequest,
+    CallRequestError,
+    PlainCallRequest,
+    plain_call_request,
+    validate_call_request,
+)
 from tenants import queue, scoping
 from tenants.errors import ErrorCode
 from tenants.models import Tenant
@@ -79,16 +85,16 @@ def trigger_call(
         replay = _replay(tenant, idempotency_key, fingerprint)
         if replay is not None:
             return replay
-    request = validate_call_request(tenant, data)
+    callback_fields = callback_fields or {}
     try:
-        return _admit(
-            tenant,
-            request,
-            idempotency_key,
-            fingerprint,
-            callback_fields=callback_fields or {},
-            record_rejection=record_rejection,
-        )
+        plain = plain_call_request(data)
+        if plain is not None:
+            admitted = _admit_at_once(tenant, plain, idempotency_key, fingerprint, callback_fields)
+            if admitted is not None:
+                return admitted
+        request = validate_call_request(tenant, data)
+        fields = _call_fields(tenant, request, fingerprint, callback_fields)
+        return _admit_under_lock(request, idempotency_key, fields, record_rejection=record_rejection)
     except IntegrityError:
         replay = _replay(tenant, idempotency_key, fingerprint) if idempotency_key else None
         if replay is None:
@@ -109,20 +115,18 @@ def _replay(tenant: Tenant, key: str, fingerprint: str) -> TriggerResult | None:
     return TriggerResult(call=first, accepted=True, replayed=True)
 
 
-def _admit(
-    tenant: Tenant,
-    request: CallRequest,
-    key: str | None,
-    fingerprint: str,
-    *,
-    callback_fields: dict[str, Any],
-    record_rejection: bool,
-) -> TriggerResult:
+def _call_fields(
+    tenant: Tenant, request: CallRequest | PlainCallRequest, fingerprint: str, callback_fields: dict[str, Any]
+) -> dict[str, Any]:
+    """A new call's fields from its request (agent and trunk as loaded objects, or by id)."""
     now = timezone.now()
-    fields = {
+    if isinstance(request, CallRequest):
+        relations: dict[str, Any] = {"agent": request.agent, "sip_trunk": request.sip_trunk}
+    else:
+        relations = {"agent_id": request.agent_id, "sip_trunk_id": request.sip_trunk_id}
+    return {
         "tenant": tenant,
-        "agent": request.agent,
-        "sip_trunk": request.sip_trunk,
+        **relations,
         "phone_number": request.phone_number,
         "metadata": request.metadata,
         "callback_url": request.callback_url,
@@ -131,13 +135,23 @@ def _admit(
         "request_fingerprint": fingerprint,
         "callback_fields": callback_fields,
     }
+
+
+def _admit_at_once(
+    tenant: Tenant, request: PlainCallRequest, key: str | None, fingerprint: str, callback_fields: dict[str, Any]
+) -> TriggerResult | None:
+    """The accepted call if one statement checked and admitted it (calls.admission.admit_call); None
+    when the caller must validate in full and decide under the trunk's lock (a refusal, an invalid
+    request, SQLite)."""
+    fields = _call_fields(tenant, request, fingerprint, callback_fields)
+    now = fields["created_at"]
     call = Call(status=CallStatus.INITIATING, idempotency_key=key, dialer_due_at=now, **fields)
     event = new_event(call, call.status, "api", now)
-    if admission.admit_call(call, event, now):
-        count_on_commit(call.status)
-        queue.enqueue_on_commit("calls.advance_call", call.pk)
-        return TriggerResult(call=call, accepted=True)
-    return _admit_under_lock(request, key, fields, record_rejection=record_rejection)
+    if not admission.admit_call(call, event, now, request):
+        return None
+    count_on_commit(call.status)
+    queue.enqueue_on_commit("calls.advance_call", call.pk)
+    return TriggerResult(call=call, accepted=True)
 
 
 def _admit_under_lock(

@@ -170,7 +170,7 @@ def validate_call_request(tenant: Tenant, data: Any) -> CallRequest:
         raise CallRequestError("metadata must be a JSON object")
     missing = [key for key in agent.required_fields if key not in metadata]
     if missing:
-        raise CallRequestError(f"metadata missing required keys: {', '.join(missing)}")
+        raise CallRequestError(f"metadata missing required keys: {', '.join(map(str, missing))}")
     if agent.status != ActiveStatus.ACTIVE:
         raise CallRequestError("Agent is not active")
     if trunk_status != ActiveStatus.ACTIVE:
@@ -180,6 +180,66 @@ def validate_call_request(tenant: Tenant, data: Any) -> CallRequest:
         raise CallRequestError(dnc.LISTED_MESSAGE)
     trunk = SipTrunk.from_db(connection.alias, ["id", "tenant_id", "status"], [trunk_id, tenant.pk, trunk_status])
     return CallRequest(phone_number, agent, trunk, metadata, callback_url)
+
+
+@dataclass(frozen=True)
+class PlainCallRequest:
+    """A POST /calls body that passed every check needing no database: what the admitting statement
+    checks the rest of (`ADMISSIBLE_SQL`) while it admits the call."""
+
+    phone_number: str
+    agent_id: uuid.UUID
+    sip_trunk_id: uuid.UUID
+    metadata: dict[str, Any]
+    callback_url: str
+
+
+def plain_call_request(data: Any) -> PlainCallRequest | None:
+    """The body's values if every check of `validate_call_request` that needs no database passes; None
+    otherwise — `validate_call_request` then answers, its errors in SPEC order."""
+    if not isinstance(data, dict) or not set(data) <= set(CALL_FIELDS):
+        return None
+    phone_number = normalise_e164(data.get("phone_number"))
+    metadata = {} if data.get("metadata") is None else data["metadata"]
+    try:
+        agent_id = _object_id(data.get("agent_id"), "agent_id")
+        trunk_id = _object_id(data.get("sip_trunk_id"), "sip_trunk_id")
+        callback_url = _callback_url(data.get("callback_url"))
+    except CallRequestError:
+        return None
+    if phone_number is None or agent_id is None or trunk_id is None or not isinstance(metadata, dict):
+        return None
+    return PlainCallRequest(phone_number, agent_id, trunk_id, metadata, callback_url)
+
+
+# The database's part of validate_call_request, as a condition of the statement that admits a call
+# (calls.admission): the tenant's agent is active and given every metadata key its input schema names
+# (each a string), and the number is not on the tenant's do-not-call list. The trunk's own checks (the
+# tenant's, active) are the statement's. When it does not hold, validate_call_request says why.
+ADMISSIBLE_SQL = """
+    EXISTS (
+        SELECT 1 FROM calls_agent agent
+        WHERE agent.id = %(agent)s AND agent.tenant_id = %(tenant)s AND agent.status = %(active)s
+        AND (
+            SELECT bool_and(jsonb_typeof(required.key) = 'string' AND %(metadata)s ? (required.key #>> '{}'))
+            FROM jsonb_array_elements(CASE jsonb_typeof(agent.input_schema -> 'fields')
+                WHEN 'array' THEN agent.input_schema -> 'fields' ELSE '[]'::jsonb END) AS required(key)
+        ) IS NOT FALSE
+    )
+    AND NOT EXISTS (
+        SELECT 1 FROM calls_donotcallentry dnc WHERE dnc.tenant_id = %(tenant)s AND dnc.phone_number = %(number)s
+    )
+"""
+
+
+def admissible_params(tenant_id: uuid.UUID, request: PlainCallRequest) -> dict[str, Any]:
+    """The values ADMISSIBLE_SQL names (`active` is the admitting statement's); PostgreSQL's forms."""
+    return {
+        "agent": request.agent_id,
+        "tenant": tenant_id,
+        "metadata": connection.ops.adapt_json_value(request.metadata, None),
+        "number": request.phone_number,
+    }
 
 
 def _object_id(value: Any, field: str) -> uuid.UUID | None:

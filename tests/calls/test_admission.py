@@ -137,19 +137,19 @@ def test_an_admission_takes_the_trunk_in_one_statement(tenant, agent, make_trunk
         assert services.trigger_call(tenant, call_body(agent, trunk)).accepted
     control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT")
     statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(control)]
-    on_trunk = [sql for sql in statements if "calls_siptrunk" in sql]
-    # the agent, the trunk's status and the do-not-call list in one read; then one statement: the
-    # trunk's conditional UPDATE … RETURNING with the call and its event inserted
-    assert len(statements) == len(on_trunk) == 2 and not any("FOR UPDATE" in sql for sql in statements)
-    assert "UPDATE calls_siptrunk" in on_trunk[1] and "RETURNING" in on_trunk[1]
-    assert 'INSERT INTO "calls_call"' in on_trunk[1] and 'INSERT INTO "calls_callevent"' in on_trunk[1]
+    # one statement: the agent, its metadata keys and the do-not-call list checked, the trunk's
+    # conditional UPDATE … RETURNING, and the call and its event inserted
+    assert len(statements) == 1 and "FOR UPDATE" not in statements[0]
+    assert "UPDATE calls_siptrunk" in statements[0] and "RETURNING" in statements[0]
+    assert "FROM calls_agent agent" in statements[0] and "calls_donotcallentry" in statements[0]
+    assert 'INSERT INTO "calls_call"' in statements[0] and 'INSERT INTO "calls_callevent"' in statements[0]
     assert _counters(trunk) == (2, 2)
 
 
 def test_without_the_one_statement_path_the_locked_row_decides_alike(tenant, agent, make_trunk, monkeypatch):
     # as on SQLite (or a statement that matched nothing): every call is decided under the trunk's row
     # lock, with the same counters, ring and refusals
-    monkeypatch.setattr(admission, "admit_call", lambda call, event, now: False)
+    monkeypatch.setattr(admission, "admit_call", lambda call, event, now, request: False)
     trunk = make_trunk(tenant, max_channels=3, max_cps=2)
     first, second = (services.trigger_call(tenant, call_body(agent, trunk)) for _ in range(2))
     refused = services.trigger_call(tenant, call_body(agent, trunk))
