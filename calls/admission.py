@@ -7,7 +7,9 @@ row however many calls are live; its cost follows the starts of the last second,
 
 - `admit_call(call, event, now)` — the fast path (PostgreSQL): one statement that takes a channel and
   a start by a conditional UPDATE when the trunk is active and within both limits, and inserts the call
-  and its first event; False otherwise (and on SQLite), and the caller decides under the trunk's lock;
+  and its first event (and announces it to the worker's dispatcher by NOTIFY when
+  `dispatcher.notify_channel()` names a channel); False otherwise (and on SQLite), and the caller
+  decides under the trunk's lock;
 - `start_time(trunk, now)`, `capacity_refusal(trunk, start)`, `take_channel(trunk, start)` — the same
   decision in Python on a locked row (refusals, with their message and Retry-After);
 - `start_budget(trunk_id, now)` — how many calls the counters would admit now (campaign pacing);
@@ -33,6 +35,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
+from calls import dispatcher
 from calls.dialers import get_dialer
 from calls.models import LIVE_STATUSES, ActiveStatus, Call, CallEvent, SipTrunk
 from tenants import invariants
@@ -62,8 +65,11 @@ _ONE_STATEMENT = (
     "WITH admitted AS ({update} RETURNING (recent_starts -> -1)::float8 AS start),"
     " call AS (INSERT INTO {calls} ({call_columns}) SELECT {call_values} FROM admitted RETURNING {started}),"
     " event AS (INSERT INTO {events} ({event_columns}) SELECT {event_values} FROM call)"
-    " SELECT {started} FROM call"
+    " SELECT {started}{notify} FROM call"
 )
+# The call's wake-up for the worker's dispatcher (calls.dispatcher): delivered when the statement's
+# transaction commits, never on rollback, and only when the call was inserted (one row from `call`).
+_NOTIFY = ", pg_notify(%(channel)s, %(call_id)s)"
 
 
 def admit_call(call: Call, event: CallEvent, now: datetime) -> bool:
@@ -99,6 +105,9 @@ def _admit_in_one_statement(call: Call, event: CallEvent, now: datetime) -> date
         "active": ActiveStatus.ACTIVE.value,
         "window": WINDOW_SECONDS,
     }
+    channel = dispatcher.notify_channel()
+    if channel is not None:
+        params.update(channel=channel, call_id=str(call.pk))
     started = connection.ops.quote_name(str(Call._meta.get_field("started_at").column))
     call_columns, call_values = _insert_values(call, params, "c", {"started_at": "to_timestamp(admitted.start)"})
     event_columns, event_values = _insert_values(event, params, "e", {})
@@ -111,6 +120,7 @@ def _admit_in_one_statement(call: Call, event: CallEvent, now: datetime) -> date
         event_columns=event_columns,
         event_values=event_values,
         started=started,
+        notify=_NOTIFY if channel is not None else "",
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
