@@ -146,11 +146,10 @@ class Dispatcher:
                     if self._serve(session):
                         backoff = 1.0  # it listened: a later failure starts the backoff afresh
             except psycopg.Error as exc:
-                # libpq's messages name the host and the user, never the password.
                 logger.warning(
                     "call dispatcher lost its database session; reconnecting in %.0f s",
                     backoff,
-                    extra={"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"},
+                    extra={"error": _first_line(exc)},
                 )
             except Exception:
                 logger.exception("call dispatcher failed; restarting in %.0f s", backoff)
@@ -190,3 +189,9 @@ class Dispatcher:
         # A broker failure is logged by enqueue; the call stays due and the dialer sweep sends it.
         queue.enqueue(TASK, call_id)
         self.dispatched += 1
+
+
+def _first_line(exc: BaseException) -> str:
+    # libpq's messages name the host and the user, never the password; the first line says what failed.
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"

@@ -3,6 +3,8 @@ by the worker's dispatcher, or published by the web on commit (SQLite, or the di
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
 import time
 import uuid
@@ -73,6 +75,21 @@ def test_a_worker_runs_a_dispatcher_only_on_postgresql_with_it_on(settings):
     assert built.params["dbname"] == connection.settings_dict["NAME"] and built.params["autocommit"] is True
     settings.CALLS_DISPATCHER = False
     assert dispatcher.for_worker() is None
+
+
+def test_a_dispatcher_without_a_database_retries_quietly_and_stops(caplog):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    params = {"host": "127.0.0.1", "port": port, "dbname": "nowhere", "user": "u", "password": "s3cret-pw-123"}
+    one = dispatcher.Dispatcher({**dispatcher.SESSION_DEFAULTS, **params, "autocommit": True}, "calls")
+    with caplog.at_level(logging.WARNING, logger="calls.dispatcher"):
+        one.start()
+        wait_for(lambda: any("lost its database session" in r.getMessage() for r in caplog.records), timeout=10)
+        one.stop(timeout=5)
+    assert not one.active and not one._thread.is_alive()
+    assert "s3cret-pw-123" not in caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+    assert caplog.records[0].error.startswith("OperationalError: ")
 
 
 # --- dispatchers in this process, on PostgreSQL -----------------------------------------------------
