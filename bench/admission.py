@@ -11,7 +11,8 @@ bench/request_cpu.py's; this is the call service alone):
    statement that locks or conditionally updates it to the commit, the commit not counted; 1 when
    that statement commits by itself);
 2. the broker publish of the dialer task (`tenants.queue.enqueue`): ms per call and the broker connections
-   opened for `--requests` publishes (reused connections: 0).
+   opened for `--requests` publishes (reused connections: 0). On PostgreSQL the web no longer pays it:
+   the worker's call dispatcher (`calls.dispatcher`) publishes each announced call.
 
 Uses its own database (BENCH_DATABASE, default sb_perfcalls_bench, created and migrated here), Redis
 db 6 (BENCH_REDIS_URL) and a private queue that it deletes at the end.

@@ -25,8 +25,11 @@ request; main at ec4720a before the perfapi branch, then after it, alternating i
 Then main at 4ca5b67 → the perflist branch (shared read fields, compiled list SQL, negotiation fast
 path), alternating, two runs each: GET /api/v1/agents 3.96-4.09 ms → 2.40-2.84 ms (+3.6 → +1.9-2.3 ms
 over /healthz), 1 SQL either way.
-Each request: 1 Redis command for the rate limit (+1 broker publish for a call), 1 connection
-health check, no new database or Redis connection.
+Each request: 1 Redis command for the rate limit, 1 connection health check, no new database or Redis
+connection. A call's first dialer step is announced by NOTIFY and published by the worker's dispatcher
+(calls.dispatcher), not here; with CALLS_DISPATCHER=false the web publishes it (+1 Redis command). Same
+code, dispatcher off → on, alternating, two runs each (2026-12-02, load average ~3): POST /calls
+4.45, 3.96 → 3.01, 2.76 ms CPU, 2 → 1 Redis commands, 2 SQL either way.
 
 Uses its own database (BENCH_DATABASE, default sb_perfapi_bench; created and migrated here), Redis db
 BENCH_REDIS_URL (default redis://127.0.0.1:6379/5) and a private broker queue.

@@ -8,8 +8,9 @@ row however many calls are live; its cost follows the starts of the last second,
 - `admit_call(call, event, now, request)` — the fast path (PostgreSQL): one statement that checks the
   request against the database (`calls.validation.ADMISSIBLE_SQL`: agent, metadata keys, do-not-call
   list), takes a channel and a start by a conditional UPDATE when the trunk is the tenant's, active and
-  within both limits, and inserts the call and its first event; False otherwise (and on SQLite), and
-  the caller validates in full and decides under the trunk's lock;
+  within both limits, and inserts the call and its first event (and announces it to the worker's
+  dispatcher by NOTIFY when `dispatcher.notify_channel()` names a channel); False otherwise (and on
+  SQLite), and the caller validates in full and decides under the trunk's lock;
 - `start_time(trunk, now)`, `capacity_refusal(trunk, start)`, `take_channel(trunk, start)` — the same
   decision in Python on a locked row (refusals, with their message and Retry-After);
 - `start_budget(trunk_id, now)` — how many calls the counters would admit now (campaign pacing);
@@ -36,7 +37,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Field, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
-from calls import validation
+from calls import dispatcher, validation
 from calls.dialers import get_dialer
 from calls.models import LIVE_STATUSES, ActiveStatus, Call, CallEvent, SipTrunk
 from calls.validation import PlainCallRequest
@@ -79,8 +80,11 @@ _ONE_STATEMENT = (
     "WITH admitted AS ({update} RETURNING (recent_starts -> -1)::float8 AS start),"
     " call AS (INSERT INTO {calls} ({call_columns}) SELECT {call_values} FROM admitted RETURNING {started}),"
     " event AS (INSERT INTO {events} ({event_columns}) SELECT {event_values} FROM call)"
-    " SELECT {started} FROM call"
+    " SELECT {started}{notify} FROM call"
 )
+# The call's wake-up for the worker's dispatcher (calls.dispatcher): delivered when the statement's
+# transaction commits, never on rollback, and only when the call was inserted (one row from `call`).
+_NOTIFY = ", pg_notify(%(channel)s, %(call_id)s)"
 
 
 def admit_call(call: Call, event: CallEvent, now: datetime, request: PlainCallRequest) -> bool:
@@ -112,7 +116,8 @@ def admit_call(call: Call, event: CallEvent, now: datetime, request: PlainCallRe
 
 
 def _admit_in_one_statement(call: Call, event: CallEvent, now: datetime, checks: dict[str, Any]) -> datetime | None:
-    sql, call_fields, event_fields = _statement()
+    channel = dispatcher.notify_channel()
+    sql, call_fields, event_fields = _statement(notify=channel is not None)
     params: dict[str, Any] = {
         **checks,
         "id": call.sip_trunk_id,
@@ -120,6 +125,8 @@ def _admit_in_one_statement(call: Call, event: CallEvent, now: datetime, checks:
         "active": ActiveStatus.ACTIVE.value,
         "window": WINDOW_SECONDS,
     }
+    if channel is not None:
+        params.update(channel=channel, call_id=str(call.pk))
     for obj, fields in ((call, call_fields), (event, event_fields)):
         for name, field in fields:
             params[name] = field.get_db_prep_save(field.pre_save(obj, True), connection)
@@ -130,9 +137,10 @@ def _admit_in_one_statement(call: Call, event: CallEvent, now: datetime, checks:
 
 
 @functools.cache
-def _statement() -> tuple[str, _Parameters, _Parameters]:
-    """The admission statement's text and the model fields of its named parameters, built once per
-    process (the same text every time, so PostgreSQL plans it once per connection)."""
+def _statement(*, notify: bool) -> tuple[str, _Parameters, _Parameters]:
+    """The admission statement's text (announcing the call when `notify`) and the model fields of its
+    named parameters, built once per process (the same text every time, so PostgreSQL plans it once
+    per connection)."""
     quote = connection.ops.quote_name
     started = quote(str(Call._meta.get_field("started_at").column))
     call_columns, call_values, call_fields = _insert_values(Call, "c", {"started_at": "to_timestamp(admitted.start)"})
@@ -146,6 +154,7 @@ def _statement() -> tuple[str, _Parameters, _Parameters]:
         event_columns=event_columns,
         event_values=event_values,
         started=started,
+        notify=_NOTIFY if notify else "",
     )
     return sql, call_fields, event_fields
 

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from calls import admission
+from calls import admission, dispatcher
 
 # Re-exported: the refusal messages are part of the call API (SPEC §9) and callers import them from here.
 from calls.admission import MAX_CHANNELS_MESSAGE as MAX_CHANNELS_MESSAGE
@@ -150,7 +150,8 @@ def _admit_at_once(
     if not admission.admit_call(call, event, now, request):
         return None
     count_on_commit(call.status)
-    queue.enqueue_on_commit("calls.advance_call", call.pk)
+    if dispatcher.notify_channel() is None:  # else the admitting statement announced the call
+        queue.enqueue_on_commit(dispatcher.TASK, call.pk)
     return TriggerResult(call=call, accepted=True)
 
 
@@ -177,7 +178,7 @@ def _admit_under_lock(
             )
             admission.take_channel(trunk, start)
             write_event(call, call.status, "api", now)
-            queue.enqueue_on_commit("calls.advance_call", call.pk)
+            dispatcher.announce_on_commit(call)
             return TriggerResult(call=call, accepted=True)
         message, retry_after = refusal
         if not record_rejection:

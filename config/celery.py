@@ -9,7 +9,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import before_task_publish, setup_logging, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -106,3 +106,23 @@ def _observe_queue_delay(task=None, **kwargs) -> None:
         with contextlib.suppress(ValueError):
             due = max(due, datetime.fromisoformat(str(eta)).timestamp())
     metrics.observe_queue_delay(task.name, time.time() - due)
+
+
+class CallDispatcher(bootsteps.StartStopStep):
+    """Runs `calls.dispatcher` in the worker's main process (PostgreSQL, CALLS_DISPATCHER on).
+
+    Started after the pool: a prefork pool forks its first children in the Pool step, so they never see
+    the thread or its connection. A child forked later (a replacement) inherits the connection's
+    socket but no thread; it never uses it, and psycopg closes a connection only in the process that
+    opened it. Stopped (its session closed, its lock released) when the worker shuts down.
+    """
+
+    requires = ("celery.worker.components:Pool",)
+
+    def create(self, worker):
+        from calls import dispatcher
+
+        return dispatcher.for_worker()  # None: nothing to start or stop
+
+
+app.steps["worker"].add(CallDispatcher)

@@ -371,6 +371,12 @@ CALLS_EXPECTED_CALL_SECONDS = env_int("CALLS_EXPECTED_CALL_SECONDS", 120)
 CALLS_STALLED_AFTER_SECONDS = 600
 CALLS_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 CELERY_BEAT_SCHEDULE["calls-dialer-sweep"] = {"task": "calls.sweep_dialer", "schedule": 2.0}
+# PostgreSQL: a new call's first dialer step is announced by NOTIFY on this channel in the statement that
+# admits it, and the worker's dispatcher (calls.dispatcher) sends the task; off, the web publishes it.
+CALLS_DISPATCHER = env_bool("CALLS_DISPATCHER", True)
+CALLS_DISPATCH_CHANNEL = env_str("CALLS_DISPATCH_CHANNEL", "switchboard_calls")
+if not 0 < len(CALLS_DISPATCH_CHANNEL.encode()) <= 63:  # PostgreSQL's identifier limit (NAMEDATALEN - 1)
+    raise ImproperlyConfigured("CALLS_DISPATCH_CHANNEL must be 1 to 63 bytes long")
 CELERY_BEAT_SCHEDULE["calls-webhook-sweep"] = {"task": "calls.sweep_webhooks", "schedule": 5.0}
 CELERY_BEAT_SCHEDULE["calls-stalled-sweep"] = {"task": "calls.sweep_stalled", "schedule": 60.0}
 # A web process that saved a rule rebuilds the tenant's compiled rules in a background thread on commit.

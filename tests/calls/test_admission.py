@@ -269,8 +269,9 @@ def test_max_cps_is_exact_under_concurrency_with_thousands_of_live_calls(tenant,
 
 @pytest.mark.django_db(transaction=True)
 def test_a_call_whose_task_was_never_sent_is_placed_by_the_sweep(tenant, agent, make_trunk, monkeypatch):
-    """Committed, then the broker refused the task (or the process died before sending it): the call
-    is not lost — the dialer sweep sends its first step once it is a few seconds overdue."""
+    """Committed, then its wake-up was lost — the broker refused the task or the process died before
+    sending it (SQLite), or no dispatcher heard its NOTIFY (PostgreSQL: none runs here): the call is not
+    lost — the dialer sweep sends its first step once it is a few seconds overdue."""
     from calls import dialing
     from tenants import queue
     from tenants import queue as shared_queue

@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from calls import dispatcher
+from config.env import TRUE_VALUES
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -39,7 +42,16 @@ class WorkerProcess:
         self.process: subprocess.Popen | None = None
         self.log_path = ROOT / ".local" / f"test-worker-{queue}.log"
 
-    def start(self) -> None:
+    def start(self, *, wait_for_dispatcher: bool = True) -> None:
+        """Start the worker. On PostgreSQL, also wait until its call dispatcher listens: a call admitted
+        before then is announced to nobody, and only beat's dialer sweep (which tests do not run) would
+        send it. `wait_for_dispatcher=False` for a worker whose dispatcher stays a standby."""
+        since = _database_now() if wait_for_dispatcher and self._runs_dispatcher() else None
+        self._start()
+        if since is not None:
+            wait_for(lambda: self._dispatcher_listening(since), timeout=60, interval=0.1, failure=self.log)
+
+    def _start(self) -> None:
         self.log_path.parent.mkdir(exist_ok=True)
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
@@ -87,16 +99,37 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def _runs_dispatcher(self) -> bool:
+        return connection.vendor == "postgresql" and self.env.get("CALLS_DISPATCHER", "true").lower() in TRUE_VALUES
 
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
-    """Poll `predicate` until it returns a truthy value or `timeout` seconds pass (then fail)."""
+    def _dispatcher_listening(self, since) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            pytest.fail(f"the worker exited with {self.process.returncode}:\n{self.log()[-4000:]}")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s"
+                " AND backend_start >= %s AND state = 'idle' AND query LIKE 'LISTEN %%'",
+                [dispatcher.SESSION_DEFAULTS["application_name"], since],
+            )
+            return cursor.fetchone() is not None
+
+
+def _database_now():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        return cursor.fetchone()[0]
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, failure=None):
+    """Poll `predicate` until it returns a truthy value or `timeout` seconds pass (then fail, showing
+    `failure()` if given)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    pytest.fail(f"condition not met within {timeout} s")
+    pytest.fail(f"condition not met within {timeout} s" + (f"\n{failure()[-4000:]}" if failure else ""))
 
 
 @pytest.fixture

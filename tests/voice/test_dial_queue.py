@@ -30,7 +30,7 @@ def dial_queue(monkeypatch):
 def workers(dial_queue, celery_worker_process):
     """The default-queue worker of the suite, and a second worker consuming only the dial queue."""
     dialer = WorkerProcess(dial_queue, {**celery_worker_process.env, "CALLS_DIAL_QUEUE": dial_queue})
-    dialer.start()
+    dialer.start(wait_for_dispatcher=False)  # on PostgreSQL the default worker's dispatcher is the active one
     try:
         yield celery_worker_process, dialer
     finally:
