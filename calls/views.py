@@ -161,9 +161,9 @@ class CallListCreateView(IntegrationView):
         summary="Place a call",
     )
     def post(self, request):
-        result = services.trigger_call(
-            self.tenant, request.data, idempotency_key=request.headers.get("Idempotency-Key")
-        )
+        # META rather than request.headers: the header read without building every header's dict.
+        key = request.META.get("HTTP_IDEMPOTENCY_KEY")
+        result = services.trigger_call(self.tenant, request.data, idempotency_key=key)
         if not result.accepted:
             body = {"error": result.message, "call_id": str(result.call.pk), "status": "rejected"}
             return Response(body, status=429, headers={"Retry-After": str(result.retry_after)})

@@ -89,12 +89,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.ApiErrorMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's and django-otp's own, idle on API requests that carry an Authorization header (API keys,
+    # widget tokens): only the browser's session needs them (tenants.middleware.authenticates_by_header).
+    "tenants.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "tenants.middleware.CsrfViewMiddleware",
+    "tenants.middleware.AuthenticationMiddleware",
+    "tenants.middleware.OTPMiddleware",
+    "tenants.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

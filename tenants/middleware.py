@@ -5,9 +5,16 @@ from __future__ import annotations
 import functools
 import re
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as sessions_middleware
+from django.http.request import HttpHeaders
+from django.middleware import csrf
+from django_otp import middleware as otp_middleware
 
 from tenants import metrics
 from tenants.api import is_api_path, json_error
@@ -31,8 +38,13 @@ def _has_nul(request) -> bool:
         "\x00" in request.path_info
         or "%00" in query
         or "\x00" in query
-        or any("\x00" in value for value in request.headers.values())
+        or any("\x00" in value for name, value in request.META.items() if _is_header(name))
     )
+
+
+def _is_header(meta_name: str) -> bool:
+    """The META names `request.headers` is made of (read here without building it)."""
+    return meta_name.startswith("HTTP_") or meta_name in HttpHeaders.UNPREFIXED_HEADERS
 
 
 def _body_limit(path: str) -> int | None:
@@ -116,3 +128,52 @@ def route_label(route: str) -> str:
     """`api/v1/agents/(?P<pk>[^/]+)/?$` (DRF's regex routes) reads as `api/v1/agents/<pk>`."""
     label = _NAMED_GROUP.sub(r"<\1>", route).replace("^", "").removesuffix("$").removesuffix("/?")
     return label or "/"
+
+
+# --- the browser session's middlewares, idle on requests that carry their own credentials -----------
+
+
+def authenticates_by_header(request) -> bool:
+    """An API request with an `Authorization` header. DRF's first authenticator
+    (`tenants.auth.ApiKeyAuthentication`) answers such a request from the header alone — its key, or 401
+    — and never falls back to the session; the widget's and LiveKit's views read their own tokens from
+    it. So neither the admin's session nor its CSRF cookie, user, second factor or messages can take
+    part in the answer. A blank header is no header (DRF ignores it; the session is then read).
+    """
+    return is_api_path(request.path_info) and bool(request.META.get("HTTP_AUTHORIZATION", "").strip())
+
+
+class _BrowserOnly:
+    """A browser-session middleware that passes requests authenticated by header straight through.
+
+    Subclasses keep Django's class as a base, so the admin's and Django's checks still find it, and
+    every hook besides `__call__` (CSRF's `process_view`, which DRF's views are exempt from anyway)
+    is Django's own, unchanged.
+    """
+
+    get_response: Callable
+
+    def __call__(self, request):
+        if authenticates_by_header(request):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class SessionMiddleware(_BrowserOnly, sessions_middleware.SessionMiddleware):
+    pass
+
+
+class CsrfViewMiddleware(_BrowserOnly, csrf.CsrfViewMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(_BrowserOnly, auth_middleware.AuthenticationMiddleware):
+    pass
+
+
+class OTPMiddleware(_BrowserOnly, otp_middleware.OTPMiddleware):
+    pass
+
+
+class MessageMiddleware(_BrowserOnly, messages_middleware.MessageMiddleware):
+    pass

@@ -107,3 +107,18 @@ def test_a_change_to_the_remembered_tenant_in_one_request_does_not_leak_into_the
     # then the next request gets a fresh copy
     second = authenticate_api_key(raw)
     assert second.tenant.name == tenant.name and second.role == Role.OWNER
+
+
+def test_a_request_that_repoints_its_key_copy_leaves_the_remembered_key_alone(tenant, other_tenant):
+    # given a remembered key
+    _, raw = create_api_key(tenant, name="k", role=Role.OWNER)
+    from tenants.auth import authenticate_api_key
+
+    first = authenticate_api_key(raw)
+    # when one request's copy points at another tenant and marks its state
+    first.tenant = other_tenant
+    first._state.adding = True
+    # then the next request's copy still has the key's own tenant and state
+    second = authenticate_api_key(raw)
+    assert second.tenant.pk == tenant.pk and second.tenant_id == tenant.pk
+    assert second._state.adding is False and second.tenant is not first.tenant
