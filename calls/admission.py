@@ -28,11 +28,13 @@ reverse, so the two cannot deadlock.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import Count, F, Field, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
@@ -48,7 +50,7 @@ MAX_CPS_MESSAGE = "Trunk call rate (max_cps) exceeded"
 MAX_RETRY_AFTER_SECONDS = 3600
 WINDOW_SECONDS = 1.0
 
-_Parameters = tuple[tuple[str, Field], ...]
+_Parameters = tuple[tuple[str, Field], ...]  # (placeholder name, field)
 
 # The start is max(now, the ring's last start). The ring is sorted, so the starts that left the window
 # are at its head: each admission drops up to two of them (the ring shrinks by one per admission until
@@ -75,20 +77,54 @@ _PG_UPDATE = (
     .replace("{admissible}", validation.ADMISSIBLE_SQL)
 )
 # Built from the models' tables and columns and named placeholders only: every value is a parameter.
-# The inserts select from the UPDATE's one row, so a trunk that does not admit writes nothing.
+# The inserts select from the UPDATE's one row, so a trunk that does not admit writes nothing; the call's
+# first event is made from the inserted call (its status, reported by the API at its creation).
 _ONE_STATEMENT = (
     "WITH admitted AS ({update} RETURNING (recent_starts -> -1)::float8 AS start),"
-    " call AS (INSERT INTO {calls} ({call_columns}) SELECT {call_values} FROM admitted RETURNING {started}),"
+    " call AS (INSERT INTO {calls} ({call_columns}) SELECT {call_values} FROM admitted RETURNING {returning}),"
     " event AS (INSERT INTO {events} ({event_columns}) SELECT {event_values} FROM call)"
     " SELECT {started}{notify} FROM call"
 )
 # The call's wake-up for the worker's dispatcher (calls.dispatcher): delivered when the statement's
 # transaction commits, never on rollback, and only when the call was inserted (one row from `call`).
 _NOTIFY = ", pg_notify(%(channel)s, %(call_id)s)"
+# The fields of a call the admitting request gives; every other field of a new call holds its default,
+# written into the statement as a constant (`_constant`), so a call is bound with these values only.
+GIVEN_FIELDS = frozenset(
+    {
+        "id",
+        "tenant",
+        "agent",
+        "sip_trunk",
+        "phone_number",
+        "metadata",
+        "callback_url",
+        "status",
+        "created_at",
+        "last_updated",
+        "idempotency_key",
+        "request_fingerprint",
+        "callback_fields",
+        "dialer_due_at",
+    }
+)
+# The first event of an admitted call, from the inserted row.
+_EVENT_VALUES = {
+    "id": "gen_random_uuid()",
+    "tenant": "call.{tenant}",
+    "call": "call.{id}",
+    "status": "call.{status}",
+    "source": "'api'",
+    "occurred_at": "call.{created_at}",
+    "recorded_at": "call.{created_at}",
+    "ignored": "false",
+    "ignored_reason": "''",
+    "detail": "'{{}}'::jsonb",
+}
 
 
-def admit_call(call: Call, event: CallEvent, now: datetime, request: PlainCallRequest) -> bool:
-    """Insert the accepted `call` (its `started_at` set here) and its first `event` if `request` passes
+def admit_call(call: Call, now: datetime, request: PlainCallRequest) -> bool:
+    """Insert the accepted `call` (its `started_at` set here) and its first event if `request` passes
     the database's checks and the trunk admits a call at `now`; False, writing nothing, when the caller
     must validate in full and decide under the lock.
 
@@ -103,21 +139,20 @@ def admit_call(call: Call, event: CallEvent, now: datetime, request: PlainCallRe
         return False
     checks = validation.admissible_params(call.tenant_id, request)
     if not connection.in_atomic_block:
-        started = _admit_in_one_statement(call, event, now, checks)
+        started = _admit_in_one_statement(call, now, checks)
     else:
         with transaction.atomic():  # a savepoint: the caller's transaction survives a failed insert
-            started = _admit_in_one_statement(call, event, now, checks)
+            started = _admit_in_one_statement(call, now, checks)
     if started is None:
         return False
     call.started_at = started
-    for obj in (call, event):
-        obj._state.adding, obj._state.db = False, connection.alias
+    call._state.adding, call._state.db = False, connection.alias
     return True
 
 
-def _admit_in_one_statement(call: Call, event: CallEvent, now: datetime, checks: dict[str, Any]) -> datetime | None:
+def _admit_in_one_statement(call: Call, now: datetime, checks: dict[str, Any]) -> datetime | None:
     channel = dispatcher.notify_channel()
-    sql, call_fields, event_fields = _statement(notify=channel is not None)
+    sql, given, constant = _statement(notify=channel is not None)
     params: dict[str, Any] = {
         **checks,
         "id": call.sip_trunk_id,
@@ -127,9 +162,11 @@ def _admit_in_one_statement(call: Call, event: CallEvent, now: datetime, checks:
     }
     if channel is not None:
         params.update(channel=channel, call_id=str(call.pk))
-    for obj, fields in ((call, call_fields), (event, event_fields)):
-        for name, field in fields:
-            params[name] = field.get_db_prep_save(field.pre_save(obj, True), connection)
+    for field in constant:
+        if getattr(call, field.attname) != field.get_default():
+            raise ValueError(f"an admitted call is inserted with its default {field.name}")
+    for name, field in given:
+        params[name] = field.get_db_prep_save(field.pre_save(call, True), connection)
     with db.prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -137,41 +174,54 @@ def _admit_in_one_statement(call: Call, event: CallEvent, now: datetime, checks:
 
 
 @functools.cache
-def _statement(*, notify: bool) -> tuple[str, _Parameters, _Parameters]:
-    """The admission statement's text (announcing the call when `notify`) and the model fields of its
-    named parameters, built once per process (the same text every time, so PostgreSQL plans it once
-    per connection)."""
+def _statement(*, notify: bool) -> tuple[str, _Parameters, tuple[Field, ...]]:
+    """The admission statement's text (announcing the call when `notify`), the call's fields bound as
+    named parameters, and its fields written as their default; built once per process (the same text
+    every time, so PostgreSQL plans it once per connection)."""
     quote = connection.ops.quote_name
-    started = quote(str(Call._meta.get_field("started_at").column))
-    call_columns, call_values, call_fields = _insert_values(Call, "c", {"started_at": "to_timestamp(admitted.start)"})
-    event_columns, event_values, event_fields = _insert_values(CallEvent, "e", {})
+    column = {field.name: quote(str(field.column)) for field in Call._meta.local_concrete_fields}
+    call_columns, call_values, given, constant = [], [], [], []
+    for number, field in enumerate(Call._meta.local_concrete_fields):
+        call_columns.append(column[field.name])
+        if field.name == "started_at":
+            call_values.append("to_timestamp(admitted.start)")
+        elif field.name in GIVEN_FIELDS:
+            given.append((f"c{number}", field))
+            call_values.append(f"CAST(%(c{number})s AS {field.db_type(connection)})")
+        else:
+            constant.append(field)
+            call_values.append(_constant(field))
+    event_fields = CallEvent._meta.local_concrete_fields
+    if {field.name for field in event_fields} != set(_EVENT_VALUES):
+        raise ImproperlyConfigured("calls.admission._EVENT_VALUES must name every column of CallEvent")
     sql = _ONE_STATEMENT.format(
         update=_PG_UPDATE,
         calls=quote(Call._meta.db_table),
         events=quote(CallEvent._meta.db_table),
-        call_columns=call_columns,
-        call_values=call_values,
-        event_columns=event_columns,
-        event_values=event_values,
-        started=started,
+        call_columns=", ".join(call_columns),
+        call_values=", ".join(call_values),
+        returning=", ".join(column[name] for name in ("id", "tenant", "status", "created_at", "started_at")),
+        event_columns=", ".join(quote(str(field.column)) for field in event_fields),
+        event_values=", ".join(_EVENT_VALUES[field.name].format(**column) for field in event_fields),
+        started=column["started_at"],
         notify=_NOTIFY if notify else "",
     )
-    return sql, call_fields, event_fields
+    return sql, tuple(given), tuple(constant)
 
 
-def _insert_values(model: type[Call | CallEvent], prefix: str, sql: dict[str, str]) -> tuple[str, str, _Parameters]:
-    """The column list, the typed values and the parameters (name, field) of `model`'s INSERT; `sql`
-    gives an SQL expression instead of a parameter for some fields. A value is prepared as the ORM's
-    insert prepares it (`get_db_prep_save`), by `_admit_in_one_statement`."""
-    columns, values, fields = [], [], []
-    for number, field in enumerate(model._meta.local_concrete_fields):
-        columns.append(connection.ops.quote_name(str(field.column)))
-        if field.name in sql:
-            values.append(sql[field.name])
-            continue
-        fields.append((f"{prefix}{number}", field))
-        values.append(f"CAST(%({prefix}{number})s AS {field.db_type(connection)})")
-    return ", ".join(columns), ", ".join(values), tuple(fields)
+def _constant(field: Field) -> str:
+    """The SQL constant of `field`'s default, for the defaults a new call's fields hold (NULL, '', a
+    whole number, an empty JSON object or list)."""
+    default = field.get_default()
+    if default is None and field.null:
+        return "NULL"
+    if default == "":
+        return "''"
+    if isinstance(default, int) and not isinstance(default, bool):
+        return str(int(default))
+    if default in ({}, []) and field.get_internal_type() == "JSONField":
+        return f"'{json.dumps(default)}'::jsonb"
+    raise ImproperlyConfigured(f"Call.{field.name}: give it in calls.admission.GIVEN_FIELDS (default {default!r})")
 
 
 def _epoch(moment: datetime) -> float:

@@ -22,7 +22,7 @@ from calls import admission, dispatcher
 # Re-exported: the refusal messages are part of the call API (SPEC §9) and callers import them from here.
 from calls.admission import MAX_CHANNELS_MESSAGE as MAX_CHANNELS_MESSAGE
 from calls.admission import MAX_CPS_MESSAGE as MAX_CPS_MESSAGE
-from calls.events import apply_terminal, count_on_commit, new_event, notify, write_event
+from calls.events import apply_terminal, count_on_commit, notify, write_event
 from calls.models import LIVE_STATUSES, ActiveStatus, Call, CallStatus, SipTrunk
 from calls.validation import (
     CallRequest,
@@ -146,8 +146,7 @@ def _admit_at_once(
     fields = _call_fields(tenant, request, fingerprint, callback_fields)
     now = fields["created_at"]
     call = Call(status=CallStatus.INITIATING, idempotency_key=key, dialer_due_at=now, **fields)
-    event = new_event(call, call.status, "api", now)
-    if not admission.admit_call(call, event, now, request):
+    if not admission.admit_call(call, now, request):
         return None
     count_on_commit(call.status)
     if dispatcher.notify_channel() is None:  # else the admitting statement announced the call

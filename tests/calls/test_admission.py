@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from calls import admission, dialing, services
+from calls import admission, dialing, services, validation
 from calls.events import record_call_event
 from calls.models import LIVE_STATUSES, Call, CallStatus, SipTrunk
 from rules.models import Conversation
@@ -79,6 +79,40 @@ def test_admission_writes_only_the_call_and_its_event(tenant, agent, make_trunk)
     assert list(call.events.values_list("status", "source")) == [(CallStatus.INITIATING, "api")]
     assert call.started_at == result.call.started_at and call.started_at >= call.created_at
     assert _counters(trunk) == (1, 1)
+
+
+def test_an_admitted_call_and_its_event_read_back_as_the_orm_would_have_written_them(tenant, agent, make_trunk):
+    trunk = make_trunk(tenant, max_channels=10, max_cps=100)
+    result = services.trigger_call(tenant, call_body(agent, trunk), idempotency_key="k-1")
+    call = Call.objects.get(pk=result.call.pk)
+    written = {f.attname: getattr(call, f.attname) for f in Call._meta.concrete_fields}
+    returned = {f.attname: getattr(result.call, f.attname) for f in Call._meta.concrete_fields}
+    assert written == returned  # every field as the caller built the call (defaults included)
+    assert (written["rejection_reason"], written["dialer_state"], written["dialer_claims"]) == ("", {}, 0)
+    assert written["idempotency_key"] == "k-1" and written["dialer_due_at"] == written["created_at"]
+    event = call.events.get()
+    assert (event.tenant_id, event.status, event.source, event.ignored, event.ignored_reason, event.detail) == (
+        tenant.pk,
+        CallStatus.INITIATING,
+        "api",
+        False,
+        "",
+        {},
+    )
+    assert event.occurred_at == call.created_at <= event.recorded_at
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one admitting statement is PostgreSQL's")
+def test_a_call_that_is_not_new_is_not_admitted_by_the_statement(tenant, agent, make_trunk):
+    # the statement writes every field it is not given as its default: a call carrying another value
+    # is refused loudly rather than written without it
+    trunk = make_trunk(tenant, max_channels=10, max_cps=100)
+    now = timezone.now()
+    call = Call(tenant=tenant, agent=agent, sip_trunk=trunk, phone_number=PHONE, created_at=now, rejection_reason="x")
+    request = validation.plain_call_request(call_body(agent, trunk))
+    with pytest.raises(ValueError, match="rejection_reason"):
+        admission.admit_call(call, now, request)
+    assert not Call.objects.exists()
 
 
 def test_the_start_ring_refuses_past_max_cps_with_the_time_until_a_start_leaves_it(tenant, agent, make_trunk):
@@ -149,7 +183,7 @@ def test_an_admission_takes_the_trunk_in_one_statement(tenant, agent, make_trunk
 def test_without_the_one_statement_path_the_locked_row_decides_alike(tenant, agent, make_trunk, monkeypatch):
     # as on SQLite (or a statement that matched nothing): every call is decided under the trunk's row
     # lock, with the same counters, ring and refusals
-    monkeypatch.setattr(admission, "admit_call", lambda call, event, now, request: False)
+    monkeypatch.setattr(admission, "admit_call", lambda call, now, request: False)
     trunk = make_trunk(tenant, max_channels=3, max_cps=2)
     first, second = (services.trigger_call(tenant, call_body(agent, trunk)) for _ in range(2))
     refused = services.trigger_call(tenant, call_body(agent, trunk))
