@@ -227,11 +227,11 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_by_program() -> dict[str, float]:
-    """CPU seconds (user + system) of this machine's running processes by program (PostgreSQL, Redis),
-    and of this process's finished children (wrk)."""
+def cpu_by_process() -> dict[tuple[str, int], float]:
+    """CPU seconds (user + system) of this machine's PostgreSQL and Redis processes by (program, pid),
+    and of this process's finished children (wrk) as ("wrk", 0)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    totals = {"postgres": 0.0, "redis-server": 0.0, "wrk": children.ru_utime + children.ru_stime}
+    seconds = {("wrk", 0): children.ru_utime + children.ru_stime}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             head, tail = stat.read_text().rsplit(")", 1)
@@ -240,8 +240,19 @@ def cpu_by_program() -> dict[str, float]:
         name = head.split("(", 1)[1]
         if name in ("postgres", "redis-server"):
             fields = tail.split()
-            totals[name] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return totals
+            seconds[(name, int(stat.parent.name))] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+def cpu_spent(
+    before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]
+) -> tuple[dict[str, float], set[str]]:
+    """CPU seconds spent per program between two `cpu_by_process` readings, and the programs one of
+    whose processes ended meanwhile (a database connection recycled): their figure lacks its last CPU."""
+    spent: dict[str, float] = dict.fromkeys(("postgres", "redis-server", "wrk"), 0.0)
+    for (name, pid), total in after.items():
+        spent[name] += total - before.get((name, pid), 0.0)
+    return spent, {name for name, _ in before.keys() - after.keys()}
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -319,15 +330,17 @@ def rates(port: int, args, key: str, body: dict, web: subprocess.Popen, trunk_id
     for round_number in range(1, args.rounds + 1):
         print(f"  round {round_number}:")
         for label, path, auth, payload in runs:
-            cpu, others = group_cpu_seconds(web.pid), cpu_by_program()
+            cpu, others = group_cpu_seconds(web.pid), cpu_by_process()
             figures = wrk(port, path, connections=args.clients, seconds=args.seconds, key=auth, body=payload)
             per_request = 1000 / max(1.0, figures["requests"])
             cpu_ms = (group_cpu_seconds(web.pid) - cpu) * per_request
-            spent = {name: (seconds - others[name]) * per_request for name, seconds in cpu_by_program().items()}
+            spent, ended = cpu_spent(others, cpu_by_process())
             bad = f"   ({figures['bad']:.0f} non-2xx)" if figures["bad"] else ""
             print(
                 f"    {label:31s}{figures['rate']:8.1f} req/s   CPU ms/request: gunicorn {cpu_ms:5.2f}"
-                + "".join(f", {name} {ms:4.2f}" for name, ms in spent.items())
+                + "".join(
+                    f", {name} {seconds * per_request:4.2f}{'+' * (name in ended)}" for name, seconds in spent.items()
+                )
                 + bad
             )
             samples[label].append(figures["rate"])
@@ -403,6 +416,7 @@ def main() -> None:
         print(
             f"  medians: /healthz {health:.1f}, POST /calls {calls:.1f}, with {args.live:,} live {with_live:.1f} req/s"
         )
+        print("  (a + after a CPU figure: one of its processes ended during the run, so its last CPU is missing)")
         print(f"  ratio POST /calls : /healthz = {calls / health:.1%}   (goal ≥ 35 %)")
         print(f"  ratio POST /calls with {args.live:,} live : none = {with_live / calls:.1%}   (goal ≥ 90 %)")
         end_live_calls(trunk_ids[1])
