@@ -52,27 +52,42 @@ WINDOW_SECONDS = 1.0
 
 _Parameters = tuple[tuple[str, Field], ...]  # (placeholder name, field)
 
-# The start is max(now, the ring's last start). The ring is sorted, so the starts that left the window
-# are at its head: each admission drops up to two of them (the ring shrinks by one per admission until
-# none is stale) and appends its own start. A stale start never changes the decision, so the ring needs
-# no full prune: its size stays within max_cps and the starts of the last second, and the statement
-# never scans it (a JSONPath filter over the ring cost ~0.75 ms of PostgreSQL's CPU at 500 starts).
-_START = "GREATEST(%(now)s, COALESCE((recent_starts -> -1)::float8, 0))"
-_CUT = "({start} - %(window)s)".replace("{start}", _START)
+# The start is max(now, the trunk's last start). The ring counts the starts by the hundredth of a second
+# they fall in, rounded up ([[centisecond, count], …], sorted), so a start counts as long as it really
+# is in the window, and a hundredth longer at most: a call may be refused up to 10 ms early, never
+# admitted over max_cps. The ring holds at most ~100 pairs whatever the call rate (a ring of one entry
+# per start made every admission rewrite as many entries as the trunk's rate). Each admission drops
+# up to two pairs that left the window from its head (a stale pair never changes the count) and counts
+# its start in its hundredth.
+_START = "GREATEST(%(now)s, COALESCE(last_start, 0))"
+_CUT = "({start} - %(window)s)"
+_BUCKET = "ceil({start} * 100)::bigint"
+_IN_WINDOW = (
+    "(SELECT COALESCE(sum((pair ->> 1)::int), 0) FROM jsonb_array_elements(recent_starts) AS pair"
+    " WHERE (pair ->> 0)::float8 / 100 > {cut})"
+)
+_PRUNED = """CASE
+            WHEN (recent_starts -> 1 ->> 0)::float8 / 100 <= {cut} THEN recent_starts - 0 - 0
+            WHEN (recent_starts -> 0 ->> 0)::float8 / 100 <= {cut} THEN recent_starts - 0
+            ELSE recent_starts
+        END"""
 _PG_UPDATE = (
     """
     UPDATE calls_siptrunk SET
         live_calls = live_calls + 1,
-        recent_starts = (CASE
-            WHEN (recent_starts -> 1)::float8 <= {cut} THEN recent_starts - 0 - 0
-            WHEN (recent_starts -> 0)::float8 <= {cut} THEN recent_starts - 0
-            ELSE recent_starts
-        END) || to_jsonb({start})
-    WHERE id = %(id)s AND tenant_id = %(tenant)s AND status = %(active)s AND live_calls < max_channels AND (
-        jsonb_array_length(recent_starts) < max_cps
-        OR (recent_starts -> (jsonb_array_length(recent_starts) - max_cps))::float8 <= {cut}
-    ) AND {admissible}
-""".replace("{cut}", _CUT)
+        last_start = {start},
+        recent_starts = (
+            SELECT CASE WHEN (ring -> -1 ->> 0)::bigint = {bucket}
+                THEN jsonb_set(ring, '{-1,1}', to_jsonb((ring -> -1 ->> 1)::int + 1))
+                ELSE ring || jsonb_build_array(jsonb_build_array({bucket}, 1))
+            END FROM (SELECT {pruned} AS ring) AS pruned
+        )
+    WHERE id = %(id)s AND tenant_id = %(tenant)s AND status = %(active)s AND live_calls < max_channels
+        AND {in_window} < max_cps AND {admissible}
+""".replace("{in_window}", _IN_WINDOW)
+    .replace("{pruned}", _PRUNED)
+    .replace("{bucket}", _BUCKET)
+    .replace("{cut}", _CUT)
     .replace("{start}", _START)
     .replace("{admissible}", validation.ADMISSIBLE_SQL)
 )
@@ -80,7 +95,7 @@ _PG_UPDATE = (
 # The inserts select from the UPDATE's one row, so a trunk that does not admit writes nothing; the call's
 # first event is made from the inserted call (its status, reported by the API at its creation).
 _ONE_STATEMENT = (
-    "WITH admitted AS ({update} RETURNING (recent_starts -> -1)::float8 AS start),"
+    "WITH admitted AS ({update} RETURNING last_start AS start),"
     " call AS (INSERT INTO {calls} ({call_columns}) SELECT {call_values} FROM admitted RETURNING {returning}),"
     " event AS (INSERT INTO {events} ({event_columns}) SELECT {event_values} FROM call)"
     " SELECT {started}{notify} FROM call"
@@ -229,13 +244,27 @@ def _epoch(moment: datetime) -> float:
     return round(moment.timestamp(), 6)
 
 
-def _ring(trunk: SipTrunk) -> list[float]:
-    return [float(t) for t in trunk.recent_starts or [] if isinstance(t, int | float) and not isinstance(t, bool)]
+def _ring(trunk: SipTrunk) -> list[tuple[int, int]]:
+    """The trunk's [centisecond, count] pairs (anything else, e.g. an edit by hand, is ignored)."""
+    pairs = []
+    for pair in trunk.recent_starts or []:
+        if (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
+        ):
+            pairs.append((pair[0], pair[1]))
+    return sorted(pairs)
+
+
+def _in_window(ring: list[tuple[int, int]], at: float) -> list[tuple[int, int]]:
+    """The pairs whose starts count for max_cps at `at` (the second before it)."""
+    return [(c, n) for c, n in ring if c / 100 > at - WINDOW_SECONDS]
 
 
 def start_time(trunk: SipTrunk, now: datetime) -> datetime:
-    """When a call admitted on the locked `trunk` at `now` starts: never before the ring's last start."""
-    return datetime.fromtimestamp(max([_epoch(now), *_ring(trunk)[-1:]]), tz=UTC)
+    """When a call admitted on the locked `trunk` at `now` starts: never before its last start."""
+    return datetime.fromtimestamp(max(_epoch(now), trunk.last_start or 0.0), tz=UTC)
 
 
 def capacity_refusal(trunk: SipTrunk, start: datetime) -> tuple[str, int] | None:
@@ -251,29 +280,40 @@ def capacity_refusal(trunk: SipTrunk, start: datetime) -> tuple[str, int] | None
         oldest = live.values_list("started_at", flat=True).first() or start
         expected = timedelta(seconds=get_dialer(trunk.dialer).expected_duration(trunk.dialer_config))
         return MAX_CHANNELS_MESSAGE, _whole_seconds((oldest + expected - start).total_seconds())
-    ring, at = _ring(trunk), _epoch(start)
+    at = _epoch(start)
     if trunk.max_cps < 1:
         return MAX_CPS_MESSAGE, 1
-    if len(ring) >= trunk.max_cps and ring[-trunk.max_cps] > at - WINDOW_SECONDS:
-        return MAX_CPS_MESSAGE, _whole_seconds(ring[-trunk.max_cps] + WINDOW_SECONDS - at)
-    return None
+    window = _in_window(_ring(trunk), at)
+    counted = sum(n for _, n in window)
+    if counted < trunk.max_cps:
+        return None
+    for centisecond, n in window:  # oldest first: when enough starts have left the window
+        counted -= n
+        if counted < trunk.max_cps:
+            # their hundredth began 10 ms before it ends: that is when the starts themselves leave
+            return MAX_CPS_MESSAGE, _whole_seconds((centisecond - 1) / 100 + WINDOW_SECONDS - at)
+    return MAX_CPS_MESSAGE, 1
 
 
 def take_channel(trunk: SipTrunk, start: datetime) -> None:
     """Count a call started at `start` on the locked `trunk` (one UPDATE, same transaction)."""
     at = _epoch(start)
-    ring: list[Any] = [*(t for t in _ring(trunk) if t > at - WINDOW_SECONDS), at][-max(1, trunk.max_cps) :]
-    SipTrunk.objects.filter(pk=trunk.pk).update(live_calls=F("live_calls") + 1, recent_starts=ring)
+    buckets = dict(_in_window(_ring(trunk), at))
+    bucket = math.ceil(at * 100)
+    buckets[bucket] = buckets.get(bucket, 0) + 1
+    ring: list[Any] = [[c, n] for c, n in sorted(buckets.items())]
+    SipTrunk.objects.filter(pk=trunk.pk).update(live_calls=F("live_calls") + 1, recent_starts=ring, last_start=at)
     trunk.live_calls += 1
-    trunk.recent_starts = ring
+    trunk.recent_starts, trunk.last_start = ring, at
 
 
 def start_budget(trunk_id: uuid.UUID | str, now: datetime) -> int:
     """How many calls the trunk could start at `now` by its counters (a pacing hint: `admit` decides)."""
-    trunk = SipTrunk.objects.filter(pk=trunk_id).only("live_calls", "recent_starts", "max_cps", "max_channels").first()
+    fields = ("live_calls", "recent_starts", "max_cps", "max_channels")
+    trunk = SipTrunk.objects.filter(pk=trunk_id).only(*fields).first()
     if trunk is None:
         return 0
-    recent = sum(1 for start in _ring(trunk) if start > _epoch(now) - WINDOW_SECONDS)
+    recent = sum(n for _, n in _in_window(_ring(trunk), _epoch(now)))
     return max(0, min(trunk.max_cps - recent, trunk.max_channels - trunk.live_calls))
 
 

@@ -110,10 +110,12 @@ class SipTrunk(TenantOwned):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Admission counters (calls.admission), written only by queryset updates in the transactions that
-    # admit and end calls, so admission costs the same with 10 or 10,000 live calls: the live calls, and
-    # the start times (epoch seconds) of the calls admitted during the last second, at most max_cps.
+    # admit and end calls, so admission costs the same with 10 or 10,000 live calls: the live calls, the
+    # starts of the last second counted by hundredth of a second ([[centisecond, count], …], at most 100
+    # whatever the call rate), and the latest start (epoch seconds).
     live_calls = models.IntegerField(default=0, editable=False)
     recent_starts = models.JSONField(default=list, blank=True, editable=False)
+    last_start = models.FloatField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -131,7 +133,7 @@ class SipTrunk(TenantOwned):
         super().save(*args, **kwargs)
 
 
-COUNTER_FIELDS = ("live_calls", "recent_starts")
+COUNTER_FIELDS = ("live_calls", "recent_starts", "last_start")
 
 
 class CallStatus(models.TextChoices):

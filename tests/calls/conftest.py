@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 from datetime import timedelta
 
 import pytest
@@ -91,6 +92,22 @@ def call_body(agent, trunk, **overrides) -> dict:
     }
     body.update(overrides)
     return {k: v for k, v in body.items() if v is not ...}
+
+
+def start_buckets(starts) -> list[list[int]]:
+    """A trunk's ring for these start times (epoch seconds): [centisecond, count] pairs, rounded up."""
+    counts: dict[int, int] = {}
+    for start in starts:
+        counts[math.ceil(start * 100)] = counts.get(math.ceil(start * 100), 0) + 1
+    return [[c, n] for c, n in sorted(counts.items())]
+
+
+def age_starts(trunk: SipTrunk, seconds: float) -> None:
+    """Move the trunk's recorded starts `seconds` into the past (as if that time had passed)."""
+    trunk = SipTrunk.objects.get(pk=trunk.pk)
+    ring = [[c - math.ceil(seconds * 100), n] for c, n in trunk.recent_starts]
+    last = None if trunk.last_start is None else trunk.last_start - seconds
+    SipTrunk.objects.filter(pk=trunk.pk).update(recent_starts=ring, last_start=last)
 
 
 def verify_like_a_receiver(secret: str, request) -> dict:

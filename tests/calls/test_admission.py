@@ -18,7 +18,7 @@ from calls import admission, dialing, services, validation
 from calls.events import record_call_event
 from calls.models import LIVE_STATUSES, Call, CallStatus, SipTrunk
 from rules.models import Conversation
-from tests.calls.conftest import PHONE, call_body, max_starts_in_one_second
+from tests.calls.conftest import PHONE, age_starts, call_body, max_starts_in_one_second, start_buckets
 from tests.support.concurrency import run_processes
 
 
@@ -121,20 +121,22 @@ def test_the_start_ring_refuses_past_max_cps_with_the_time_until_a_start_leaves_
     refused = services.trigger_call(tenant, call_body(agent, trunk))
     assert (refused.accepted, refused.message, refused.retry_after) == (False, admission.MAX_CPS_MESSAGE, 1)
     ring = SipTrunk.objects.get(pk=trunk.pk).recent_starts
-    assert len(ring) == 2 and ring == sorted(ring)
-    # once the starts are a second old, a start is admitted; they leave the ring, which holds only the
-    # starts of the last second (never more than max_cps)
-    SipTrunk.objects.filter(pk=trunk.pk).update(recent_starts=[t - 1.01 for t in ring])
+    assert sum(n for _, n in ring) == 2 and ring == sorted(ring)
+    # once the starts are a second old, a start is admitted; they leave the ring, which counts only the
+    # starts of the last second
+    age_starts(trunk, 1.01)
     admitted = services.trigger_call(tenant, call_body(agent, trunk))
     assert admitted.accepted
-    assert SipTrunk.objects.get(pk=trunk.pk).recent_starts == [admitted.call.started_at.timestamp()]
+    trunk.refresh_from_db()
+    assert trunk.recent_starts == start_buckets([admitted.call.started_at.timestamp()])
+    assert trunk.last_start == admitted.call.started_at.timestamp()
 
 
 def test_the_ring_sheds_starts_that_left_the_window_as_calls_are_admitted(tenant, agent, make_trunk):
-    # given a ring longer than max_cps (the limit was lowered) whose starts all left the window
+    # given a ring whose starts all left the window, over six hundredths of a second
     trunk = make_trunk(tenant, max_channels=100, max_cps=3)
     old = timezone.now().timestamp() - 5
-    SipTrunk.objects.filter(pk=trunk.pk).update(recent_starts=[old + n / 100 for n in range(6)])
+    SipTrunk.objects.filter(pk=trunk.pk).update(recent_starts=start_buckets(old + n / 100 for n in range(6)))
     # when three calls are admitted
     starts, sizes = [], []
     for _ in range(3):
@@ -142,13 +144,25 @@ def test_the_ring_sheds_starts_that_left_the_window_as_calls_are_admitted(tenant
         assert result.accepted
         starts.append(result.call.started_at.timestamp())
         sizes.append(len(SipTrunk.objects.get(pk=trunk.pk).recent_starts))
-    # then the stale starts are gone (up to two per admission, or all at once under the lock), the ring
-    # never grew, and it holds exactly the three starts: a fourth within the second is refused
-    assert sizes == sorted(sizes, reverse=True) or sizes == [1, 2, 3]
+    # then the stale pairs are gone (up to two per admission, or all at once under the lock), the ring
+    # never grew, and it counts exactly the three starts: a fourth within the second is refused
     assert max(sizes) < 6
-    assert SipTrunk.objects.get(pk=trunk.pk).recent_starts == starts
+    assert SipTrunk.objects.get(pk=trunk.pk).recent_starts == start_buckets(starts)
     refused = services.trigger_call(tenant, call_body(agent, trunk))
     assert (refused.accepted, refused.message) == (False, admission.MAX_CPS_MESSAGE)
+
+
+def test_the_ring_stays_small_however_many_calls_start_in_a_second(tenant, agent, make_trunk):
+    # given a trunk whose last second saw 5,000 starts (fifty in every hundredth)
+    trunk = make_trunk(tenant, max_channels=100_000, max_cps=1000)
+    now = timezone.now().timestamp()
+    starts = [now - 0.999 + n / 5000 for n in range(5000)]
+    SipTrunk.objects.filter(pk=trunk.pk).update(recent_starts=start_buckets(starts), last_start=starts[-1])
+    # then the ring holds one pair per hundredth, and the window is full: max_cps is refused
+    assert len(SipTrunk.objects.get(pk=trunk.pk).recent_starts) <= 101
+    refused = services.trigger_call(tenant, call_body(agent, trunk))
+    assert (refused.accepted, refused.message, refused.retry_after) == (False, admission.MAX_CPS_MESSAGE, 1)
+    assert SipTrunk.objects.get(pk=trunk.pk).recent_starts == start_buckets(starts)
 
 
 def test_admission_reads_no_calls_however_many_are_live(tenant, agent, make_trunk):
@@ -190,8 +204,8 @@ def test_without_the_one_statement_path_the_locked_row_decides_alike(tenant, age
     assert (first.accepted, second.accepted) == (True, True)
     assert (refused.accepted, refused.message, refused.retry_after) == (False, admission.MAX_CPS_MESSAGE, 1)
     ring = SipTrunk.objects.get(pk=trunk.pk).recent_starts
-    assert ring == [first.call.started_at.timestamp(), second.call.started_at.timestamp()]
-    SipTrunk.objects.filter(pk=trunk.pk).update(recent_starts=[t - 1.01 for t in ring])
+    assert ring == start_buckets([first.call.started_at.timestamp(), second.call.started_at.timestamp()])
+    age_starts(trunk, 1.01)
     assert services.trigger_call(tenant, call_body(agent, trunk)).accepted
     full = services.trigger_call(tenant, call_body(agent, trunk))
     assert (full.accepted, full.message) == (False, admission.MAX_CHANNELS_MESSAGE)
@@ -206,7 +220,8 @@ def test_editing_a_trunk_never_writes_back_stale_counters(tenant, agent, make_tr
     stale.name = "Renamed"
     stale.save()
     trunk.refresh_from_db()
-    assert trunk.name == "Renamed" and trunk.live_calls == 3 and len(trunk.recent_starts) == 3
+    assert trunk.name == "Renamed" and trunk.live_calls == 3 and sum(n for _, n in trunk.recent_starts) == 3
+    assert trunk.last_start is not None
 
 
 def test_reconciliation_repairs_counts_changed_outside_admission(tenant, agent, make_trunk):
@@ -296,9 +311,12 @@ def test_max_cps_is_exact_under_concurrency_with_thousands_of_live_calls(tenant,
     assert refused.count() == 30 - admitted
     assert set(refused.values_list("rejection_reason", flat=True)) == {admission.MAX_CPS_MESSAGE}
     assert _counters(trunk) == (3000 + admitted, 3000 + admitted)
-    ring = SipTrunk.objects.get(pk=trunk.pk).recent_starts
+    trunk.refresh_from_db()
     last = sorted(c.started_at.timestamp() for c in started)
-    assert ring == [t for t in last[-4:] if t > last[-1] - 1]
+    assert trunk.last_start == last[-1]
+    # the ring counts the starts of the last second (pairs that left it may linger until dropped)
+    in_window = [[c, n] for c, n in trunk.recent_starts if c / 100 > last[-1] - 1]
+    assert in_window == [[c, n] for c, n in start_buckets(last) if c / 100 > last[-1] - 1]
 
 
 @pytest.mark.django_db(transaction=True)
