@@ -1,11 +1,12 @@
 """Admission counters of a SIP trunk: what `trigger_call` checks and takes when it admits a call.
 
-The trunk row carries `live_calls` and `recent_starts`, the ring of the start times (epoch seconds,
-in admission order) of the calls it admitted during the last second, at most `max_cps`. Admitting a
-call and ending one update them in the same transaction that writes the call, so admission reads one
-row however many calls are live; its cost follows the starts of the last second, O(max_cps) at worst:
+The trunk row carries `live_calls`, `last_start` and `recent_starts`, the starts of the calls it
+admitted during the last second counted by the hundredth of a second they fall in, rounded up
+(`[[centisecond, count], …]`, sorted; at most ~100 pairs whatever the call rate or max_cps). Admitting
+a call and ending one update them in the same transaction that writes the call, so admission reads one
+row however many calls are live or started, and its cost does not grow with either:
 
-- `admit_call(call, event, now, request)` — the fast path (PostgreSQL): one statement that checks the
+- `admit_call(call, now, request)` — the fast path (PostgreSQL): one statement that checks the
   request against the database (`calls.validation.ADMISSIBLE_SQL`: agent, metadata keys, do-not-call
   list), takes a channel and a start by a conditional UPDATE when the trunk is the tenant's, active and
   within both limits, and inserts the call and its first event (and announces it to the worker's
@@ -18,10 +19,12 @@ row however many calls are live; its cost follows the starts of the last second,
 - `reconcile_trunks()` — the periodic repair from the calls themselves, for counts changed outside
   these paths (a live call deleted, rows edited by hand).
 
-A start is never earlier than the ring's last one (`now`, or that start when another process's clock
-ran ahead), so the ring is sorted, the recorded start times are in admission order, and the check "the
-`max_cps`-th most recent start is at least a second old" (O(1) on the sorted ring) keeps every
-one-second window within max_cps. Lock order is always call row → trunk row (ending) or trunk row → new call (admitting), never the
+A start is never earlier than the trunk's last one (`now`, or that start when another process's clock
+ran ahead), so starts are in admission order and the pairs that left the window are at the ring's
+head. A call is admitted while fewer than `max_cps` starts count in the second before its start; each
+start counts from its real time until a second after the end of its hundredth, so no one-second
+window ever holds more than max_cps starts (a call may be refused up to 10 ms early, never admitted
+over the limit). Lock order is always call row → trunk row (ending) or trunk row → new call (admitting), never the
 reverse, so the two cannot deadlock.
 """
 
