@@ -26,7 +26,7 @@ Then main at 4ca5b67 → the perflist branch (shared read fields, compiled list 
 path), alternating, two runs each: GET /api/v1/agents 3.96-4.09 ms → 2.40-2.84 ms (+3.6 → +1.9-2.3 ms
 over /healthz), 1 SQL either way.
 Then main at 22ed70e → the drf branch (browser-session middlewares idle on requests with an
-Authorization header, cheaper key copies, negotiation and NUL-check shortcuts), same machine, load
+Authorization header, negotiation and NUL-check shortcuts; a cheaper key copy, since reverted), same machine, load
 1.7-5: in one process alternating both middleware stacks (10 rounds), POST /calls with trigger_call
 answered from a canned result — the stack around it alone — 0.64-0.72 → 0.57-0.63 ms (healthz
 0.33-0.38 either way); whole POST /calls 3.75-4.08 → 3.50-3.88 ms; GET /api/v1/agents 1.60-1.75 →

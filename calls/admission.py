@@ -52,6 +52,7 @@ MAX_CHANNELS_MESSAGE = "Trunk concurrency (max_channels) exhausted"
 MAX_CPS_MESSAGE = "Trunk call rate (max_cps) exceeded"
 MAX_RETRY_AFTER_SECONDS = 3600
 WINDOW_SECONDS = 1.0
+BUCKETS_PER_SECOND = 100  # the ring counts starts by hundredth of a second (SQL and Python alike)
 
 _Parameters = tuple[tuple[str, Field], ...]  # (placeholder name, field)
 
@@ -64,14 +65,14 @@ _Parameters = tuple[tuple[str, Field], ...]  # (placeholder name, field)
 # its start in its hundredth.
 _START = "GREATEST(%(now)s, COALESCE(last_start, 0))"
 _CUT = "({start} - %(window)s)"
-_BUCKET = "ceil({start} * 100)::bigint"
+_BUCKET = "ceil({start} * {per_second})::bigint"
 _IN_WINDOW = (
     "(SELECT COALESCE(sum((pair ->> 1)::int), 0) FROM jsonb_array_elements(recent_starts) AS pair"
-    " WHERE (pair ->> 0)::float8 / 100 > {cut})"
+    " WHERE (pair ->> 0)::float8 / {per_second} > {cut})"
 )
 _PRUNED = """CASE
-            WHEN (recent_starts -> 1 ->> 0)::float8 / 100 <= {cut} THEN recent_starts - 0 - 0
-            WHEN (recent_starts -> 0 ->> 0)::float8 / 100 <= {cut} THEN recent_starts - 0
+            WHEN (recent_starts -> 1 ->> 0)::float8 / {per_second} <= {cut} THEN recent_starts - 0 - 0
+            WHEN (recent_starts -> 0 ->> 0)::float8 / {per_second} <= {cut} THEN recent_starts - 0
             ELSE recent_starts
         END"""
 _PG_UPDATE = (
@@ -92,6 +93,7 @@ _PG_UPDATE = (
     .replace("{bucket}", _BUCKET)
     .replace("{cut}", _CUT)
     .replace("{start}", _START)
+    .replace("{per_second}", str(BUCKETS_PER_SECOND))
     .replace("{admissible}", validation.ADMISSIBLE_SQL)
 )
 # Built from the models' tables and columns and named placeholders only: every value is a parameter.
@@ -156,20 +158,22 @@ def admit_call(call: Call, now: datetime, request: PlainCallRequest) -> bool:
     if connection.vendor != "postgresql":
         return False
     checks = validation.admissible_params(call.tenant_id, request)
+    channel = dispatcher.notify_channel()
     if not connection.in_atomic_block:
-        started = _admit_in_one_statement(call, now, checks)
+        started = _admit_in_one_statement(call, now, checks, channel)
     else:
         with transaction.atomic():  # a savepoint: the caller's transaction survives a failed insert
-            started = _admit_in_one_statement(call, now, checks)
+            started = _admit_in_one_statement(call, now, checks, channel)
     if started is None:
         return False
     call.started_at = started
     call._state.adding, call._state.db = False, connection.alias
+    if channel is None:  # else the statement announced the call itself
+        dispatcher.announce_on_commit(call)
     return True
 
 
-def _admit_in_one_statement(call: Call, now: datetime, checks: dict[str, Any]) -> datetime | None:
-    channel = dispatcher.notify_channel()
+def _admit_in_one_statement(call: Call, now: datetime, checks: dict[str, Any], channel: str | None) -> datetime | None:
     sql, given, constant = _statement(notify=channel is not None)
     params: dict[str, Any] = {
         **checks,
@@ -243,7 +247,7 @@ def _constant(field: Field) -> str:
 
 
 def _epoch(moment: datetime) -> float:
-    # Whole microseconds, so a start read back as a datetime is exactly the ring's value.
+    # Whole microseconds, so a start read back as a datetime is exactly the trunk's last_start.
     return round(moment.timestamp(), 6)
 
 
@@ -262,7 +266,7 @@ def _ring(trunk: SipTrunk) -> list[tuple[int, int]]:
 
 def _in_window(ring: list[tuple[int, int]], at: float) -> list[tuple[int, int]]:
     """The pairs whose starts count for max_cps at `at` (the second before it)."""
-    return [(c, n) for c, n in ring if c / 100 > at - WINDOW_SECONDS]
+    return [(c, n) for c, n in ring if c / BUCKETS_PER_SECOND > at - WINDOW_SECONDS]
 
 
 def start_time(trunk: SipTrunk, now: datetime) -> datetime:
@@ -294,7 +298,7 @@ def capacity_refusal(trunk: SipTrunk, start: datetime) -> tuple[str, int] | None
         counted -= n
         if counted < trunk.max_cps:
             # their hundredth began 10 ms before it ends: that is when the starts themselves leave
-            return MAX_CPS_MESSAGE, _whole_seconds((centisecond - 1) / 100 + WINDOW_SECONDS - at)
+            return MAX_CPS_MESSAGE, _whole_seconds((centisecond - 1) / BUCKETS_PER_SECOND + WINDOW_SECONDS - at)
     return MAX_CPS_MESSAGE, 1
 
 
@@ -302,7 +306,7 @@ def take_channel(trunk: SipTrunk, start: datetime) -> None:
     """Count a call started at `start` on the locked `trunk` (one UPDATE, same transaction)."""
     at = _epoch(start)
     buckets = dict(_in_window(_ring(trunk), at))
-    bucket = math.ceil(at * 100)
+    bucket = math.ceil(at * BUCKETS_PER_SECOND)
     buckets[bucket] = buckets.get(bucket, 0) + 1
     ring: list[Any] = [[c, n] for c, n in sorted(buckets.items())]
     SipTrunk.objects.filter(pk=trunk.pk).update(live_calls=F("live_calls") + 1, recent_starts=ring, last_start=at)

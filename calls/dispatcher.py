@@ -86,9 +86,8 @@ def connection_params(alias: str = DEFAULT_DB_ALIAS) -> dict[str, Any]:
 
 def for_worker() -> Dispatcher | None:
     """The dispatcher a Celery worker runs (not started), or None: dispatcher off, or not PostgreSQL."""
-    if not settings.CALLS_DISPATCHER or connections[DEFAULT_DB_ALIAS].vendor != "postgresql":
-        return None
-    return Dispatcher(connection_params(), settings.CALLS_DISPATCH_CHANNEL)
+    channel = notify_channel()
+    return None if channel is None else Dispatcher(connection_params(), channel)
 
 
 class Dispatcher:

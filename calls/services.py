@@ -31,7 +31,7 @@ from calls.validation import (
     plain_call_request,
     validate_call_request,
 )
-from tenants import queue, scoping
+from tenants import scoping
 from tenants.errors import ErrorCode
 from tenants.models import Tenant
 
@@ -149,8 +149,6 @@ def _admit_at_once(
     if not admission.admit_call(call, now, request):
         return None
     count_on_commit(call.status)
-    if dispatcher.notify_channel() is None:  # else the admitting statement announced the call
-        queue.enqueue_on_commit(dispatcher.TASK, call.pk)
     return TriggerResult(call=call, accepted=True)
 
 
