@@ -34,7 +34,7 @@ def cursor_without_flush_wait(connection) -> Iterator:
 
 
 @contextmanager
-def prepared_cursor(connection) -> Iterator:
+def prepared_cursor(connection, *, health_check: bool = True) -> Iterator:
     """A cursor whose statements PostgreSQL parses and plans once per connection, then only executes.
 
     For a hot path's own statement, run with the same text every time (its values are parameters,
@@ -42,12 +42,18 @@ def prepared_cursor(connection) -> Iterator:
     of the parameters into the text. The cursor is Django's wrapper (errors mapped to django.db's, the
     query logged and counted like any other). Other databases, or DB_PREPARED_STATEMENTS off: a
     plain cursor.
+
+    `health_check=False` is for a caller that recovers from a lost connection itself (`connection_lost`,
+    then a reconnect and its own check of what was written): the statement goes out without the
+    connection's health check (CONN_HEALTH_CHECKS: a `SELECT 1` round trip before a request's first
+    query), and once it succeeded the connection counts as checked for the rest of the request.
     """
     if connection.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
         with connection.cursor() as cursor:
             yield cursor
         return
-    connection.close_if_health_check_failed()  # as connection.cursor() does: a dead connection is replaced
+    if health_check:
+        connection.close_if_health_check_failed()  # as connection.cursor() does: a dead connection is replaced
     connection.ensure_connection()
     raw_connection = connection.connection
     if raw_connection.prepare_threshold is None:
@@ -58,6 +64,13 @@ def prepared_cursor(connection) -> Iterator:
     cursor = _LoggedAsWritten(raw, connection) if connection.queries_logged else connection.make_cursor(raw)
     with cursor:
         yield cursor
+    connection.health_check_done = True  # the statement just went through: the connection works
+
+
+def connection_lost(connection) -> bool:
+    """Whether the last database error closed the connection (the server went away, or the network):
+    what was sent may or may not have been executed and committed, and the next query reconnects."""
+    return connection.connection is None or connection.connection.closed
 
 
 @functools.cache
