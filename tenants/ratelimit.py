@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import redis
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import connection
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tenants.db import cursor_without_flush_wait
 
@@ -124,8 +127,11 @@ local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
 """
-# One registered script (and its Redis client, which builds ~170 reply callbacks when made) per cache
-# backend client, i.e. per connection pool; made on first use in each thread's backend.
+# One registered script per cache backend client (each thread has its own backend), on a Redis client
+# that keeps one connection of that backend's pool: a hit is one command on a connection already in
+# hand, without the pool's check-out (a lock and a non-blocking read of the socket, three system calls,
+# per command). Made on
+# first use in each thread's backend (the client builds ~170 reply callbacks when made).
 _scripts: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
@@ -135,9 +141,14 @@ def _increment_in_redis(key: str, expires_at: float) -> int:
     pool_client = backend._cache  # type: ignore[attr-defined]  # RedisCache's RedisCacheClient
     script = _scripts.get(pool_client)
     if script is None:
-        script = _scripts[pool_client] = pool_client.get_client(redis_key, write=True).register_script(
-            _INCREMENT_SCRIPT
+        client = pool_client._client(
+            connection_pool=pool_client._get_connection_pool(write=True), single_connection_client=True
         )
+        # A connection the server closed meanwhile (a restart, an idle timeout) fails its next command
+        # at once: that command is sent once more on a new connection (the pool's check-out would have
+        # noticed before sending). A timeout is not retried: the hit may have counted.
+        client.connection.retry = Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
+        script = _scripts[pool_client] = client.register_script(_INCREMENT_SCRIPT)
     # EVALSHA; redis-py loads the script again by itself if the server has forgotten it (NOSCRIPT).
     return int(script(keys=[redis_key], args=[max(1, math.ceil(expires_at - _now())) + 1]))
 

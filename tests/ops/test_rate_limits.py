@@ -183,6 +183,20 @@ def test_redis_counting_survives_the_server_forgetting_the_script(settings, requ
     assert ratelimit.check("test-noscript", identity, limit).remaining == 3
 
 
+def test_redis_counting_survives_its_connection_being_closed(settings, require_redis):
+    # given a counter counted once on the thread's own connection
+    settings.CACHES = redis_cache_settings()
+    identity, limit = f"reconnect-{uuid.uuid4()}", ratelimit.Limit(5, 60)
+    assert ratelimit.check("test-reconnect", identity, limit).remaining == 4
+    # when the server closes that connection (a restart, a timeout, CLIENT KILL)
+    server = redis.Redis.from_url(REDIS_URL)
+    ours = [c for c in server.client_list() if c["cmd"] == "evalsha" and c["id"] != str(server.client_id())]
+    assert ours and all(server.client_kill_filter(_id=c["id"]) == 1 for c in ours)
+    # then the next hit reconnects and still counts exactly, once
+    assert ratelimit.check("test-reconnect", identity, limit).remaining == 3
+    assert ratelimit.check("test-reconnect", identity, limit).remaining == 2
+
+
 CROSS_PROCESS = """
 from django.test.utils import setup_test_environment
 from tests.support.api import bearer_client
