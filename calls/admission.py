@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -173,13 +174,26 @@ def admit_call(call: Call, now: datetime, request: PlainCallRequest) -> bool:
     return True
 
 
+# Admissions to one trunk from one process take turns before they reach the database. The trunk's row
+# lock serialises them there anyway, and a session that waits for that lock costs PostgreSQL a lock
+# wait, a wake-up and a recheck of the whole statement against the row's new version (EvalPlanQual):
+# about twice the work of an admission that finds the row free. A thread waits here instead, for the
+# length of one statement. Striped by trunk (a fixed set of locks, whatever the number of trunks).
+_TURNS = tuple(threading.Lock() for _ in range(64))
+
+
+def _turn(trunk_id: Any) -> threading.Lock:
+    return _TURNS[hash(trunk_id) % len(_TURNS)]
+
+
 def _admit_recovering(call: Call, now: datetime, checks: dict[str, Any], channel: str | None) -> datetime | None:
     """The statement outside a transaction, sent without the connection's health check first (a round
     trip fewer per call): it commits by itself and the call's id is ours, so when the connection turns
     out lost, the call's row tells whether it was admitted and committed before; if it was not, the
     statement runs once more, on a new connection."""
     try:
-        return _admit_in_one_statement(call, now, checks, channel, health_check=False)
+        with _turn(call.sip_trunk_id):
+            return _admit_in_one_statement(call, now, checks, channel, health_check=False)
     except OperationalError:
         if not db.connection_lost(connection):
             raise

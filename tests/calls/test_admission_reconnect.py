@@ -95,3 +95,49 @@ def test_an_error_that_keeps_the_connection_is_raised_not_retried(tenant, agent,
                 cursor.execute("RESET statement_timeout")
         holder.rollback()
     assert _written(trunk) == (0, 0, 0)
+
+
+def test_admissions_to_one_trunk_take_turns_in_a_process(tenant, agent, make_trunk, monkeypatch):
+    """Threads of one process send one admission statement per trunk at a time (the row lock would make
+    them wait in the database, at twice the cost); admissions to other trunks do not wait for them."""
+    import threading
+
+    from calls import admission
+
+    in_flight: dict[str, int] = {}
+    most: dict[str, int] = {}
+    guard = threading.Lock()
+    statement = admission._admit_in_one_statement
+
+    def counted(call, *args, **kwargs):
+        name = str(call.sip_trunk_id)
+        with guard:
+            in_flight[name] = in_flight.get(name, 0) + 1
+            most[name] = max(most.get(name, 0), in_flight[name])
+        try:
+            return statement(call, *args, **kwargs)
+        finally:
+            with guard:
+                in_flight[name] -= 1
+
+    monkeypatch.setattr(admission, "_admit_in_one_statement", counted)
+    trunk, second = (make_trunk(tenant, name=name, max_cps=1000, max_channels=1000) for name in ("A", "B"))
+    results: list[bool] = []
+
+    def place(target):
+        from django.db import connection as thread_connection
+
+        try:
+            for _ in range(5):
+                results.append(services.trigger_call(tenant, call_body(agent, target)).accepted)
+        finally:
+            thread_connection.close()
+
+    threads = [threading.Thread(target=place, args=(t,)) for t in (trunk, second) * 4]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 40
+    assert most == {str(trunk.pk): 1, str(second.pk): 1}
+    assert _written(trunk)[::2] == (20, 20) and _written(second)[::2] == (20, 20)
