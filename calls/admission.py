@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import OperationalError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections, transaction
 from django.db.models import Count, F, Field, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
@@ -216,22 +216,23 @@ def _admit_in_one_statement(
     }
     if channel is not None:
         params.update(channel=channel, call_id=str(call.pk))
-    for field in constant:
-        if getattr(call, field.attname) != field.get_default():
+    for field, default in constant:
+        if getattr(call, field.attname) != default:
             raise ValueError(f"an admitted call is inserted with its default {field.name}")
+    database = connections[DEFAULT_DB_ALIAS]  # the thread's own, looked up once (not per attribute)
     for name, field in given:
-        params[name] = field.get_db_prep_save(field.pre_save(call, True), connection)
-    with db.prepared_cursor(connection, health_check=health_check) as cursor:
+        params[name] = field.get_db_prep_save(field.pre_save(call, True), database)
+    with db.prepared_cursor(database, health_check=health_check) as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else row[0]
 
 
 @functools.cache
-def _statement(*, notify: bool) -> tuple[str, _Parameters, tuple[Field, ...]]:
+def _statement(*, notify: bool) -> tuple[str, _Parameters, tuple[tuple[Field, Any], ...]]:
     """The admission statement's text (announcing the call when `notify`), the call's fields bound as
-    named parameters, and its fields written as their default; built once per process (the same text
-    every time, so PostgreSQL plans it once per connection)."""
+    named parameters, and its fields written as their default (with that default); built once per
+    process (the same text every time, so PostgreSQL plans it once per connection)."""
     quote = connection.ops.quote_name
     column = {field.name: quote(str(field.column)) for field in Call._meta.local_concrete_fields}
     call_columns, call_values, given, constant = [], [], [], []
@@ -243,7 +244,7 @@ def _statement(*, notify: bool) -> tuple[str, _Parameters, tuple[Field, ...]]:
             given.append((f"c{number}", field))
             call_values.append(f"CAST(%(c{number})s AS {field.db_type(connection)})")
         else:
-            constant.append(field)
+            constant.append((field, field.get_default()))
             call_values.append(_constant(field))
     event_fields = CallEvent._meta.local_concrete_fields
     if {field.name for field in event_fields} != set(_EVENT_VALUES):
