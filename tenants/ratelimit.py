@@ -130,8 +130,7 @@ return count
 # One registered script per cache backend client (each thread has its own backend), on a Redis client
 # that keeps one connection of that backend's pool: a hit is one command on a connection already in
 # hand, without the pool's check-out (a lock and a non-blocking read of the socket, three system calls,
-# per command). Made on
-# first use in each thread's backend (the client builds ~170 reply callbacks when made).
+# per command). Made on first use in each thread's backend (the client builds ~170 reply callbacks).
 _scripts: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
