@@ -178,7 +178,8 @@ def admit_call(call: Call, now: datetime, request: PlainCallRequest) -> bool:
 # lock serialises them there anyway, and a session that waits for that lock costs PostgreSQL a lock
 # wait, a wake-up and a recheck of the whole statement against the row's new version (EvalPlanQual):
 # about twice the work of an admission that finds the row free. A thread waits here instead, for the
-# length of one statement. Striped by trunk (a fixed set of locks, whatever the number of trunks).
+# length of one statement (its parameters are ready before). Striped by trunk (a fixed set of locks,
+# whatever the number of trunks).
 _TURNS = tuple(threading.Lock() for _ in range(64))
 
 
@@ -186,26 +187,27 @@ def _turn(trunk_id: Any) -> threading.Lock:
     return _TURNS[hash(trunk_id) % len(_TURNS)]
 
 
-def _admit_recovering(call: Call, now: datetime, checks: dict[str, Any], channel: str | None) -> datetime | None:
+def _admit_recovering(database: Any, call: Call, sql: str, params: dict[str, Any]) -> datetime | None:
     """The statement outside a transaction, sent without the connection's health check first (a round
     trip fewer per call): it commits by itself and the call's id is ours, so when the connection turns
     out lost, the call's row tells whether it was admitted and committed before; if it was not, the
     statement runs once more, on a new connection."""
     try:
         with _turn(call.sip_trunk_id):
-            return _admit_in_one_statement(call, now, checks, channel, health_check=False)
+            return _execute(database, sql, params, health_check=False)
     except OperationalError:
-        if not db.connection_lost(connection):
+        if not db.connection_lost(database):
             raise
-    connection.close()
+    database.close()
     written = scoping.for_tenant(Call, call.tenant).filter(pk=call.pk).values_list("started_at", flat=True)
     started = written.first()
-    return started if started is not None else _admit_in_one_statement(call, now, checks, channel)
+    return started if started is not None else _execute(database, sql, params)
 
 
-def _admit_in_one_statement(
-    call: Call, now: datetime, checks: dict[str, Any], channel: str | None, *, health_check: bool = True
-) -> datetime | None:
+def _statement_and_params(
+    database: Any, call: Call, now: datetime, checks: dict[str, Any], channel: str | None
+) -> tuple[str, dict[str, Any]]:
+    """The admission statement and its values for `call` at `now`."""
     sql, given, constant = _statement(notify=channel is not None)
     params: dict[str, Any] = {
         **checks,
@@ -219,9 +221,13 @@ def _admit_in_one_statement(
     for field, default in constant:
         if getattr(call, field.attname) != default:
             raise ValueError(f"an admitted call is inserted with its default {field.name}")
-    database = connections[DEFAULT_DB_ALIAS]  # the thread's own, looked up once (not per attribute)
     for name, field in given:
         params[name] = field.get_db_prep_save(field.pre_save(call, True), database)
+    return sql, params
+
+
+def _execute(database: Any, sql: str, params: dict[str, Any], *, health_check: bool = True) -> datetime | None:
+    """The call's start when the statement admitted it, else None."""
     with db.prepared_cursor(database, health_check=health_check) as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

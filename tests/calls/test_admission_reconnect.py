@@ -107,20 +107,20 @@ def test_admissions_to_one_trunk_take_turns_in_a_process(tenant, agent, make_tru
     in_flight: dict[str, int] = {}
     most: dict[str, int] = {}
     guard = threading.Lock()
-    statement = admission._admit_in_one_statement
+    statement = admission._execute
 
-    def counted(call, *args, **kwargs):
-        name = str(call.sip_trunk_id)
+    def counted(database, sql, params, **kwargs):
+        name = str(params["id"])  # the trunk's
         with guard:
             in_flight[name] = in_flight.get(name, 0) + 1
             most[name] = max(most.get(name, 0), in_flight[name])
         try:
-            return statement(call, *args, **kwargs)
+            return statement(database, sql, params, **kwargs)
         finally:
             with guard:
                 in_flight[name] -= 1
 
-    monkeypatch.setattr(admission, "_admit_in_one_statement", counted)
+    monkeypatch.setattr(admission, "_execute", counted)
     trunk, second = (make_trunk(tenant, name=name, max_cps=1000, max_channels=1000) for name in ("A", "B"))
     results: list[bool] = []
 
