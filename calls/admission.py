@@ -156,19 +156,22 @@ def admit_call(call: Call, now: datetime, request: PlainCallRequest) -> bool:
     without reading them. Other databases (SQLite, whose IMMEDIATE transactions serialise every writer
     anyway): always False, the locked path decides.
     """
-    if connection.vendor != "postgresql":
+    database = connections[DEFAULT_DB_ALIAS]  # the thread's own, looked up once (not per attribute)
+    if database.vendor != "postgresql":
         return False
-    checks = validation.admissible_params(call.tenant_id, request)
     channel = dispatcher.notify_channel()
-    if not connection.in_atomic_block:
-        started = _admit_recovering(call, now, checks, channel)
+    checks = validation.admissible_params(call.tenant_id, request)
+    sql, params = _statement_and_params(database, call, now, checks, channel)
+    if not database.in_atomic_block:
+        started = _admit_recovering(database, call, sql, params)
     else:
-        with transaction.atomic():  # a savepoint: the caller's transaction survives a failed insert
-            started = _admit_in_one_statement(call, now, checks, channel)
+        # A savepoint: the caller's transaction survives a failed insert.
+        with transaction.atomic(using=database.alias):
+            started = _execute(database, sql, params)
     if started is None:
         return False
     call.started_at = started
-    call._state.adding, call._state.db = False, connection.alias
+    call._state.adding, call._state.db = False, database.alias
     if channel is None:  # else the statement announced the call itself
         dispatcher.announce_on_commit(call)
     return True
