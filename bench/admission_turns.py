@@ -73,7 +73,7 @@ def admitter(body: dict, threads: int, start_at: float, seconds: float, results)
         while time.time() < start_at + seconds:
             fields = services._call_fields(tenant, request, "bench", {})
             call = Call(status=CallStatus.INITIATING, dialer_due_at=fields["created_at"], **fields)
-            if not admission.admit_call(call, fields["created_at"], request):
+            if not admission.admit_call(call, fields["created_at"]):
                 raise SystemExit("the trunk refused a call: its limits are too small for this run")
             mine[0 if taking_turns(time.time()) else 1] += 1
         thread_connection.close()

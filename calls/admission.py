@@ -30,6 +30,7 @@ reverse, so the two cannot deadlock.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import math
@@ -39,14 +40,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DataError,
+    IntegrityError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.models import Count, F, Field, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from calls import dispatcher, validation
 from calls.dialers import get_dialer
 from calls.models import LIVE_STATUSES, ActiveStatus, Call, CallEvent, SipTrunk
-from calls.validation import PlainCallRequest
 from tenants import db, scoping
 
 MAX_CHANNELS_MESSAGE = "Trunk concurrency (max_channels) exhausted"
@@ -55,7 +63,7 @@ MAX_RETRY_AFTER_SECONDS = 3600
 WINDOW_SECONDS = 1.0
 BUCKETS_PER_SECOND = 100  # the ring counts starts by hundredth of a second (SQL and Python alike)
 
-_Parameters = tuple[tuple[str, Field], ...]  # (placeholder name, field)
+_Given = tuple[tuple[str, Field], ...]  # (column, field): a call's fields its request gives
 
 # The start is max(now, the trunk's last start). The ring counts the starts by the hundredth of a second
 # they fall in, rounded up ([[centisecond, count], …], sorted), so a start counts as long as it really
@@ -79,16 +87,20 @@ _PRUNED = """CASE
 _PG_UPDATE = (
     """
     UPDATE calls_siptrunk SET
-        live_calls = live_calls + 1,
+        live_calls = live_calls + %(count)s,
         last_start = {start},
         recent_starts = (
             SELECT CASE WHEN (ring -> -1 ->> 0)::bigint = {bucket}
-                THEN jsonb_set(ring, '{-1,1}', to_jsonb((ring -> -1 ->> 1)::int + 1))
-                ELSE ring || jsonb_build_array(jsonb_build_array({bucket}, 1))
+                THEN jsonb_set(ring, '{-1,1}', to_jsonb((ring -> -1 ->> 1)::int + %(count)s))
+                ELSE ring || jsonb_build_array(jsonb_build_array({bucket}, %(count)s))
             END FROM (SELECT {pruned} AS ring) AS pruned
         )
-    WHERE id = %(id)s AND tenant_id = %(tenant)s AND status = %(active)s AND live_calls < max_channels
-        AND {in_window} < max_cps AND {admissible}
+    WHERE id = %(id)s AND tenant_id = %(tenant)s AND status = %(active)s
+        AND live_calls + %(count)s <= max_channels AND {in_window} + %(count)s <= max_cps
+        AND (
+            SELECT count(*) FILTER (WHERE {admissible}) FROM request
+            WHERE request.tenant_id = %(tenant)s AND request.sip_trunk_id = %(id)s
+        ) = %(count)s
 """.replace("{in_window}", _IN_WINDOW)
     .replace("{pruned}", _PRUNED)
     .replace("{bucket}", _BUCKET)
@@ -96,19 +108,23 @@ _PG_UPDATE = (
     .replace("{start}", _START)
     .replace("{per_second}", str(BUCKETS_PER_SECOND))
     .replace("{admissible}", validation.ADMISSIBLE_SQL)
+    .replace("%(count)s", "CAST(%(count)s AS integer)")
 )
 # Built from the models' tables and columns and named placeholders only: every value is a parameter.
-# The inserts select from the UPDATE's one row, so a trunk that does not admit writes nothing; the call's
-# first event is made from the inserted call (its status, reported by the API at its creation).
+# `request` is the calls to admit, one row each, from one JSON parameter (its columns the call's given
+# fields); the trunk admits all of them or none. The inserts select from the UPDATE's one row, so a
+# trunk that does not admit writes nothing; each call's first event is made from the inserted call
+# (its status, reported by the API at its creation).
 _ONE_STATEMENT = (
-    "WITH admitted AS ({update} RETURNING last_start AS start),"
-    " call AS (INSERT INTO {calls} ({call_columns}) SELECT {call_values} FROM admitted RETURNING {returning}),"
+    "WITH request AS (SELECT * FROM json_to_recordset(CAST(%(calls)s AS json)) AS request({request_columns})),"
+    " admitted AS ({update} RETURNING last_start AS start),"
+    " call AS (INSERT INTO {calls} ({call_columns}) SELECT {call_values} FROM admitted, request RETURNING {returning}),"
     " event AS (INSERT INTO {events} ({event_columns}) SELECT {event_values} FROM call)"
-    " SELECT {started}{notify} FROM call"
+    " SELECT {id}, {started}{notify} FROM call"
 )
-# The call's wake-up for the worker's dispatcher (calls.dispatcher): delivered when the statement's
-# transaction commits, never on rollback, and only when the call was inserted (one row from `call`).
-_NOTIFY = ", pg_notify(%(channel)s, %(call_id)s)"
+# A call's wake-up for the worker's dispatcher (calls.dispatcher): delivered when the statement's
+# transaction commits, never on rollback, and only for a call that was inserted (a row of `call`).
+_NOTIFY = ", pg_notify(%(channel)s, CAST({id} AS text))"
 # The fields of a call the admitting request gives; every other field of a new call holds its default,
 # written into the statement as a constant (`_constant`), so a call is bound with these values only.
 GIVEN_FIELDS = frozenset(
@@ -144,30 +160,31 @@ _EVENT_VALUES = {
 }
 
 
-def admit_call(call: Call, now: datetime, request: PlainCallRequest) -> bool:
-    """Insert the accepted `call` (its `started_at` set here) and its first event if `request` passes
-    the database's checks and the trunk admits a call at `now`; False, writing nothing, when the caller
-    must validate in full and decide under the lock.
+def admit_call(call: Call, now: datetime) -> bool:
+    """Insert the accepted `call` (its `started_at` set here) and its first event if the call passes the
+    database's checks and the trunk admits it at `now`; False, writing nothing, when the caller must
+    validate in full and decide under the lock.
 
     PostgreSQL: one statement — the checks, the trunk's conditional UPDATE and both inserts as
     data-modifying CTEs — so outside a transaction the trunk's row is locked only while that statement
     runs and commits, with no round trip and no Python in between. The call names its agent and trunk
     by id: the statement admits it only when both are the tenant's, so the same-tenant invariant holds
-    without reading them. Other databases (SQLite, whose IMMEDIATE transactions serialise every writer
-    anyway): always False, the locked path decides.
+    without reading them. Outside a transaction, calls that wait for their trunk's turn in this process
+    go in one statement together (`_admit_in_turn`). Other databases (SQLite, whose IMMEDIATE
+    transactions serialise every writer anyway): always False, the locked path decides.
     """
     database = connections[DEFAULT_DB_ALIAS]  # the thread's own, looked up once (not per attribute)
     if database.vendor != "postgresql":
         return False
     channel = dispatcher.notify_channel()
-    checks = validation.admissible_params(call.tenant_id, request)
-    sql, params = _statement_and_params(database, call, now, checks, channel)
+    pending = _Pending(call, _row(database, call), _epoch(now))
     if not database.in_atomic_block:
-        started = _admit_recovering(database, call, sql, params)
+        started = _admit_in_turn(database, pending, channel)
     else:
         # A savepoint: the caller's transaction survives a failed insert.
         with transaction.atomic(using=database.alias):
-            started = _execute(database, sql, params)
+            rows = _execute(database, *_statement_and_params([pending], channel))
+        started = rows[0][1] if rows else None
     if started is None:
         return False
     call.started_at = started
@@ -177,81 +194,160 @@ def admit_call(call: Call, now: datetime, request: PlainCallRequest) -> bool:
     return True
 
 
-# Admissions to one trunk from one process take turns before they reach the database. The trunk's row
-# lock serialises them there anyway, and a session that waits for that lock costs PostgreSQL a lock
-# wait, a wake-up and a recheck of the whole statement against the row's new version (EvalPlanQual):
-# about twice the work of an admission that finds the row free. A thread waits here instead, for the
-# length of one statement (its parameters are ready before). Striped by trunk (a fixed set of locks,
-# whatever the number of trunks).
+class _Pending:
+    """A call waiting for its trunk's turn, and what became of it (`outcome`): its start once admitted;
+    _ALONE when the calls sent with it were not all admitted, or one of them failed on its own values
+    (a repeated idempotency key), so it is sent by itself; _UNKNOWN when the connection it was sent on
+    was lost (its row tells); an error to raise; _WAITING until it is sent."""
+
+    __slots__ = ("call", "now", "outcome", "row")
+
+    def __init__(self, call: Call, row: dict[str, Any], now: float) -> None:
+        self.call, self.row, self.now = call, row, now
+        self.outcome: Any = _WAITING
+
+
+_WAITING, _ALONE, _UNKNOWN = object(), object(), object()
+MAX_BATCH = 32
+
+# Admissions to one trunk from one process take turns before they reach the database, and the calls
+# that queued while a statement ran go together in the next one. The trunk's row lock serialises
+# admissions there anyway: a session that waits for that lock costs PostgreSQL a lock wait, a wake-up
+# and a recheck of the whole statement against the row's new version (EvalPlanQual), about twice the
+# work of an admission that finds the row free; and one statement for several calls takes the row,
+# writes its counters and waits for the commit's WAL flush once for all of them. Striped by trunk (a
+# fixed set of locks, whatever the number of trunks); queued per tenant and trunk.
 _TURNS = tuple(threading.Lock() for _ in range(64))
+_QUEUES: dict[tuple[Any, Any], list[_Pending]] = {}
+_QUEUES_LOCK = threading.Lock()
 
 
 def _turn(trunk_id: Any) -> threading.Lock:
     return _TURNS[hash(trunk_id) % len(_TURNS)]
 
 
-def _admit_recovering(database: Any, call: Call, sql: str, params: dict[str, Any]) -> datetime | None:
-    """The statement outside a transaction, sent without the connection's health check first (a round
-    trip fewer per call): it commits by itself and the call's id is ours, so when the connection turns
-    out lost, the call's row tells whether it was admitted and committed before; if it was not, the
-    statement runs once more, on a new connection."""
+def _admit_in_turn(database: Any, pending: _Pending, channel: str | None) -> datetime | None:
+    """The call's start once admitted outside a transaction, else None. The thread whose turn it is
+    sends every call queued for the trunk (up to MAX_BATCH) in one statement, on its own connection; a
+    call already sent when its thread's turn comes has its outcome."""
+    call = pending.call
+    key = (call.tenant_id, call.sip_trunk_id)
+    with _QUEUES_LOCK:
+        _QUEUES.setdefault(key, []).append(pending)
+    with _turn(call.sip_trunk_id):
+        while pending.outcome is _WAITING:
+            with _QUEUES_LOCK:
+                queue = _QUEUES[key]
+                batch = queue[:MAX_BATCH]
+                del queue[:MAX_BATCH]
+                if not queue:
+                    del _QUEUES[key]
+            _send(database, batch, channel)
+        outcome = pending.outcome
+        if outcome is _ALONE:
+            _send(database, [pending], channel)
+            outcome = pending.outcome
+        if outcome is _UNKNOWN:
+            return _recover(database, pending, channel)
+    if isinstance(outcome, BaseException):
+        raise copy.copy(outcome) from outcome.__cause__  # its own copy: others may raise it too
+    return outcome
+
+
+def _send(database: Any, batch: list[_Pending], channel: str | None) -> None:
+    """Send `batch` (calls to one trunk) in one statement outside a transaction, without the
+    connection's health check first (a round trip fewer per call: it commits by itself and the calls'
+    ids are ours, so a lost connection is recovered by reading their rows), and set each outcome."""
+    sql, params = _statement_and_params(batch, channel)
     try:
-        with _turn(call.sip_trunk_id):
-            return _execute(database, sql, params, health_check=False)
-    except OperationalError:
-        if not db.connection_lost(database):
-            raise
-    database.close()
+        rows = _execute(database, sql, params, health_check=False)
+    except (IntegrityError, DataError) as error:  # one call's own values: alone, each says which
+        outcome: Any = _ALONE if len(batch) > 1 else error
+    except OperationalError as error:
+        lost = db.connection_lost(database)
+        if lost:
+            database.close()
+        outcome = _UNKNOWN if lost else error
+    else:
+        outcome = rows[0][1] if rows else (_ALONE if len(batch) > 1 else None)
+    for each in batch:
+        each.outcome = outcome
+
+
+def _recover(database: Any, pending: _Pending, channel: str | None) -> datetime | None:
+    """After a lost connection: the call's start if its row was written before, else the statement
+    once more, by itself, on a new connection."""
+    call = pending.call
     written = scoping.for_tenant(Call, call.tenant).filter(pk=call.pk).values_list("started_at", flat=True)
     started = written.first()
-    return started if started is not None else _execute(database, sql, params)
+    if started is not None:
+        return started
+    rows = _execute(database, *_statement_and_params([pending], channel))
+    return rows[0][1] if rows else None
 
 
-def _statement_and_params(
-    database: Any, call: Call, now: datetime, checks: dict[str, Any], channel: str | None
-) -> tuple[str, dict[str, Any]]:
-    """The admission statement and its values for `call` at `now`."""
-    sql, given, constant = _statement(notify=channel is not None)
+def _row(database: Any, call: Call) -> dict[str, Any]:
+    """The call's given fields, by column, as the statement's JSON parameter holds them."""
+    _, given, constant = _statement(notify=False)
+    for field, default in constant:
+        if getattr(call, field.attname) != default:
+            raise ValueError(f"an admitted call is inserted with its default {field.name}")
+    return {column: field.get_prep_value(field.pre_save(call, True)) for column, field in given}
+
+
+def _statement_and_params(batch: list[_Pending], channel: str | None) -> tuple[str, dict[str, Any]]:
+    """The admission statement and its values for the calls of `batch` (one tenant's, to one trunk)."""
+    sql, _, _ = _statement(notify=channel is not None)
+    first = batch[0].call
     params: dict[str, Any] = {
-        **checks,
-        "id": call.sip_trunk_id,
-        "now": _epoch(now),
+        "calls": json.dumps([each.row for each in batch], default=_json_value, separators=(",", ":")),
+        "count": len(batch),
+        "id": first.sip_trunk_id,
+        "tenant": first.tenant_id,
+        "now": max(each.now for each in batch),
         "active": ActiveStatus.ACTIVE.value,
         "window": WINDOW_SECONDS,
     }
     if channel is not None:
-        params.update(channel=channel, call_id=str(call.pk))
-    for field, default in constant:
-        if getattr(call, field.attname) != default:
-            raise ValueError(f"an admitted call is inserted with its default {field.name}")
-    for name, field in given:
-        params[name] = field.get_db_prep_save(field.pre_save(call, True), database)
+        params["channel"] = channel
     return sql, params
 
 
-def _execute(database: Any, sql: str, params: dict[str, Any], *, health_check: bool = True) -> datetime | None:
-    """The call's start when the statement admitted it, else None."""
+def _json_value(value: Any) -> str:
+    """A given field's value that JSON has no form of: a time (to the microsecond) or an id."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not a value of a call's given field")
+
+
+def _execute(
+    database: Any, sql: str, params: dict[str, Any], *, health_check: bool = True
+) -> list[tuple[Any, datetime]]:
+    """The (id, start) of every call the statement admitted: all of them, or none."""
     with db.prepared_cursor(database, health_check=health_check) as cursor:
         cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return None if row is None else row[0]
+        return cursor.fetchall()
 
 
 @functools.cache
-def _statement(*, notify: bool) -> tuple[str, _Parameters, tuple[tuple[Field, Any], ...]]:
-    """The admission statement's text (announcing the call when `notify`), the call's fields bound as
-    named parameters, and its fields written as their default (with that default); built once per
-    process (the same text every time, so PostgreSQL plans it once per connection)."""
+def _statement(*, notify: bool) -> tuple[str, _Given, tuple[tuple[Field, Any], ...]]:
+    """The admission statement's text (announcing the calls when `notify`), the call's given fields
+    by column (the JSON parameter's keys), and its fields written as their default (with that
+    default); built once per process (the same text every time and for any number of calls, so
+    PostgreSQL plans it once per connection)."""
     quote = connection.ops.quote_name
     column = {field.name: quote(str(field.column)) for field in Call._meta.local_concrete_fields}
-    call_columns, call_values, given, constant = [], [], [], []
-    for number, field in enumerate(Call._meta.local_concrete_fields):
+    request_columns, call_columns, call_values, given, constant = [], [], [], [], []
+    for field in Call._meta.local_concrete_fields:
         call_columns.append(column[field.name])
         if field.name == "started_at":
             call_values.append("to_timestamp(admitted.start)")
         elif field.name in GIVEN_FIELDS:
-            given.append((f"c{number}", field))
-            call_values.append(f"CAST(%(c{number})s AS {field.db_type(connection)})")
+            given.append((str(field.column), field))
+            request_columns.append(f"{column[field.name]} {field.db_type(connection)}")
+            call_values.append(f"request.{column[field.name]}")
         else:
             constant.append((field, field.get_default()))
             call_values.append(_constant(field))
@@ -259,6 +355,7 @@ def _statement(*, notify: bool) -> tuple[str, _Parameters, tuple[tuple[Field, An
     if {field.name for field in event_fields} != set(_EVENT_VALUES):
         raise ImproperlyConfigured("calls.admission._EVENT_VALUES must name every column of CallEvent")
     sql = _ONE_STATEMENT.format(
+        request_columns=", ".join(request_columns),
         update=_PG_UPDATE,
         calls=quote(Call._meta.db_table),
         events=quote(CallEvent._meta.db_table),
@@ -267,8 +364,9 @@ def _statement(*, notify: bool) -> tuple[str, _Parameters, tuple[tuple[Field, An
         returning=", ".join(column[name] for name in ("id", "tenant", "status", "created_at", "started_at")),
         event_columns=", ".join(quote(str(field.column)) for field in event_fields),
         event_values=", ".join(_EVENT_VALUES[field.name].format(**column) for field in event_fields),
+        id=column["id"],
         started=column["started_at"],
-        notify=_NOTIFY if notify else "",
+        notify=_NOTIFY.format(id=column["id"]) if notify else "",
     )
     return sql, tuple(given), tuple(constant)
 

@@ -146,7 +146,7 @@ def _admit_at_once(
     fields = _call_fields(tenant, request, fingerprint, callback_fields)
     now = fields["created_at"]
     call = Call(status=CallStatus.INITIATING, idempotency_key=key, dialer_due_at=now, **fields)
-    if not admission.admit_call(call, now, request):
+    if not admission.admit_call(call, now):
         return None
     count_on_commit(call.status)
     return TriggerResult(call=call, accepted=True)

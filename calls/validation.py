@@ -212,34 +212,26 @@ def plain_call_request(data: Any) -> PlainCallRequest | None:
     return PlainCallRequest(phone_number, agent_id, trunk_id, metadata, callback_url)
 
 
-# The database's part of validate_call_request, as a condition of the statement that admits a call
-# (calls.admission): the tenant's agent is active and given every metadata key its input schema names
-# (each a string), and the number is not on the tenant's do-not-call list. The trunk's own checks (the
-# tenant's, active) are the statement's. When it does not hold, validate_call_request says why.
+# The database's part of validate_call_request, as a condition of the statement that admits calls
+# (calls.admission) on each row of `request`, the calls to admit (their agent_id, metadata and
+# phone_number columns): the tenant's agent is active and given every metadata key its input schema
+# names (each a string), and the number is not on the tenant's do-not-call list. The trunk's own checks
+# (the tenant's, active) are the statement's. When it does not hold, validate_call_request says why.
 ADMISSIBLE_SQL = """
     EXISTS (
         SELECT 1 FROM calls_agent agent
-        WHERE agent.id = %(agent)s AND agent.tenant_id = %(tenant)s AND agent.status = %(active)s
+        WHERE agent.id = request.agent_id AND agent.tenant_id = %(tenant)s AND agent.status = %(active)s
         AND (
-            SELECT bool_and(jsonb_typeof(required.key) = 'string' AND %(metadata)s ? (required.key #>> '{}'))
+            SELECT bool_and(jsonb_typeof(required.key) = 'string' AND request.metadata ? (required.key #>> '{}'))
             FROM jsonb_array_elements(CASE jsonb_typeof(agent.input_schema -> 'fields')
                 WHEN 'array' THEN agent.input_schema -> 'fields' ELSE '[]'::jsonb END) AS required(key)
         ) IS NOT FALSE
     )
     AND NOT EXISTS (
-        SELECT 1 FROM calls_donotcallentry dnc WHERE dnc.tenant_id = %(tenant)s AND dnc.phone_number = %(number)s
+        SELECT 1 FROM calls_donotcallentry dnc
+        WHERE dnc.tenant_id = %(tenant)s AND dnc.phone_number = request.phone_number
     )
 """
-
-
-def admissible_params(tenant_id: uuid.UUID, request: PlainCallRequest) -> dict[str, Any]:
-    """The values ADMISSIBLE_SQL names (`active` is the admitting statement's); PostgreSQL's forms."""
-    return {
-        "agent": request.agent_id,
-        "tenant": tenant_id,
-        "metadata": connection.ops.adapt_json_value(request.metadata, None),
-        "number": request.phone_number,
-    }
 
 
 def _object_id(value: Any, field: str) -> uuid.UUID | None:

@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from calls import admission, dialing, services, validation
+from calls import admission, dialing, services
 from calls.events import record_call_event
 from calls.models import LIVE_STATUSES, Call, CallStatus, SipTrunk
 from rules.models import Conversation
@@ -109,9 +109,8 @@ def test_a_call_that_is_not_new_is_not_admitted_by_the_statement(tenant, agent, 
     trunk = make_trunk(tenant, max_channels=10, max_cps=100)
     now = timezone.now()
     call = Call(tenant=tenant, agent=agent, sip_trunk=trunk, phone_number=PHONE, created_at=now, rejection_reason="x")
-    request = validation.plain_call_request(call_body(agent, trunk))
     with pytest.raises(ValueError, match="rejection_reason"):
-        admission.admit_call(call, now, request)
+        admission.admit_call(call, now)
     assert not Call.objects.exists()
 
 
@@ -197,7 +196,7 @@ def test_an_admission_takes_the_trunk_in_one_statement(tenant, agent, make_trunk
 def test_without_the_one_statement_path_the_locked_row_decides_alike(tenant, agent, make_trunk, monkeypatch):
     # as on SQLite (or a statement that matched nothing): every call is decided under the trunk's row
     # lock, with the same counters, ring and refusals
-    monkeypatch.setattr(admission, "admit_call", lambda call, now, request: False)
+    monkeypatch.setattr(admission, "admit_call", lambda call, now: False)
     trunk = make_trunk(tenant, max_channels=3, max_cps=2)
     first, second = (services.trigger_call(tenant, call_body(agent, trunk)) for _ in range(2))
     refused = services.trigger_call(tenant, call_body(agent, trunk))
