@@ -4,9 +4,12 @@
 
 `--processes` processes of `--threads` threads each (as gunicorn 2 x 4 would run) admit calls to one
 trunk with large limits through `calls.admission.admit_call`, as fast as they can. The seconds
-alternate between two ways, in the same run, so a drift in the shared machine's speed hits both alike:
-- even seconds: admissions to one trunk take turns in each process (`calls.admission._turn`, as built);
-- odd seconds: every thread sends its statement at once, and those that find the trunk's row locked
+take turns among three ways, in the same run, so a drift in the shared machine's speed hits all alike:
+- "batched": as built — admissions to one trunk take turns in each process (`calls.admission._turn`),
+  and the calls queued while a statement ran go together in the next one (up to MAX_BATCH);
+- "one per statement": taking turns, but every call in a statement of its own (MAX_BATCH = 1, as
+  built before 2026-12-02's second session);
+- "all at once": every thread sends its statement at once, and those that find the trunk's row locked
   wait for it in PostgreSQL, then recheck the statement against the row's new version (EvalPlanQual).
 
 Prints admissions per second and the CPU of all PostgreSQL processes per admission, for each way.
@@ -20,7 +23,6 @@ Uses bench/admission.py's database and settings; the calls it places are ended a
 from __future__ import annotations
 
 import argparse
-import contextlib
 import multiprocessing
 import os
 import sys
@@ -46,8 +48,11 @@ def postgres_cpu_seconds() -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def taking_turns(moment: float) -> bool:
-    return int(moment) % 2 == 0
+WAYS = ("batched", "one per statement", "all at once")
+
+
+def way(moment: float) -> int:
+    return int(moment) % len(WAYS)
 
 
 def admitter(body: dict, threads: int, start_at: float, seconds: float, results) -> None:
@@ -59,9 +64,16 @@ def admitter(body: dict, threads: int, start_at: float, seconds: float, results)
     from tenants.models import Tenant
 
     connection.close()  # the parent's connection is not this process's
-    built_turn = admission._turn
-    admission._turn = lambda trunk_id: built_turn(trunk_id) if taking_turns(time.time()) else contextlib.nullcontext()
-    counts = [[0, 0] for _ in range(threads)]
+    built_in_turn, built_batch = admission._admit_in_turn, admission.MAX_BATCH
+
+    def at_once(database, pending, channel):
+        admission._send(database, [pending], channel)  # no turn, no queue: the statement goes now
+        if isinstance(pending.outcome, BaseException):
+            raise pending.outcome
+        return pending.outcome
+
+    admission._admit_in_turn = lambda *args: (at_once if way(time.time()) == 2 else built_in_turn)(*args)
+    counts = [[0] * len(WAYS) for _ in range(threads)]
 
     def admit(mine: list[int]) -> None:
         from django.db import connection as thread_connection
@@ -71,11 +83,12 @@ def admitter(body: dict, threads: int, start_at: float, seconds: float, results)
         while time.time() < start_at:
             time.sleep(0.001)
         while time.time() < start_at + seconds:
+            admission.MAX_BATCH = 1 if way(time.time()) == 1 else built_batch
             fields = services._call_fields(tenant, request, "bench", {})
             call = Call(status=CallStatus.INITIATING, dialer_due_at=fields["created_at"], **fields)
             if not admission.admit_call(call, fields["created_at"]):
                 raise SystemExit("the trunk refused a call: its limits are too small for this run")
-            mine[0 if taking_turns(time.time()) else 1] += 1
+            mine[way(time.time())] += 1
         thread_connection.close()
 
     workers = [threading.Thread(target=admit, args=(mine,)) for mine in counts]
@@ -83,12 +96,12 @@ def admitter(body: dict, threads: int, start_at: float, seconds: float, results)
         worker.start()
     for worker in workers:
         worker.join()
-    results.put([sum(c[0] for c in counts), sum(c[1] for c in counts)])
+    results.put([sum(c[n] for c in counts) for n in range(len(WAYS))])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=24, help="length of the run (half of it each way)")
+    parser.add_argument("--seconds", type=int, default=24, help="length of the run (a third of it each way)")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
@@ -110,14 +123,14 @@ def main() -> None:
     try:
         while time.time() < start_at:
             time.sleep(0.005)
-        cpu = [0.0, 0.0]
+        cpu = [0.0] * len(WAYS)
         last = postgres_cpu_seconds()
         while time.time() < start_at + args.seconds:
             second = int(time.time())
             while int(time.time()) == second:
                 time.sleep(0.002)
             now = postgres_cpu_seconds()
-            cpu[0 if taking_turns(second) else 1] += now - last
+            cpu[way(second)] += now - last
             last = now
         admitted = [results.get(timeout=60) for _ in processes]
     finally:
@@ -125,11 +138,11 @@ def main() -> None:
             process.join(timeout=60)
         bench_admission.cleanup(tenant)
     print(f"{args.processes} processes x {args.threads} threads admitting to one trunk, {args.seconds} s:")
-    for way, label in ((0, "taking turns in each process"), (1, "all at once")):
-        count = sum(figures[way] for figures in admitted)
+    for number, label in enumerate(WAYS):
+        count = sum(figures[number] for figures in admitted)
         print(
-            f"  {label:30s} {count / (args.seconds / 2):7.1f} admissions/s   "
-            f"PostgreSQL CPU {cpu[way] * 1000 / max(1, count):5.3f} ms per admission"
+            f"  {label:20s} {count / (args.seconds / len(WAYS)):7.1f} admissions/s   "
+            f"PostgreSQL CPU {cpu[number] * 1000 / max(1, count):5.3f} ms per admission"
         )
 
 
