@@ -6,12 +6,13 @@ admitted during the last second counted by the hundredth of a second they fall i
 a call and ending one update them in the same transaction that writes the call, so admission reads one
 row however many calls are live or started, and its cost does not grow with either:
 
-- `admit_call(call, now, request)` — the fast path (PostgreSQL): one statement that checks the
-  request against the database (`calls.validation.ADMISSIBLE_SQL`: agent, metadata keys, do-not-call
-  list), takes a channel and a start by a conditional UPDATE when the trunk is the tenant's, active and
-  within both limits, and inserts the call and its first event (and announces it to the worker's
-  dispatcher by NOTIFY when `dispatcher.notify_channel()` names a channel); False otherwise (and on
-  SQLite), and the caller validates in full and decides under the trunk's lock;
+- `admit_call(call, now)` — the fast path (PostgreSQL): one statement that checks the call against
+  the database (`calls.validation.ADMISSIBLE_SQL`: agent, metadata keys, do-not-call list), takes a
+  channel and a start by a conditional UPDATE when the trunk is the tenant's, active and within both
+  limits, and inserts the call and its first event (and announces it to the worker's dispatcher by
+  NOTIFY when `dispatcher.notify_channel()` names a channel); the calls queued for the trunk in this
+  process meanwhile go in the same statement, all admitted or none (`_admit_in_turn`). False
+  otherwise (and on SQLite), and the caller validates in full and decides under the trunk's lock;
 - `start_time(trunk, now)`, `capacity_refusal(trunk, start)`, `take_channel(trunk, start)` — the same
   decision in Python on a locked row (refusals, with their message and Retry-After);
 - `start_budget(trunk_id, now)` — how many calls the counters would admit now (campaign pacing);
@@ -257,10 +258,10 @@ def _admit_in_turn(database: Any, pending: _Pending, channel: str | None) -> dat
 def _send(database: Any, batch: list[_Pending], channel: str | None) -> None:
     """Send `batch` (calls to one trunk) in one statement outside a transaction, without the
     connection's health check first (a round trip fewer per call: it commits by itself and the calls'
-    ids are ours, so a lost connection is recovered by reading their rows), and set each outcome."""
-    sql, params = _statement_and_params(batch, channel)
+    ids are ours, so a lost connection is recovered by reading their rows), and set each outcome.
+    Raises nothing: every call of the batch has left the queue, so its thread must find an outcome."""
     try:
-        rows = _execute(database, sql, params, health_check=False)
+        rows = _execute(database, *_statement_and_params(batch, channel), health_check=False)
     except (IntegrityError, DataError) as error:  # one call's own values: alone, each says which
         outcome: Any = _ALONE if len(batch) > 1 else error
     except OperationalError as error:
@@ -268,6 +269,8 @@ def _send(database: Any, batch: list[_Pending], channel: str | None) -> None:
         if lost:
             database.close()
         outcome = _UNKNOWN if lost else error
+    except Exception as error:  # each call's thread raises its copy
+        outcome = error
     else:
         outcome = rows[0][1] if rows else (_ALONE if len(batch) > 1 else None)
     for each in batch:

@@ -233,3 +233,17 @@ def test_an_error_that_keeps_the_connection_is_raised_for_every_call_of_the_batc
     assert len({id(result) for result in results}) == 3  # each thread raised its own copy
     assert statements == [3]
     assert _written(trunk) == (0, 0, 0, 0)
+
+
+def test_an_unexpected_error_while_sending_reaches_every_call_of_the_batch(tenant, agent, make_trunk, monkeypatch):
+    """No call's thread is left waiting for an outcome, and the queue is left empty."""
+    trunk = make_trunk(tenant, max_channels=100, max_cps=100)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the driver broke")
+
+    monkeypatch.setattr(admission, "_execute", broken)
+    results = _queued(trunk, [lambda: services.trigger_call(tenant, call_body(agent, trunk))] * 3)
+    assert all(isinstance(result, RuntimeError) for result in results)
+    assert admission._QUEUES == {}
+    assert _written(trunk) == (0, 0, 0, 0)
