@@ -178,7 +178,7 @@ def admit_call(call: Call, now: datetime) -> bool:
     if database.vendor != "postgresql":
         return False
     channel = dispatcher.notify_channel()
-    pending = _Pending(call, _row(database, call), _epoch(now))
+    pending = _Pending(call, _row(call), _epoch(now))
     if not database.in_atomic_block:
         started = _admit_in_turn(database, pending, channel)
     else:
@@ -289,7 +289,7 @@ def _recover(database: Any, pending: _Pending, channel: str | None) -> datetime 
     return rows[0][1] if rows else None
 
 
-def _row(database: Any, call: Call) -> dict[str, Any]:
+def _row(call: Call) -> dict[str, Any]:
     """The call's given fields, by column, as the statement's JSON parameter holds them."""
     _, given, constant = _statement(notify=False)
     for field, default in constant:
