@@ -121,7 +121,7 @@ _ONE_STATEMENT = (
     " admitted AS ({update} RETURNING last_start AS start),"
     " call AS (INSERT INTO {calls} ({call_columns}) SELECT {call_values} FROM admitted, request RETURNING {returning}),"
     " event AS (INSERT INTO {events} ({event_columns}) SELECT {event_values} FROM call)"
-    " SELECT {id}, {started}{notify} FROM call"
+    " SELECT {started}{notify} FROM call"
 )
 # A call's wake-up for the worker's dispatcher (calls.dispatcher): delivered when the statement's
 # transaction commits, never on rollback, and only for a call that was inserted (a row of `call`).
@@ -184,8 +184,7 @@ def admit_call(call: Call, now: datetime) -> bool:
     else:
         # A savepoint: the caller's transaction survives a failed insert.
         with transaction.atomic(using=database.alias):
-            rows = _execute(database, *_statement_and_params([pending], channel))
-        started = rows[0][1] if rows else None
+            started = _execute(database, *_statement_and_params([pending], channel))
     if started is None:
         return False
     call.started_at = started
@@ -261,7 +260,7 @@ def _send(database: Any, batch: list[_Pending], channel: str | None) -> None:
     ids are ours, so a lost connection is recovered by reading their rows), and set each outcome.
     Raises nothing: every call of the batch has left the queue, so its thread must find an outcome."""
     try:
-        rows = _execute(database, *_statement_and_params(batch, channel), health_check=False)
+        started = _execute(database, *_statement_and_params(batch, channel), health_check=False)
     except (IntegrityError, DataError) as error:  # one call's own values: alone, each says which
         outcome: Any = _ALONE if len(batch) > 1 else error
     except OperationalError as error:
@@ -272,7 +271,7 @@ def _send(database: Any, batch: list[_Pending], channel: str | None) -> None:
     except Exception as error:  # each call's thread raises its copy
         outcome = error
     else:
-        outcome = rows[0][1] if rows else (_ALONE if len(batch) > 1 else None)
+        outcome = started if started is not None or len(batch) == 1 else _ALONE
     for each in batch:
         each.outcome = outcome
 
@@ -285,8 +284,7 @@ def _recover(database: Any, pending: _Pending, channel: str | None) -> datetime 
     started = written.first()
     if started is not None:
         return started
-    rows = _execute(database, *_statement_and_params([pending], channel))
-    return rows[0][1] if rows else None
+    return _execute(database, *_statement_and_params([pending], channel))
 
 
 def _row(call: Call) -> dict[str, Any]:
@@ -325,13 +323,12 @@ def _json_value(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not a value of a call's given field")
 
 
-def _execute(
-    database: Any, sql: str, params: dict[str, Any], *, health_check: bool = True
-) -> list[tuple[Any, datetime]]:
-    """The (id, start) of every call the statement admitted: all of them, or none."""
+def _execute(database: Any, sql: str, params: dict[str, Any], *, health_check: bool = True) -> datetime | None:
+    """The start of the statement's calls when it admitted them (all of them, at one start), else None."""
     with db.prepared_cursor(database, health_check=health_check) as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 @functools.cache
@@ -367,7 +364,6 @@ def _statement(*, notify: bool) -> tuple[str, _Given, tuple[tuple[Field, Any], .
         returning=", ".join(column[name] for name in ("id", "tenant", "status", "created_at", "started_at")),
         event_columns=", ".join(quote(str(field.column)) for field in event_fields),
         event_values=", ".join(_EVENT_VALUES[field.name].format(**column) for field in event_fields),
-        id=column["id"],
         started=column["started_at"],
         notify=_NOTIFY.format(id=column["id"]) if notify else "",
     )

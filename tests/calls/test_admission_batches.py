@@ -155,7 +155,7 @@ def test_a_batch_whose_connection_was_lost_after_it_committed_is_not_admitted_tw
 ):
     trunk = make_trunk(tenant, max_channels=100, max_cps=100)
     cursor_class = db._preparing_cursor_class()
-    fetchall = cursor_class.fetchall
+    fetchone = cursor_class.fetchone
     lost: list[bool] = []
     guard = threading.Lock()
 
@@ -164,12 +164,12 @@ def test_a_batch_whose_connection_was_lost_after_it_committed_is_not_admitted_tw
             first = not lost
             lost.append(True)
         if not first:
-            return fetchall(self)
-        fetchall(self)  # the server answered …
+            return fetchone(self)
+        fetchone(self)  # the server answered …
         self.connection.close()  # … and the connection went before the answer was read
         raise psycopg.OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(cursor_class, "fetchall", reply_lost)
+    monkeypatch.setattr(cursor_class, "fetchone", reply_lost)
     results = _queued(trunk, [lambda: services.trigger_call(tenant, call_body(agent, trunk))] * 4)
     assert lost[:1] == [True] and all(result.accepted for result in results)
     for result in results:

@@ -59,18 +59,18 @@ def test_a_connection_the_server_closed_is_replaced_and_the_call_admitted_once(t
 def test_a_call_committed_before_the_connection_was_lost_is_not_admitted_twice(tenant, agent, trunk, monkeypatch):
     """The statement ran and committed, then the reply never arrived: the call is read back, not re-sent."""
     cursor_class = db._preparing_cursor_class()
-    fetchall = cursor_class.fetchall
+    fetchone = cursor_class.fetchone
     lost: list[bool] = []
 
     def reply_lost(self):
         if lost:
-            return fetchall(self)
+            return fetchone(self)
         lost.append(True)
-        fetchall(self)  # the server answered …
+        fetchone(self)  # the server answered …
         self.connection.close()  # … and the connection went before the answer was read
         raise psycopg.OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(cursor_class, "fetchall", reply_lost)
+    monkeypatch.setattr(cursor_class, "fetchone", reply_lost)
     _new_request()
     result = services.trigger_call(tenant, call_body(agent, trunk))
     assert lost == [True] and result.accepted
