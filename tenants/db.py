@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 # psycopg prepares a statement by itself once it ran this often on a connection; Django turns that off
@@ -73,15 +75,81 @@ def connection_lost(connection) -> bool:
     return connection.connection is None or connection.connection.closed
 
 
+def read_rows(connection, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple]:
+    """Every row of a hot path's read-only statement, prepared (`prepared_cursor`) and sent without the
+    connection's health check round trip: outside a transaction, a connection found lost meanwhile (a
+    database restart, an idle timeout) is replaced and the statement sent once more — a read repeats
+    safely, as the health check would have replaced the connection before it."""
+    try:
+        return _fetch_all(connection, sql, params)
+    except OperationalError:
+        if connection.in_atomic_block or not connection_lost(connection):
+            raise
+    connection.close()
+    return _fetch_all(connection, sql, params)
+
+
+def _fetch_all(connection, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple]:
+    with prepared_cursor(connection, health_check=False) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+# A placeholder as Django and psycopg write them: %s, %(name)s, or %% for a literal percent sign.
+_PLACEHOLDER = re.compile(r"%(?:\((?P<name>[^)]*)\))?(?P<kind>.)", re.DOTALL)
+
+
+@functools.lru_cache(maxsize=1024)
+def _numbered(sql: str) -> tuple[str, tuple[str, ...] | int]:
+    """`sql` with PostgreSQL's own placeholders ($1, $2, …), and the names its values are taken by
+    (a mapping's keys in order) or how many it takes (a sequence). Worked out once per text: the hot
+    paths' statements are few and their texts fixed, and psycopg converts a statement longer than 4 KB
+    anew on every execution."""
+    names: list[str] = []
+    positional = 0
+
+    def number(match: re.Match) -> str:
+        nonlocal positional
+        name, kind = match["name"], match["kind"]
+        if kind == "%" and name is None:
+            return "%"
+        if kind != "s":
+            raise ValueError(f"only %s and %(name)s placeholders are supported, not {match[0]!r}")
+        if name is None:
+            positional += 1
+            return f"${positional}"
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    text = _PLACEHOLDER.sub(number, sql)
+    if names and positional:
+        raise ValueError("a statement's placeholders are all named or all positional")
+    return text, tuple(names) if names else positional
+
+
 @functools.cache
 def _preparing_cursor_class() -> type:
-    from django.db.backends.postgresql.base import ServerBindingCursor
+    import psycopg
+    from django.db.backends.postgresql.base import CursorMixin
 
-    class PreparingCursor(ServerBindingCursor):
-        """Server-side binding (psycopg's Cursor, not Django's client-side one), every statement prepared."""
+    class PreparingCursor(CursorMixin, psycopg.RawCursor):
+        """Server-side binding, every statement prepared, its placeholders numbered once per text
+        (`_numbered`): psycopg receives PostgreSQL's own and only dumps the values."""
 
         def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=True, binary=binary)
+            if params is None:
+                return super().execute(query, None, prepare=True, binary=binary)
+            text, order = _numbered(query)
+            if isinstance(order, tuple):
+                if not isinstance(params, Mapping):
+                    raise psycopg.ProgrammingError("a statement with named placeholders takes a mapping")
+                values = [params[name] for name in order]
+            else:
+                if isinstance(params, Mapping) or len(params) != order:
+                    raise psycopg.ProgrammingError(f"the statement takes {order} values, {len(params)} given")
+                values = list(params)
+            return super().execute(text, values, prepare=True, binary=binary)
 
     return PreparingCursor
 

@@ -8,7 +8,8 @@ Django's own ModelIterable, from the compiled query's column map, so annotations
 behave exactly as in a fresh query. A list is compiled twice the first time and kept only when both
 builds give the same SQL and parameters, so a queryset with a moving value (a window ending `now()`)
 is never frozen at its first request's value. Counting (only when a first page is full, or for another page)
-still builds the query.
+still builds the query. The compiled text is run as a prepared statement (`tenants.db.read_rows`):
+PostgreSQL parses and plans it once per connection, and it goes without a health check round trip.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from django.db import connections, router
 from django.db.models import Model, QuerySet
 from django.db.models.query import ModelIterable
 
+from tenants import db
 from tenants.models import Tenant
 
 MAX_SHAPES = 256  # (view, alias, slice) combinations kept per process
@@ -91,7 +93,9 @@ def _rows(compiled: _Compiled, model: type[Model], tenant: Tenant, alias: str) -
         params[position] = tenant_param
     compiler = copy.copy(compiled.compiler)  # shares the column map, read only
     compiler.connection = connection
-    compiler.as_sql = lambda *args, **kwargs: (compiled.sql, params)
+    # The same text every time: prepared once per connection, sent without a health check first.
+    rows = db.read_rows(connection, compiled.sql, params)
+    compiler.execute_sql = lambda *args, **kwargs: [rows]  # the fetched rows, as one chunk
     # ModelIterable reads the query's compiler, the database and any known related objects (none).
     source = SimpleNamespace(
         db=alias, model=model, _known_related_objects={}, query=SimpleNamespace(get_compiler=lambda using: compiler)
