@@ -37,6 +37,9 @@ connection. A call's first dialer step is announced by NOTIFY and published by t
 (calls.dispatcher), not here; with CALLS_DISPATCHER=false the web publishes it (+1 Redis command). Same
 code, dispatcher off → on, alternating, two runs each (2026-12-02, load average ~3): POST /calls
 4.45, 3.96 → 3.01, 2.76 ms CPU, 2 → 1 Redis commands, 2 SQL either way.
+Main at a22a0fc (2026-12-03, another machine of the kind, quiet, 5 rounds of 300): /healthz 0.92 ms
+CPU, 1 SQL; GET /api/v1/agents 2.82 ms, 1 SQL, 1 Redis command, no health check (the list is a
+prepared read, tenants.db.read_rows); POST /calls 2.79 ms, 1 SQL, 1 Redis command, no health check.
 
 Uses its own database (BENCH_DATABASE, default sb_perfapi_bench; created and migrated here), Redis db
 BENCH_REDIS_URL (default redis://127.0.0.1:6379/5) and a private broker queue.
