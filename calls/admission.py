@@ -56,7 +56,7 @@ from django.db.models.functions import Coalesce, Greatest
 from calls import dispatcher, validation
 from calls.dialers import get_dialer
 from calls.models import LIVE_STATUSES, ActiveStatus, Call, CallEvent, SipTrunk
-from tenants import db, scoping
+from tenants import db, scoping, turns
 
 MAX_CHANNELS_MESSAGE = "Trunk concurrency (max_channels) exhausted"
 MAX_CPS_MESSAGE = "Trunk call rate (max_cps) exceeded"
@@ -215,15 +215,13 @@ MAX_BATCH = 32
 # admissions there anyway: a session that waits for that lock costs PostgreSQL a lock wait, a wake-up
 # and a recheck of the whole statement against the row's new version (EvalPlanQual), about twice the
 # work of an admission that finds the row free; and one statement for several calls takes the row,
-# writes its counters and waits for the commit's WAL flush once for all of them. Striped by trunk (a
-# fixed set of locks, whatever the number of trunks); queued per tenant and trunk.
-_TURNS = tuple(threading.Lock() for _ in range(64))
+# writes its counters and waits for the commit's WAL flush once for all of them. The turns are the
+# host's (tenants.turns: gunicorn's workers take them too, so each process's calls queue while another
+# process's statement runs), striped by trunk (a fixed set, whatever the number of trunks); queued per
+# tenant and trunk.
+_TURNS = turns.Turns("calls-admission")
 _QUEUES: dict[tuple[Any, Any], list[_Pending]] = {}
 _QUEUES_LOCK = threading.Lock()
-
-
-def _turn(trunk_id: Any) -> threading.Lock:
-    return _TURNS[hash(trunk_id) % len(_TURNS)]
 
 
 def _admit_in_turn(database: Any, pending: _Pending, channel: str | None) -> datetime | None:
@@ -234,7 +232,7 @@ def _admit_in_turn(database: Any, pending: _Pending, channel: str | None) -> dat
     key = (call.tenant_id, call.sip_trunk_id)
     with _QUEUES_LOCK:
         _QUEUES.setdefault(key, []).append(pending)
-    with _turn(call.sip_trunk_id):
+    with _TURNS.hold(call.sip_trunk_id):
         while pending.outcome is _WAITING:
             with _QUEUES_LOCK:
                 queue = _QUEUES[key]

@@ -42,7 +42,7 @@ def _queued(trunk: SipTrunk, requests: list[Callable[[], Any]]) -> list[Any]:
             thread_connection.close()
 
     threads = [threading.Thread(target=run, args=(number,)) for number in range(len(requests))]
-    with admission._turn(trunk.pk):
+    with admission._TURNS.hold(trunk.pk):
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 10
