@@ -46,6 +46,7 @@ class Turns:
         self._threads: tuple[threading.Lock, ...] = ()
         self._files: list[int | None] = []
         self._shared = True
+        self._checked: Path | None = None  # the directory, once made or found safe in this process
         self._setup = threading.Lock()
 
     def stripe(self, key: object) -> int:
@@ -89,13 +90,15 @@ class Turns:
             self._threads = tuple(threading.Lock() for _ in range(self.stripes))
             self._files = [None] * self.stripes
             self._shared = fcntl is not None
+            self._checked = None
             self._pid = os.getpid()
 
     def _open(self, number: int) -> int | None:
         try:
-            directory = self._private_directory()
+            if self._checked is None:
+                self._checked = self._private_directory()
             return os.open(
-                directory / f"{self.name}.{number}",
+                self._checked / f"{self.name}.{number}",
                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
                 0o600,
             )
@@ -105,6 +108,7 @@ class Turns:
             return None
 
     def _private_directory(self) -> Path:
+        """The directory of the turns' files, made if missing; PermissionError unless it is this user's alone."""
         uid = os.geteuid()
         directory = self._directory or Path(tempfile.gettempdir()) / f"switchboard-turns-{uid}"
         with suppress(FileExistsError):
