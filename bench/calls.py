@@ -3,9 +3,12 @@
     .venv/bin/python bench/calls.py [--seconds 10] [--clients 16] [--rounds 3] [--calls 1000] [--rate 5]
                                     [--live 10000]
 
-Deployed as an operator would: gunicorn 2 workers x 4 threads (gthread), PostgreSQL, Redis as cache
-and broker, DEBUG off; the load comes from wrk (Debian's package) on loopback, keep-alive, as the issue
-measured. Prints the goals of issue #17 as ratios, all measured in this one run:
+Deployed as an operator would (README, "Deploying"): gunicorn 2 workers x 4 threads (gthread,
+`--reuse-port`), PostgreSQL, Redis as cache and broker, DEBUG off; the load comes from wrk (Debian's
+package) on loopback, keep-alive, as the issue measured. Each rate line shows how wrk's connections
+were spread over the two workers mid-run ([9/7]): a lopsided split caps a run at about one core.
+Prints the goals of issue #17 as ratios, all measured in this one run, and the ratio POST /calls
+would reach were both runs CPU-bound (CPU per /healthz ÷ CPU per POST, every process counted):
 
 1. Latency with one connection (p50): GET /healthz and an authenticated GET /api/v1/agents
    (goal: the list ≤ 3 x /healthz).
@@ -26,6 +29,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -155,12 +159,35 @@ def wrk(port: int, path: str, *, connections: int, seconds: float, key=None, bod
             f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = {payload}\n'
         )
         command += ["-s", str(script)]
-    output = subprocess.run(
-        [*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True
-    ).stdout
+    process = subprocess.Popen(
+        [*command, f"http://127.0.0.1:{port}{path}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(max(1, round(seconds)) / 2)
+    split = connection_split(port)
+    output, errors = process.communicate()
+    if process.returncode:
+        raise SystemExit(f"wrk failed ({process.returncode}): {errors}")
     if script:
         script.unlink()
-    return _parse_wrk(output)
+    return {**_parse_wrk(output), "split": split}
+
+
+def connection_split(port: int) -> str:
+    """How wrk's connections are spread over gunicorn's workers right now (`ss`): "9/7" — the
+    largest share first. Keep-alive connections stay with the worker that accepted them, and each
+    worker runs Python on one core at a time, so a lopsided split caps the rate."""
+    try:
+        listing = subprocess.run(
+            ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    per_worker: dict[str, int] = {}
+    for line in listing.splitlines():
+        for pid in re.findall(r"pid=(\d+)", line)[:1]:
+            per_worker[pid] = per_worker.get(pid, 0) + 1
+    return "/".join(str(n) for n in sorted(per_worker.values(), reverse=True)) or "?"
 
 
 def _parse_wrk(output: str) -> dict[str, float]:
@@ -317,8 +344,11 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def rates(port: int, args, key: str, body: dict, web: subprocess.Popen, trunk_ids: list[str]) -> dict[str, list[float]]:
-    """The rate of each label in each of `--rounds` alternating rounds; prints each round."""
+def rates(
+    port: int, args, key: str, body: dict, web: subprocess.Popen, trunk_ids: list[str]
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """The rate of each label in each of `--rounds` alternating rounds, and its CPU ms per request (every
+    process of the run: gunicorn, PostgreSQL, Redis, wrk); prints each round."""
     idle, busy = trunk_ids
     live_label = f"POST /calls, {args.live:,} live"
     runs = (
@@ -327,6 +357,7 @@ def rates(port: int, args, key: str, body: dict, web: subprocess.Popen, trunk_id
         (live_label, "/integration/v1/calls", key, {**body, "sip_trunk_id": busy}),
     )
     samples: dict[str, list[float]] = {label: [] for label, *_ in runs}
+    cpu_samples: dict[str, list[float]] = {label: [] for label, *_ in runs}
     for round_number in range(1, args.rounds + 1):
         print(f"  round {round_number}:")
         for label, path, auth, payload in runs:
@@ -341,12 +372,14 @@ def rates(port: int, args, key: str, body: dict, web: subprocess.Popen, trunk_id
                 + "".join(
                     f", {name} {seconds * per_request:4.2f}{'+' * (name in ended)}" for name, seconds in spent.items()
                 )
+                + f"   [{figures['split']}]"
                 + bad
             )
             samples[label].append(figures["rate"])
+            cpu_samples[label].append(cpu_ms + sum(spent.values()) * per_request)
             if payload:
                 end_round_calls(payload["sip_trunk_id"])
-    return samples
+    return samples, cpu_samples
 
 
 def _round_ratios(numerators: list[float], denominators: list[float]) -> list[float]:
@@ -406,7 +439,7 @@ def main() -> None:
     port = free_port()
     web = start(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--threads", "4", "--worker-class", "gthread", "--no-control-socket"],
+         "--workers", "2", "--threads", "4", "--worker-class", "gthread", "--reuse-port", "--no-control-socket"],
         "bench-calls-gunicorn.log",
     )  # fmt: skip
     latencies: list[float] = []
@@ -418,7 +451,7 @@ def main() -> None:
         print(f"  GET /healthz p50 {health_ms:6.2f} ms   GET /api/v1/agents p50 {list_ms:6.2f} ms")
         print(f"  ratio list : /healthz p50 = {list_ms / health_ms:.2f} x   (goal ≤ 3 x)")
         print(f"rate, {args.clients} connections, {args.seconds:g} s each:")
-        samples = rates(port, args, key, body, web, trunk_ids)
+        samples, cpu_samples = rates(port, args, key, body, web, trunk_ids)
         live_label = f"POST /calls, {args.live:,} live"
         figures = {label: statistics.median(values) for label, values in samples.items()}
         calls, health = figures["POST /integration/v1/calls"], figures["GET /healthz"]
@@ -435,6 +468,12 @@ def main() -> None:
             f"  ratio POST /calls : /healthz = {calls / health:.1%} (of medians), {statistics.median(round_calls):.1%}"
             f" (median of the rounds' own: {_percentages(round_calls)})   (goal ≥ 35 %)"
         )
+        # Were both runs CPU-bound (the machine never idle), the rates would be in inverse proportion to
+        # the CPU each request costs: what the ratio can reach without removing work from a POST.
+        bound = statistics.median(cpu_samples["GET /healthz"]) / statistics.median(
+            cpu_samples["POST /integration/v1/calls"]
+        )
+        print(f"  CPU-bound ceiling of that ratio (CPU per /healthz ÷ CPU per POST, all processes): {bound:.1%}")
         print(
             f"  ratio POST /calls with {args.live:,} live : none = {with_live / calls:.1%} (of medians),"
             f" {statistics.median(round_live):.1%} (median of the rounds' own: {_percentages(round_live)})"

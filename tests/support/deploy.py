@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -34,6 +34,13 @@ DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/switchboard"
 # What an operator's shell has; everything else the processes see is set explicitly below.
 INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 COMMAND_TIMEOUT = 180.0  # generous: the machine running the suite may be loaded
+
+
+def free_port() -> int:
+    """A port nothing on this machine listens on now (the OS's pick, released for gunicorn to bind)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class DeployFailed(AssertionError):
@@ -86,15 +93,16 @@ class Deployment:
         return self.processes[name]
 
     def start_web(self) -> str:
-        """gunicorn as the README runs it, on a port the OS picks (read back from its log)."""
+        """gunicorn as the README runs it (each worker its own socket, `--reuse-port`), on a free port:
+        the workers bind it themselves, so a port the OS picks per bind would differ between them."""
+        port = free_port()
         self.start(
             "web", sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2", "--threads", "4",
-            "--bind", "127.0.0.1:0",
+            "--reuse-port", "--bind", f"127.0.0.1:{port}",
             # gunicorn ≥ 27 opens a control socket in $HOME by default; one per deployment here.
             "--control-socket", str(self.workdir / "gunicorn.ctl"),
         )  # fmt: skip
-        match = self.wait_for(lambda: re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", self.log("web")))
-        self.url = match.group(1)
+        self.url = f"http://127.0.0.1:{port}"
         return self.url
 
     def start_worker(self) -> None:
