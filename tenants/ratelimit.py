@@ -22,8 +22,7 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import connection
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from redis.exceptions import NoScriptError
 
 from tenants.db import cursor_without_flush_wait
 
@@ -127,29 +126,59 @@ local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
 """
-# One registered script per cache backend client (each thread has its own backend), on a Redis client
-# that keeps one connection of that backend's pool: a hit is one command on a connection already in
-# hand, without the pool's check-out (a lock and a non-blocking read of the socket, three system calls,
-# per command). Made on first use in each thread's backend (the client builds ~170 reply callbacks).
-_scripts: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+class _RedisCounter:
+    """The script's `EVALSHA` on one connection of a cache backend's pool, kept by that backend (each
+    thread has its own): a hit is one packed command written and one reply read — redis-py's
+    `Connection` API — without the client's per-command path (the pool's check-out, the retry
+    wrapper, the reply callbacks, its instrumentation hooks), which cost more than the round trip's
+    own CPU on every API request. What that path would do on a failure is done here:
+
+    - the server forgot the script (a restart, SCRIPT FLUSH: NOSCRIPT): load it, send once more;
+    - the connection was found closed (a restart, an idle timeout, CLIENT KILL): reconnect, send once
+      more, as the client's retry would (a connection lost after the server ran the command would
+      count that hit twice: the same trade);
+    - a timeout is raised, not retried (the hit may have counted). The connection drops itself on
+      any failed write or read, so a late reply is never read as the next command's.
+    """
+
+    def __init__(self, pool_client: Any) -> None:
+        self.connection = pool_client._get_connection_pool(write=True).make_connection()
+        self.sha = hashlib.sha1(_INCREMENT_SCRIPT.encode(), usedforsecurity=False).hexdigest()  # Redis's name
+
+    def increment(self, key: str, ttl: int) -> int:
+        connection = self.connection
+        loaded = reconnected = False
+        while True:  # at most three sends: once more after a NOSCRIPT, once more after a closed connection
+            try:
+                connection.send_packed_command(connection.pack_command("EVALSHA", self.sha, 1, key, ttl), False)
+                return int(connection.read_response())
+            except NoScriptError:
+                if loaded:
+                    raise
+                loaded = True
+                connection.send_packed_command(connection.pack_command("SCRIPT", "LOAD", _INCREMENT_SCRIPT), False)
+                sha = connection.read_response()
+                self.sha = sha.decode() if isinstance(sha, bytes) else sha
+            except redis.ConnectionError:
+                if reconnected:
+                    raise
+                reconnected = True
+
+
+# One counter per cache backend client (RedisCache's RedisCacheClient), made on first use.
+_counters: weakref.WeakKeyDictionary[Any, _RedisCounter] = weakref.WeakKeyDictionary()
 
 
 def _increment_in_redis(key: str, expires_at: float) -> int:
     backend = caches["default"]
     redis_key = backend.make_and_validate_key(key)
     pool_client = backend._cache  # type: ignore[attr-defined]  # RedisCache's RedisCacheClient
-    script = _scripts.get(pool_client)
-    if script is None:
-        client = pool_client._client(
-            connection_pool=pool_client._get_connection_pool(write=True), single_connection_client=True
-        )
-        # A connection the server closed meanwhile (a restart, an idle timeout) fails its next command
-        # at once: that command is sent once more on a new connection (the pool's check-out would have
-        # noticed before sending). A timeout is not retried: the hit may have counted.
-        client.connection.retry = Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
-        script = _scripts[pool_client] = client.register_script(_INCREMENT_SCRIPT)
-    # EVALSHA; redis-py loads the script again by itself if the server has forgotten it (NOSCRIPT).
-    return int(script(keys=[redis_key], args=[max(1, math.ceil(expires_at - _now())) + 1]))
+    counter = _counters.get(pool_client)
+    if counter is None:
+        counter = _counters[pool_client] = _RedisCounter(pool_client)
+    return counter.increment(redis_key, max(1, math.ceil(expires_at - _now())) + 1)
 
 
 def _increment_in_database(key: str, expires_at: float) -> int:

@@ -178,7 +178,7 @@ def test_redis_counting_survives_the_server_forgetting_the_script(settings, requ
     # when the server no longer knows the script (a restart, SCRIPT FLUSH): here, a hash it never saw
     from django.core.cache import caches
 
-    ratelimit._scripts[caches["default"]._cache].sha = "0" * 40
+    ratelimit._counters[caches["default"]._cache].sha = "0" * 40
     # then the next hit loads the script again and still counts exactly
     assert ratelimit.check("test-noscript", identity, limit).remaining == 3
 
@@ -195,6 +195,24 @@ def test_redis_counting_survives_its_connection_being_closed(settings, require_r
     # then the next hit reconnects and still counts exactly, once
     assert ratelimit.check("test-reconnect", identity, limit).remaining == 3
     assert ratelimit.check("test-reconnect", identity, limit).remaining == 2
+
+
+def test_a_redis_error_reply_raises_and_leaves_the_connection_in_step(settings, require_redis):
+    # given a window's counter key that holds text, not a count (written by something else)
+    settings.CACHES = redis_cache_settings()
+    from django.core.cache import caches
+
+    identity, limit = f"garbled-{uuid.uuid4()}", ratelimit.Limit(5, 60)
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    window = int(ratelimit._now() // 60)
+    key = caches["default"].make_and_validate_key(f"rl:test-garbled:{digest}:60:{window}")
+    redis.Redis.from_url(REDIS_URL).set(key, "not a number", ex=60)
+    # when it is counted, the server's error is raised
+    with pytest.raises(redis.ResponseError, match="not an integer"):
+        ratelimit.check("test-garbled", identity, limit)
+    # then the same connection still pairs each command with its own reply
+    other = f"fine-{uuid.uuid4()}"
+    assert [ratelimit.check("test-garbled", other, limit).remaining for _ in range(2)] == [4, 3]
 
 
 CROSS_PROCESS = """
