@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
 import weakref
 from dataclasses import dataclass
@@ -144,6 +145,7 @@ class _RedisCounter:
     """
 
     def __init__(self, pool_client: Any) -> None:
+        self.pid = os.getpid()  # a forked child makes its own: a shared socket would mix up replies
         self.connection = pool_client._get_connection_pool(write=True).make_connection()
         self.sha = hashlib.sha1(_INCREMENT_SCRIPT.encode(), usedforsecurity=False).hexdigest()  # Redis's name
 
@@ -176,7 +178,7 @@ def _increment_in_redis(key: str, expires_at: float) -> int:
     redis_key = backend.make_and_validate_key(key)
     pool_client = backend._cache  # type: ignore[attr-defined]  # RedisCache's RedisCacheClient
     counter = _counters.get(pool_client)
-    if counter is None:
+    if counter is None or counter.pid != os.getpid():
         counter = _counters[pool_client] = _RedisCounter(pool_client)
     return counter.increment(redis_key, max(1, math.ceil(expires_at - _now())) + 1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 import uuid
@@ -213,6 +214,34 @@ def test_a_redis_error_reply_raises_and_leaves_the_connection_in_step(settings, 
     # then the same connection still pairs each command with its own reply
     other = f"fine-{uuid.uuid4()}"
     assert [ratelimit.check("test-garbled", other, limit).remaining for _ in range(2)] == [4, 3]
+
+
+def test_a_forked_child_counts_on_a_connection_of_its_own(settings, require_redis):
+    # given a counter counted once on this thread's connection
+    settings.CACHES = redis_cache_settings()
+    from django.core.cache import caches
+
+    identity, limit = f"fork-{uuid.uuid4()}", ratelimit.Limit(5, 60)
+    assert ratelimit.check("test-fork", identity, limit).remaining == 4
+    parents = ratelimit._counters[caches["default"]._cache]
+    # when a forked child counts (it inherits the connection's socket along with the memory)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover — the child's own lines run outside the parent's coverage
+        try:
+            remaining = ratelimit.check("test-fork", identity, limit).remaining
+            own = ratelimit._counters[caches["default"]._cache] is not parents
+            os.write(write, json.dumps([remaining, own]).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as answer:
+        remaining, own = json.loads(answer.read())
+    # then it counted exactly, on a connection it opened itself, and the parent's still answers in step
+    assert (remaining, own) == (3, True)
+    assert ratelimit.check("test-fork", identity, limit).remaining == 2
+    assert ratelimit._counters[caches["default"]._cache] is parents
 
 
 CROSS_PROCESS = """
