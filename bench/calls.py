@@ -438,7 +438,7 @@ def main() -> None:
     add_live_calls(trunk_ids[1], args.live)
     port = free_port()
     web = start(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", "python:config.gunicorn", "--bind", f"127.0.0.1:{port}",
          "--workers", "2", "--threads", "4", "--worker-class", "gthread", "--reuse-port", "--no-control-socket"],
         "bench-calls-gunicorn.log",
     )  # fmt: skip

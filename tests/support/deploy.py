@@ -97,8 +97,8 @@ class Deployment:
         the workers bind it themselves, so a port the OS picks per bind would differ between them."""
         port = free_port()
         self.start(
-            "web", sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2", "--threads", "4",
-            "--reuse-port", "--bind", f"127.0.0.1:{port}",
+            "web", sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "python:config.gunicorn",
+            "--workers", "2", "--threads", "4", "--reuse-port", "--bind", f"127.0.0.1:{port}",
             # gunicorn ≥ 27 opens a control socket in $HOME by default; one per deployment here.
             "--control-socket", str(self.workdir / "gunicorn.ctl"),
         )  # fmt: skip
