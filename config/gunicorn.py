@@ -23,6 +23,10 @@ def on_starting(server) -> None:
         if not isinstance(address, tuple):
             raise RuntimeError(f"--reuse-port binds TCP addresses only, not {address}: drop --reuse-port for it")
         host, port = address[0], address[1]
+        if not port:
+            raise RuntimeError(
+                f"--reuse-port needs a fixed port: with {host}:0 each worker would get a port of its own"
+            )
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds: TIME_WAIT is fine

@@ -56,3 +56,10 @@ def test_a_unix_socket_with_reuse_port_is_refused_with_a_remedy(tmp_path):
     assert started.returncode == 1
     assert "--reuse-port binds TCP addresses only" in started.stderr
     assert not (tmp_path / "web.sock").exists()
+
+
+def test_port_zero_with_reuse_port_is_refused():
+    # each worker binds by itself: port 0 would give every worker a different port
+    started = _gunicorn("127.0.0.1:0")
+    assert started.returncode == 1
+    assert "--reuse-port needs a fixed port" in started.stderr
