@@ -185,8 +185,9 @@ def connection_split(port: int) -> str:
         return "?"
     per_worker: dict[str, int] = {}
     for line in listing.splitlines():
-        for pid in re.findall(r"pid=(\d+)", line)[:1]:
-            per_worker[pid] = per_worker.get(pid, 0) + 1
+        owner = re.search(r"pid=(\d+)", line)  # the first process holding the connection
+        if owner:
+            per_worker[owner[1]] = per_worker.get(owner[1], 0) + 1
     return "/".join(str(n) for n in sorted(per_worker.values(), reverse=True)) or "?"
 
 

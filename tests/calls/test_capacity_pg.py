@@ -10,7 +10,6 @@ import json
 import multiprocessing
 import os
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from django.db import connection
 from calls.models import Call, CallStatus
 from calls.services import MAX_CHANNELS_MESSAGE, MAX_CPS_MESSAGE
 from tests.calls.conftest import call_body, max_overlap, max_starts_in_one_second
+from tests.support.http_servers import free_port
 from tests.support.worker import ROOT, database_url_for_test_db, wait_for
 
 pytestmark = pytest.mark.skipif(
@@ -35,16 +35,10 @@ pytestmark = pytest.mark.skipif(
 PROCESSES, THREADS, PER_THREAD = 4, 4, 4  # 64 requests
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def gunicorn_url(django_db_setup):
     """A gunicorn (2 processes x 4 threads) serving the project against the test database."""
-    port = _free_port()
+    port = free_port()
     queue = f"test-capacity-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,

@@ -4,7 +4,6 @@ by the worker's dispatcher, or published by the web on commit (SQLite, or the di
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 import uuid
@@ -19,6 +18,7 @@ from calls import admission, dialing, dispatcher, services
 from calls.models import Call, CallStatus
 from tenants import queue
 from tests.calls.conftest import call_body
+from tests.support.http_servers import free_port
 from tests.support.worker import wait_for
 
 postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's")
@@ -78,9 +78,7 @@ def test_a_worker_runs_a_dispatcher_only_on_postgresql_with_it_on(settings):
 
 
 def test_a_dispatcher_without_a_database_retries_quietly_and_stops(caplog):
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there
     params = {"host": "127.0.0.1", "port": port, "dbname": "nowhere", "user": "u", "password": "s3cret-pw-123"}
     one = dispatcher.Dispatcher({**dispatcher.SESSION_DEFAULTS, **params, "autocommit": True}, "calls")
     with caplog.at_level(logging.WARNING, logger="calls.dispatcher"):

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from tests.support.deploy import ROOT, free_port
+from tests.support.deploy import ROOT
+from tests.support.http_servers import free_port
 
 pytestmark = pytest.mark.deploy
 

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from django.db import connection
 
 from tenants import health
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.http_servers import free_port
 
 
 def test_ready_when_everything_answers(client, db):
@@ -24,7 +17,7 @@ def test_ready_when_everything_answers(client, db):
 
 
 def test_an_unreachable_broker_is_named_and_answers_503(client, db, settings):
-    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{_closed_port()}/0"
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"
     response = client.get("/readyz")
     assert response.status_code == 503
     body = response.json()
@@ -38,7 +31,7 @@ def test_an_unreachable_cache_is_named(client, db, settings):
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": f"redis://:hunter2-secret@127.0.0.1:{_closed_port()}/0",
+            "LOCATION": f"redis://:hunter2-secret@127.0.0.1:{free_port()}/0",
         }
     }
     response = client.get("/readyz")
@@ -61,5 +54,5 @@ def test_a_database_that_fails_is_named(client, monkeypatch):
 
 
 def test_healthz_stays_the_cheap_liveness_check(client, db, settings):
-    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{_closed_port()}/0"
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"
     assert client.get("/healthz").json() == {"status": "ok"}

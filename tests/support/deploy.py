@@ -17,7 +17,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,18 +28,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.support.http_servers import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/switchboard"
 # What an operator's shell has; everything else the processes see is set explicitly below.
 INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 COMMAND_TIMEOUT = 180.0  # generous: the machine running the suite may be loaded
-
-
-def free_port() -> int:
-    """A port nothing on this machine listens on now (the OS's pick, released for gunicorn to bind)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class DeployFailed(AssertionError):

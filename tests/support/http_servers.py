@@ -33,7 +33,8 @@ Every request is recorded before it is answered: ``server.requests`` (a copy), `
 ``server.last``, ``server.client_ports()`` (one port per TCP connection: keep-alive checks),
 ``server.clear()``. All of it is thread-safe.
 
-Other helpers: ``blackhole_port()`` (a loopback port where connecting hangs: connect timeouts),
+Other helpers: ``free_port()`` (a loopback port nothing listens on: refused connections, or one for a
+server started outside the test), ``blackhole_port()`` (a loopback port where connecting hangs: connect timeouts),
 ``self_signed_certificate()``, and the ``fresh_http_pools`` fixture (closes integrations.http's
 pooled sessions and resolution cache before and after a test).
 
@@ -371,6 +372,14 @@ def self_signed_certificate(names: tuple[str, ...] = ("localhost", "127.0.0.1"))
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now: the OS's pick, released (connecting to it is refused,
+    and a server started by the test can bind it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from datetime import timedelta
 
 import pytest
@@ -12,6 +11,7 @@ from django.utils import timezone
 from calls import dialing
 from calls.dialers import livekit
 from calls.models import Call, CallStatus
+from tests.support.http_servers import free_port
 from tests.voice.conftest import METADATA, PHONE, TRUNK_PHONE, place_and_dial, trigger
 
 
@@ -118,10 +118,7 @@ def test_failed_dispatch_dials_nobody(tenant, voice_agent, livekit_trunk, liveki
 
 
 def test_unreachable_server_is_trigger_failed(tenant, voice_agent, make_livekit_trunk, livekit_server):
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    trunk = make_livekit_trunk(config={"url": f"http://127.0.0.1:{port}"})
+    trunk = make_livekit_trunk(config={"url": f"http://127.0.0.1:{free_port()}"})  # nobody listens there
     call = place_and_dial(trigger(tenant, voice_agent, trunk).call)
     assert call.status == CallStatus.TRIGGER_FAILED
     assert call.events.get(status=CallStatus.TRIGGER_FAILED).detail["step"] == "dispatch"
