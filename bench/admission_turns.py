@@ -5,7 +5,7 @@
 `--processes` processes of `--threads` threads each (as gunicorn 2 x 4 would run) admit calls to one
 trunk with large limits through `calls.admission.admit_call`, as fast as they can. The seconds
 take turns among three ways, in the same run, so a drift in the shared machine's speed hits all alike:
-- "batched": as built — admissions to one trunk take turns on the host (`calls.admission._TURNS`),
+- "batched": as built — admissions to one trunk take turns in each process (`calls.admission._TURNS`),
   and the calls queued while a statement ran go together in the next one (up to MAX_BATCH);
 - "one per statement": taking turns, but every call in a statement of its own (MAX_BATCH = 1, as
   built before 2026-12-02's second session);

@@ -215,10 +215,11 @@ MAX_BATCH = 32
 # admissions there anyway: a session that waits for that lock costs PostgreSQL a lock wait, a wake-up
 # and a recheck of the whole statement against the row's new version (EvalPlanQual), about twice the
 # work of an admission that finds the row free; and one statement for several calls takes the row,
-# writes its counters and waits for the commit's WAL flush once for all of them. The turns are the
-# host's (tenants.turns: gunicorn's workers take them too, so each process's calls queue while another
-# process's statement runs), striped by trunk (a fixed set, whatever the number of trunks); queued per
-# tenant and trunk.
+# writes its counters and waits for the commit's WAL flush once for all of them. The turns are each
+# process's (tenants.turns), striped by trunk (a fixed set, whatever the number of trunks); queued per
+# tenant and trunk. Another process's statement may wait on the row meanwhile: it is in PostgreSQL
+# already when the row comes free, where a turn shared with it would first wait for two interpreters'
+# GILs (tenants.turns says what that cost).
 _TURNS = turns.Turns("calls-admission")
 _QUEUES: dict[tuple[Any, Any], list[_Pending]] = {}
 _QUEUES_LOCK = threading.Lock()
