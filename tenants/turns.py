@@ -35,7 +35,7 @@ class Turns:
         self._setup = threading.Lock()
 
     def stripe(self, key: object) -> int:
-        """The stripe of `key` — the same in every process (its text's CRC-32, not Python's seeded hash)."""
+        """The stripe of `key`: its text's CRC-32, the same from run to run (unlike Python's seeded hash)."""
         return zlib.crc32(str(key).encode()) % self.stripes
 
     @contextmanager
