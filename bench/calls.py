@@ -215,9 +215,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(command: list[str], log_name: str) -> subprocess.Popen:
+def start(command: list[str], log_name: str, *, cwd: Path = ROOT, env: dict | None = None) -> subprocess.Popen:
     log = (ROOT / ".local" / log_name).open("wb")
-    return subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        command, cwd=cwd, env=env or ENV, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def start_gunicorn(log_name: str, *, cwd: Path = ROOT, env: dict | None = None) -> tuple[subprocess.Popen, int]:
+    """gunicorn as README's deploy runs it (2 workers x 4 threads, --reuse-port) on a free port."""
+    port = free_port()
+    web = start(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", "python:config.gunicorn", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2", "--threads", "4", "--worker-class", "gthread", "--reuse-port", "--no-control-socket"],
+        log_name, cwd=cwd, env=env,
+    )  # fmt: skip
+    return web, port
+
+
+def measured_wrk(
+    web: subprocess.Popen, port: int, path: str, **wrk_args
+) -> tuple[dict, float, dict[str, float], set[str]]:
+    """One wrk run against `web`: its figures, gunicorn's CPU ms per request, the other programs' CPU ms
+    per request (`cpu_spent`), and the programs one of whose processes ended meanwhile."""
+    cpu, others = group_cpu_seconds(web.pid), cpu_by_process()
+    figures = wrk(port, path, **wrk_args)
+    per_request = 1000 / max(1.0, figures["requests"])
+    gunicorn_ms = (group_cpu_seconds(web.pid) - cpu) * per_request
+    spent, ended = cpu_spent(others, cpu_by_process())
+    return figures, gunicorn_ms, {name: seconds * per_request for name, seconds in spent.items()}, ended
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -362,22 +388,18 @@ def rates(
     for round_number in range(1, args.rounds + 1):
         print(f"  round {round_number}:")
         for label, path, auth, payload in runs:
-            cpu, others = group_cpu_seconds(web.pid), cpu_by_process()
-            figures = wrk(port, path, connections=args.clients, seconds=args.seconds, key=auth, body=payload)
-            per_request = 1000 / max(1.0, figures["requests"])
-            cpu_ms = (group_cpu_seconds(web.pid) - cpu) * per_request
-            spent, ended = cpu_spent(others, cpu_by_process())
+            figures, cpu_ms, spent, ended = measured_wrk(
+                web, port, path, connections=args.clients, seconds=args.seconds, key=auth, body=payload
+            )
             bad = f"   ({figures['bad']:.0f} non-2xx)" if figures["bad"] else ""
             print(
                 f"    {label:31s}{figures['rate']:8.1f} req/s   CPU ms/request: gunicorn {cpu_ms:5.2f}"
-                + "".join(
-                    f", {name} {seconds * per_request:4.2f}{'+' * (name in ended)}" for name, seconds in spent.items()
-                )
+                + "".join(f", {name} {ms:4.2f}{'+' * (name in ended)}" for name, ms in spent.items())
                 + f"   [{figures['split']}]"
                 + bad
             )
             samples[label].append(figures["rate"])
-            cpu_samples[label].append(cpu_ms + sum(spent.values()) * per_request)
+            cpu_samples[label].append(cpu_ms + sum(spent.values()))
             if payload:
                 end_round_calls(payload["sip_trunk_id"])
     return samples, cpu_samples
@@ -437,12 +459,7 @@ def main() -> None:
     create_database()
     key, body, trunk_ids = setup_tenant()
     add_live_calls(trunk_ids[1], args.live)
-    port = free_port()
-    web = start(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", "python:config.gunicorn", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--threads", "4", "--worker-class", "gthread", "--reuse-port", "--no-control-socket"],
-        "bench-calls-gunicorn.log",
-    )  # fmt: skip
+    web, port = start_gunicorn("bench-calls-gunicorn.log")
     latencies: list[float] = []
     try:
         wait_until_up(port)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import statistics
 import subprocess
 import sys
@@ -45,27 +44,19 @@ bench = _bench_calls()
 
 
 def start(root: Path, name: str) -> tuple[subprocess.Popen, int]:
-    port = bench.free_port()
+    """`root`'s gunicorn, with this checkout's local secrets (the database's rows are encrypted with them)."""
     env = {**bench.ENV, "SWITCHBOARD_LOCAL_DIR": str(ROOT / ".local")}
-    log = (ROOT / ".local" / f"bench-calls-ab-{name}.log").open("wb")
-    web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", "python:config.gunicorn", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--threads", "4", "--worker-class", "gthread", "--reuse-port", "--no-control-socket"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    return web, port
+    return bench.start_gunicorn(f"bench-calls-ab-{name}.log", cwd=root, env=env)
 
 
 def measure(web: subprocess.Popen, port: int, path: str, args, key=None, body=None) -> tuple[float, float, bool]:
     """(requests/s, CPU ms per request of every process, whether a process ended meanwhile)."""
-    cpu, others = bench.group_cpu_seconds(web.pid), bench.cpu_by_process()
-    figures = bench.wrk(port, path, connections=args.clients, seconds=args.seconds, key=key, body=body)
+    figures, gunicorn_ms, spent, ended = bench.measured_wrk(
+        web, port, path, connections=args.clients, seconds=args.seconds, key=key, body=body
+    )
     if figures["bad"]:
         raise SystemExit(f"{path} answered {figures['bad']:.0f} non-2xx: see .local/bench-calls-ab-*.log")
-    spent, ended = bench.cpu_spent(others, bench.cpu_by_process())
-    per_request = 1000 / max(1.0, figures["requests"])
-    total = (bench.group_cpu_seconds(web.pid) - cpu + sum(spent.values())) * per_request
-    return figures["rate"], total, bool(ended)
+    return figures["rate"], gunicorn_ms + sum(spent.values()), bool(ended)
 
 
 def main() -> None:
@@ -116,5 +107,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.chdir(ROOT)
     main()

@@ -220,7 +220,7 @@ MAX_BATCH = 32
 # tenant and trunk. Another process's statement may wait on the row meanwhile: it is in PostgreSQL
 # already when the row comes free, where a turn shared with it would first wait for two interpreters'
 # GILs (tenants.turns says what that cost).
-_TURNS = turns.Turns("calls-admission")
+_TURNS = turns.Turns()
 _QUEUES: dict[tuple[Any, Any], list[_Pending]] = {}
 _QUEUES_LOCK = threading.Lock()
 

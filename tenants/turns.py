@@ -26,10 +26,10 @@ from contextlib import contextmanager
 
 
 class Turns:
-    """`stripes` turns named `name`, among the threads of each process."""
+    """`stripes` turns among the threads of each process."""
 
-    def __init__(self, name: str, stripes: int = 64) -> None:
-        self.name, self.stripes = name, stripes
+    def __init__(self, stripes: int = 64) -> None:
+        self.stripes = stripes
         self._pid: int | None = None
         self._locks: tuple[threading.Lock, ...] = ()
         self._setup = threading.Lock()

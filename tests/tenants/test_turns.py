@@ -8,7 +8,7 @@ from tenants.turns import Turns
 
 
 def test_threads_of_one_process_take_turns():
-    turns = Turns("test")
+    turns = Turns()
     inside, most = 0, 0
     lock = threading.Lock()
 
@@ -32,7 +32,7 @@ def test_threads_of_one_process_take_turns():
 
 
 def test_keys_on_other_stripes_do_not_wait():
-    turns = Turns("test")
+    turns = Turns()
     first, second = (
         "trunk-1",
         next(f"trunk-{n}" for n in range(2, 100) if turns.stripe(f"trunk-{n}") != turns.stripe("trunk-1")),
@@ -49,13 +49,13 @@ def test_keys_on_other_stripes_do_not_wait():
 
 
 def test_the_stripe_is_the_same_in_every_process():
-    assert Turns("a").stripe("0b8f5c3e-4c1a-4f59-9d1e-2b8f1a3c5d7e") == 3  # CRC-32, not the seeded hash
+    assert Turns().stripe("0b8f5c3e-4c1a-4f59-9d1e-2b8f1a3c5d7e") == 3  # CRC-32, not the seeded hash
 
 
 def test_a_forked_child_gets_its_own_locks():
     """A turn held across a fork is the parent's thread's: the child takes its own at once instead of
     inheriting a held lock that nobody in it would ever release."""
-    turns = Turns("test")
+    turns = Turns()
     context = multiprocessing.get_context("fork")
     taken = context.Event()
 
