@@ -146,8 +146,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL")
 DATABASE_CACHE_TABLE = "switchboard_cache"
 CACHES: dict[str, dict[str, Any]]
+# Every command to the shared cache is bounded in time: a Redis that stops answering makes requests
+# that need it answer 503 after this long (tenants.api.UNAVAILABLE_ERRORS), never hang.
+REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 2.0)
+if REDIS_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured("REDIS_TIMEOUT_SECONDS must be a number of seconds above 0")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": REDIS_TIMEOUT_SECONDS, "socket_timeout": REDIS_TIMEOUT_SECONDS},
+        }
+    }
 else:
     CACHES = {
         "default": {

@@ -29,9 +29,9 @@ from rules.serializers import (
     WidgetVisitorMessageSerializer,
 )
 from rules.widget import WidgetRefused
-from tenants.api import ErrorSerializer, error_body, status_for
+from tenants.api import UNAVAILABLE_ERRORS, ErrorSerializer, error_body, status_for, unavailable
 from tenants.auth import client_ip
-from tenants.errors import ErrorCode
+from tenants.errors import ErrorCode, ServiceUnavailable
 
 R = TypeVar("R", bound=HttpResponse)
 ALLOWED_METHODS = "GET, POST, OPTIONS"
@@ -46,6 +46,7 @@ ERROR_DESCRIPTIONS = {
     413: "Request body too large",
     415: "Content-Type must be application/json",
     429: "Too many requests (see Retry-After)",
+    503: "Service temporarily unavailable (see Retry-After)",
 }
 
 
@@ -66,7 +67,7 @@ def _cors(response: R, origin: str | None, *, preflight: bool = False) -> R:
     return response
 
 
-def _error(exc: WidgetRefused, origin: str | None, *, cors: bool = True) -> JsonResponse:
+def _error(exc: WidgetRefused | ServiceUnavailable, origin: str | None, *, cors: bool = True) -> JsonResponse:
     response = JsonResponse(exc.to_dict(), status=status_for(exc))
     if exc.retry_after is not None:
         response["Retry-After"] = str(exc.retry_after)
@@ -103,6 +104,10 @@ class WidgetView(APIView):
             return _cors(handler(request, origin, **kwargs), origin)
         except WidgetRefused as exc:
             return self.refused(exc, origin)
+        except UNAVAILABLE_ERRORS as exc:
+            # Readable (CORS) by a widget on a known site, so it can wait and send again.
+            allowed = origin is not None and widget.origin_allowed_anywhere(origin)
+            return _error(unavailable(exc), origin, cors=allowed)
 
     def preflight(self, request, origin: str | None, **kwargs: Any) -> HttpResponse:
         raise NotImplementedError
@@ -120,7 +125,7 @@ class SessionsView(WidgetView):
 
     @extend_schema(
         request=WidgetSessionOpenSerializer,
-        responses={201: WidgetSessionSerializer, **_documented_errors(400, 401, 403, 413, 415, 429)},
+        responses={201: WidgetSessionSerializer, **_documented_errors(400, 401, 403, 413, 415, 429, 503)},
         auth=[],
         summary="Open a widget session",
     )
@@ -160,7 +165,7 @@ class SessionMessagesView(WidgetView):
     @extend_schema(
         parameters=[SESSION_ID],
         request=WidgetVisitorMessageSerializer,
-        responses={200: WidgetReplySerializer, **_documented_errors(400, 401, 403, 413, 415, 429)},
+        responses={200: WidgetReplySerializer, **_documented_errors(400, 401, 403, 413, 415, 429, 503)},
         auth=[{WIDGET_SESSION_SCHEME: []}],  # type: ignore[list-item]  # a security requirement object
         summary="Send a visitor message",
     )

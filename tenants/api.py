@@ -14,12 +14,14 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
+from redis import ConnectionError as RedisConnectionError
+from redis import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from tenants.auth import INVALID_KEY_MESSAGE
-from tenants.errors import DomainError, ErrorCode
+from tenants.errors import DomainError, ErrorCode, ServiceUnavailable
 from tenants.scoping import for_tenant
 from tenants.validation import taken_in_tenant
 
@@ -63,7 +65,13 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.UNSUPPORTED_FORMAT: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     ErrorCode.MISMATCH: status.HTTP_422_UNPROCESSABLE_ENTITY,
     ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
+    ErrorCode.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
+
+# The shared cache (Redis) unreachable or not answering within REDIS_TIMEOUT_SECONDS, wherever a request
+# met it: answered as ServiceUnavailable (503 with Retry-After), not as a 500. Its error replies are
+# bugs, and stay 500s.
+UNAVAILABLE_ERRORS = (RedisConnectionError, RedisTimeoutError)
 
 
 def status_for(error: DomainError) -> int:
@@ -72,8 +80,14 @@ def status_for(error: DomainError) -> int:
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF errors, domain errors (and Django's 404/403/413) as `{"error": "...", "details": {...}}`."""
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        exc = unavailable(exc)
     if isinstance(exc, DomainError):
-        return Response(exc.to_dict(), status=status_for(exc))
+        refused = Response(exc.to_dict(), status=status_for(exc))
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            refused["Retry-After"] = str(retry_after)
+        return refused
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("Request body too large"), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, Http404):
@@ -96,6 +110,13 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         response.data = error_body(str(detail)) if not isinstance(detail, (dict, list)) else _validation_body(detail)
     return response
+
+
+def unavailable(exc: Exception) -> ServiceUnavailable:
+    """The 503 a request gets for one of UNAVAILABLE_ERRORS, logged by class only (a message may name
+    the server's address)."""
+    logger.warning("shared cache unavailable (%s): answered 503", type(exc).__name__)
+    return ServiceUnavailable()
 
 
 def is_api_path(path: str) -> bool:

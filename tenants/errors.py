@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"  # the input is over a size limit
     UNSUPPORTED_FORMAT = "unsupported_format"  # the input is not in a format we read
     RATE_LIMITED = "rate_limited"  # too many requests; `retry_after` seconds
+    UNAVAILABLE = "unavailable"  # a service this needs (the shared cache) is down; `retry_after` seconds
 
 
 class DomainError(Exception):
@@ -44,3 +45,16 @@ class NotFound(DomainError):
 
     def __init__(self, message: str = "Not found.", **extra: Any) -> None:
         super().__init__(message, **extra)
+
+
+class ServiceUnavailable(DomainError):
+    """A service the request needs (the shared cache) cannot be reached now: the request may be sent
+    again unchanged after `retry_after` seconds, and nothing was done."""
+
+    code = ErrorCode.UNAVAILABLE
+    MESSAGE = "Service temporarily unavailable; try again shortly"
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self, message: str = MESSAGE, *, retry_after: int = RETRY_AFTER_SECONDS) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

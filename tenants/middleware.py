@@ -17,7 +17,7 @@ from django.middleware import csrf
 from django_otp import middleware as otp_middleware
 
 from tenants import metrics
-from tenants.api import is_api_path, json_error
+from tenants.api import UNAVAILABLE_ERRORS, is_api_path, json_error, status_for, unavailable
 
 # Django's own words where DRF has a matching message, so a 404 reads the same wherever it came from.
 MESSAGES = {404: "Not found.", 500: "Internal server error"}
@@ -70,7 +70,7 @@ class ApiErrorMiddleware:
     that are not DRF's), refuse a NUL character in the URL or a header with 400, and turn Django's
     HTML error pages (unknown route, CSRF failure, an unhandled exception — DEBUG on or off) into
     `{"error": "..."}`. A body without Content-Length reads as empty. Responses to API-key requests carry
-    the key's `RateLimit-*` headers.
+    the key's `RateLimit-*` headers. A view that met the shared cache down answers 503 with Retry-After.
     """
 
     def __init__(self, get_response) -> None:
@@ -92,6 +92,16 @@ class ApiErrorMiddleware:
         if decision is not None:
             for name, value in decision.headers().items():
                 response[name] = value
+        return response
+
+    def process_exception(self, request, exception):
+        """A view on an API path that met the shared cache down (DRF's views answer it themselves):
+        503 with Retry-After, as tenants.api.exception_handler does."""
+        if not (is_api_path(request.path_info) and isinstance(exception, UNAVAILABLE_ERRORS)):
+            return None
+        error = unavailable(exception)
+        response = json_error(error.message, status_for(error))
+        response["Retry-After"] = str(error.retry_after)
         return response
 
 

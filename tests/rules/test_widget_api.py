@@ -268,4 +268,4 @@ def test_the_widget_api_is_in_the_openapi_schema(client, db):
     assert sessions["post"]["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/WidgetSessionOpenRequest"
     }
-    assert sorted(messages["post"]["responses"]) == ["200", "400", "401", "403", "413", "415", "429"]
+    assert sorted(messages["post"]["responses"]) == ["200", "400", "401", "403", "413", "415", "429", "503"]

@@ -1,0 +1,168 @@
+"""The shared cache (Redis) down or silent: API requests answer 503 with Retry-After in bounded time,
+change nothing, and leak no address; the deployment's settings bound every Redis command in time."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from calls.models import Agent, Call, SipTrunk
+from rules.models import WidgetKey
+from tenants import ratelimit
+from tenants.models import Role
+from tenants.services import create_api_key
+from tests.support.api import bearer_client
+
+ROOT = Path(__file__).resolve().parents[2]
+UNAVAILABLE = {"error": "Service temporarily unavailable; try again shortly"}
+ORIGIN = "https://shop.example"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def silent_redis() -> Iterator[int]:
+    """A server on 127.0.0.1 that accepts connections and reads, but never answers (a stuck Redis)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stopping = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stopping.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            held.append(conn)  # kept open, read by nobody: every command waits for its reply
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stopping.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+def _redis_cache(port: int, timeout: float = 0.3) -> dict:
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://:hunter2@127.0.0.1:{port}/0",
+            "OPTIONS": {"socket_connect_timeout": timeout, "socket_timeout": timeout},
+        }
+    }
+
+
+@pytest.fixture
+def key_client(tenant):
+    _, raw = create_api_key(tenant, name="member", role=Role.MEMBER)
+    return bearer_client(raw)
+
+
+def _assert_unavailable(response) -> None:
+    assert response.status_code == 503
+    assert response.json() == UNAVAILABLE
+    assert response["Retry-After"] == "5"
+
+
+@pytest.mark.parametrize("server", ["refusing", "silent"])
+def test_api_requests_answer_503_when_the_shared_cache_is_down(
+    server, key_client, tenant, settings, silent_redis, caplog
+):
+    port = _closed_port() if server == "refusing" else silent_redis
+    settings.CACHES = _redis_cache(port)
+    agent = Agent.objects.create(tenant=tenant, name="Sales", agent_code="sales")
+    trunk = SipTrunk.objects.create(tenant=tenant, name="Main", trunk_phone="+14155550123")
+    body = {"phone_number": "+14155552671", "agent_id": str(agent.pk), "sip_trunk_id": str(trunk.pk)}
+
+    with caplog.at_level(logging.WARNING, logger="tenants.api"):
+        listed = key_client.get("/api/v1/agents")
+        placed = key_client.post("/integration/v1/calls", body, format="json")
+
+    _assert_unavailable(listed)
+    _assert_unavailable(placed)
+    assert not Call.objects.exists()
+    trunk.refresh_from_db()
+    assert trunk.live_calls == 0
+    # Logged by the error's class: neither the server's address nor its password.
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    assert "shared cache unavailable" in logged
+    assert "hunter2" not in logged and str(port) not in logged
+
+
+def test_the_api_answers_again_once_the_cache_is_back(key_client, settings):
+    settings.CACHES = _redis_cache(_closed_port())
+    _assert_unavailable(key_client.get("/api/v1/agents"))
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    ratelimit._counters.clear()
+    assert key_client.get("/api/v1/agents").status_code == 200
+
+
+def test_the_widget_answers_503_readable_by_a_known_site_only(tenant, settings):
+    settings.CACHES = _redis_cache(_closed_port())
+    key = WidgetKey.objects.create(tenant=tenant, name="Shop", allowed_origins=[ORIGIN])
+    body = json.dumps({"widget_key": key.key, "variables": {}})
+
+    known = Client(HTTP_ORIGIN=ORIGIN).post("/widget/v1/sessions", body, content_type="application/json")
+    other = Client(HTTP_ORIGIN="https://evil.example").post(
+        "/widget/v1/sessions", body, content_type="application/json"
+    )
+
+    _assert_unavailable(known)
+    assert known["Access-Control-Allow-Origin"] == ORIGIN
+    _assert_unavailable(other)
+    assert "Access-Control-Allow-Origin" not in other
+
+
+def _cache_settings(tmp_path, **environment: str) -> subprocess.CompletedProcess:
+    keep = {"PATH", "HOME", "LANG", "PYTHONPATH"}
+    env = {name: value for name, value in __import__("os").environ.items() if name in keep}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", SWITCHBOARD_LOCAL_DIR=str(tmp_path), DEBUG="true")
+    env.update(environment)
+    code = "import json; from django.conf import settings; print(json.dumps(settings.CACHES['default']))"
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_the_deployment_bounds_every_redis_command_in_time(tmp_path):
+    default = _cache_settings(tmp_path, REDIS_URL="redis://127.0.0.1:6379/1")
+    assert default.returncode == 0, default.stderr
+    assert json.loads(default.stdout)["OPTIONS"] == {"socket_connect_timeout": 2.0, "socket_timeout": 2.0}
+
+    chosen = _cache_settings(tmp_path, REDIS_URL="redis://127.0.0.1:6379/1", REDIS_TIMEOUT_SECONDS="0.5")
+    assert json.loads(chosen.stdout)["OPTIONS"] == {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+
+    refused = _cache_settings(tmp_path, REDIS_URL="redis://127.0.0.1:6379/1", REDIS_TIMEOUT_SECONDS="0")
+    assert refused.returncode == 1
+    assert "REDIS_TIMEOUT_SECONDS must be a number of seconds above 0" in refused.stderr
+
+
+def test_a_view_outside_drf_on_an_api_path_answers_503_too(rf):
+    import redis
+
+    from tenants.middleware import ApiErrorMiddleware
+
+    middleware = ApiErrorMiddleware(lambda request: None)
+    answered = middleware.process_exception(rf.post("/hooks/v1/x"), redis.TimeoutError("Timeout reading"))
+    assert answered.status_code == 503 and answered["Retry-After"] == "5"
+    assert json.loads(answered.content) == UNAVAILABLE
+    # Elsewhere, and for any other error, Django's own handling stays.
+    assert middleware.process_exception(rf.get("/admin/"), redis.ConnectionError()) is None
+    assert middleware.process_exception(rf.get("/api/v1/agents"), redis.ResponseError("WRONGTYPE")) is None
