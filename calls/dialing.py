@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from calls import leases
 from calls.dialers import get_dialer
+from calls.dispatcher import TASK as ADVANCE_TASK  # the one name of the dialer-step task
 from calls.events import record_call_event
 from calls.models import LIVE_STATUSES, Call, CallStatus
 from rules.models import Channel
@@ -50,7 +51,7 @@ def schedule_dialer_step(call: Call, due_at: datetime | None, state: dict[str, A
     if due_at is not None:
         delay = max(0.0, (due_at - now).total_seconds())
         if delay <= settings.CALLS_MAX_COUNTDOWN_SECONDS:
-            queue.enqueue_on_commit("calls.advance_call", call.pk, countdown=delay)
+            queue.enqueue_on_commit(ADVANCE_TASK, call.pk, countdown=delay)
 
 
 def advance_call(call_id: uuid.UUID | str) -> None:
@@ -116,7 +117,7 @@ def sweep_dialer(limit: int = 500) -> int:
     )
     ids = list(due)
     for call_id in ids:
-        queue.enqueue("calls.advance_call", call_id)
+        queue.enqueue(ADVANCE_TASK, call_id)
     return len(ids)
 
 
