@@ -280,7 +280,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Long countdowns are avoided (periodic sweeps pick up due work); this keeps Redis redelivery sane.
 # (Only for brokers that have one: the SQLAlchemy transport hands its options to create_engine().)
 if CELERY_BROKER_URL.startswith(("redis", "rediss", "sqs")):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+if CELERY_BROKER_URL.startswith(("redis", "rediss")):
+    # A publish to a Redis broker that stops answering would otherwise wait forever (kombu's default):
+    # bounded like the cache's commands, it fails and is logged (tenants.queue), and the sweeps resend.
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
+        "socket_timeout": REDIS_TIMEOUT_SECONDS,
+        "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+    }
 # How many times a task may be redelivered after killing its worker before it is recorded as failed.
 TASK_MAX_DELIVERIES = env_int("TASK_MAX_DELIVERIES", 5)
 

@@ -1,10 +1,12 @@
-"""The shared cache (Redis) down or silent: API requests answer 503 with Retry-After in bounded time,
-change nothing, and leak no address; the deployment's settings bound every Redis command in time."""
+"""Redis down or silent: API requests answer 503 with Retry-After in bounded time, change nothing, and
+leak no address; a publish to a silent Redis broker fails in bounded time; the deployment's settings
+bound every Redis command in time."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -132,13 +134,19 @@ def test_the_widget_answers_503_readable_by_a_known_site_only(tenant, settings):
     assert "Access-Control-Allow-Origin" not in other
 
 
-def _cache_settings(tmp_path, **environment: str) -> subprocess.CompletedProcess:
+def _in_a_fresh_process(tmp_path, code: str, **environment: str) -> subprocess.CompletedProcess:
+    """`code` run after config.settings loaded in a new interpreter (DEBUG on, the given variables)."""
     keep = {"PATH", "HOME", "LANG", "PYTHONPATH"}
-    env = {name: value for name, value in __import__("os").environ.items() if name in keep}
+    env = {name: value for name, value in os.environ.items() if name in keep}
     env.update(DJANGO_SETTINGS_MODULE="config.settings", SWITCHBOARD_LOCAL_DIR=str(tmp_path), DEBUG="true")
     env.update(environment)
+    script = f"import django; django.setup(); {code}"
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def _cache_settings(tmp_path, **environment: str) -> subprocess.CompletedProcess:
     code = "import json; from django.conf import settings; print(json.dumps(settings.CACHES['default']))"
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    return _in_a_fresh_process(tmp_path, code, **environment)
 
 
 def test_the_deployment_bounds_every_redis_command_in_time(tmp_path):
@@ -166,3 +174,16 @@ def test_a_view_outside_drf_on_an_api_path_answers_503_too(rf):
     # Elsewhere, and for any other error, Django's own handling stays.
     assert middleware.process_exception(rf.get("/admin/"), redis.ConnectionError()) is None
     assert middleware.process_exception(rf.get("/api/v1/agents"), redis.ResponseError("WRONGTYPE")) is None
+
+
+def test_a_publish_to_a_silent_redis_broker_fails_in_bounded_time_and_is_logged(tmp_path, silent_redis):
+    # Without the broker's socket timeout the publish would wait forever (the subprocess's 60 s guard).
+    result = _in_a_fresh_process(
+        tmp_path,
+        "from tenants import queue; print(queue.enqueue('calls.advance_call', 'x'))",
+        CELERY_BROKER_URL=f"redis://127.0.0.1:{silent_redis}/0",
+        REDIS_TIMEOUT_SECONDS="0.3",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+    assert "could not enqueue calls.advance_call; the sweep will retry" in result.stderr
