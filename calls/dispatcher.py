@@ -41,16 +41,10 @@ TASK = "calls.advance_call"
 RETRY_SECONDS = 2.0  # a waiting dispatcher tries the lock this often
 POLL_SECONDS = 1.0  # how soon a listening dispatcher notices it is asked to stop
 MAX_BACKOFF_SECONDS = 30.0
-# libpq defaults unless the database OPTIONS say otherwise: a dead server is noticed in about 25 s
-# even when no packet says so (a listening session is otherwise idle).
-SESSION_DEFAULTS = {
-    "application_name": "switchboard-call-dispatcher",
-    "connect_timeout": 5,
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 5,
-    "keepalives_count": 3,
-}
+# Its session's name; connect_timeout and the keepalives that notice a dead server in about 25 s even
+# when no packet says so (a listening session is otherwise idle) come with the database OPTIONS
+# (config.settings).
+SESSION_DEFAULTS = {"application_name": "switchboard-call-dispatcher"}
 
 
 def notify_channel() -> str | None:

@@ -137,6 +137,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # libpq's defaults unless DATABASE_URL's query says otherwise (`?connect_timeout=10`): connecting
+    # gives up after 5 s, and a server that stops answering is noticed within about 25 s even while a
+    # request waits for a reply (keepalive probes), instead of the kernel's TCP give-up (minutes).
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    for name, value in {
+        "connect_timeout": 5,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }.items():
+        options.setdefault(name, value)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

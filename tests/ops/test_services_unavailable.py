@@ -1,6 +1,6 @@
-"""Redis down or silent: API requests answer 503 with Retry-After in bounded time, change nothing, and
-leak no address; a publish to a silent Redis broker fails in bounded time; the deployment's settings
-bound every Redis command in time."""
+"""Redis or PostgreSQL down or silent: API requests answer 503 with Retry-After in bounded time when the
+cache is, change nothing, and leak no address; a publish to a silent Redis broker and a connection to
+a silent database server fail in bounded time; the deployment's settings bound both."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ def _closed_port() -> int:
 
 
 @pytest.fixture
-def silent_redis() -> Iterator[int]:
-    """A server on 127.0.0.1 that accepts connections and reads, but never answers (a stuck Redis)."""
+def silent_server() -> Iterator[int]:
+    """A server on 127.0.0.1 that accepts connections but never answers (a stuck Redis or database)."""
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.2)
     stopping = threading.Event()
@@ -87,9 +87,9 @@ def _assert_unavailable(response) -> None:
 
 @pytest.mark.parametrize("server", ["refusing", "silent"])
 def test_api_requests_answer_503_when_the_shared_cache_is_down(
-    server, key_client, tenant, settings, silent_redis, caplog
+    server, key_client, tenant, settings, silent_server, caplog
 ):
-    port = _closed_port() if server == "refusing" else silent_redis
+    port = _closed_port() if server == "refusing" else silent_server
     settings.CACHES = _redis_cache(port)
     agent = Agent.objects.create(tenant=tenant, name="Sales", agent_code="sales")
     trunk = SipTrunk.objects.create(tenant=tenant, name="Main", trunk_phone="+14155550123")
@@ -176,14 +176,40 @@ def test_a_view_outside_drf_on_an_api_path_answers_503_too(rf):
     assert middleware.process_exception(rf.get("/api/v1/agents"), redis.ResponseError("WRONGTYPE")) is None
 
 
-def test_a_publish_to_a_silent_redis_broker_fails_in_bounded_time_and_is_logged(tmp_path, silent_redis):
+def test_a_publish_to_a_silent_server_broker_fails_in_bounded_time_and_is_logged(tmp_path, silent_server):
     # Without the broker's socket timeout the publish would wait forever (the subprocess's 60 s guard).
     result = _in_a_fresh_process(
         tmp_path,
         "from tenants import queue; print(queue.enqueue('calls.advance_call', 'x'))",
-        CELERY_BROKER_URL=f"redis://127.0.0.1:{silent_redis}/0",
+        CELERY_BROKER_URL=f"redis://127.0.0.1:{silent_server}/0",
         REDIS_TIMEOUT_SECONDS="0.3",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
     assert "could not enqueue calls.advance_call; the sweep will retry" in result.stderr
+
+
+def test_a_silent_database_server_fails_to_connect_in_bounded_time(tmp_path, silent_server):
+    # Any server that accepts and never answers: without connect_timeout libpq would wait for good.
+    code = (
+        "import json; from django.db import connection; print(json.dumps(connection.get_connection_params(),"
+        " default=str)); connection.ensure_connection()"
+    )
+    result = _in_a_fresh_process(tmp_path, code, DATABASE_URL=f"postgres://switchboard@127.0.0.1:{silent_server}/x")
+    params = json.loads(result.stdout.splitlines()[0])
+    assert {name: params[name] for name in ("connect_timeout", "keepalives", "keepalives_idle")} == {
+        "connect_timeout": 5,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+    }
+    assert result.returncode == 1
+    assert "OperationalError" in result.stderr and "timeout expired" in result.stderr
+
+
+def test_the_database_url_may_set_its_own_connect_timeout(tmp_path):
+    code = "from django.db import connection; print(connection.get_connection_params()['connect_timeout'])"
+    result = _in_a_fresh_process(
+        tmp_path, code, DATABASE_URL="postgres://switchboard@127.0.0.1:5432/x?connect_timeout=9"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "9"
