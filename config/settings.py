@@ -138,8 +138,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # libpq's defaults unless DATABASE_URL's query says otherwise (`?connect_timeout=10`): connecting
-    # gives up after 5 s, and a server that stops answering is noticed within about 25 s even while a
-    # request waits for a reply (keepalive probes), instead of the kernel's TCP give-up (minutes).
+    # gives up after 5 s, and a server host that went away (a crash, a partition) is noticed within about
+    # 25 s even while a request waits for a reply (keepalive probes), not after the kernel's TCP give-up.
     options = DATABASES["default"].setdefault("OPTIONS", {})
     for name, value in {
         "connect_timeout": 5,
