@@ -140,15 +140,14 @@ else:
     # libpq's defaults unless DATABASE_URL's query says otherwise (`?connect_timeout=10`): connecting
     # gives up after 5 s, and a server host that went away (a crash, a partition) is noticed within about
     # 25 s even while a request waits for a reply (keepalive probes), not after the kernel's TCP give-up.
-    options = DATABASES["default"].setdefault("OPTIONS", {})
-    for name, value in {
+    DATABASES["default"]["OPTIONS"] = {
         "connect_timeout": 5,
         "keepalives": 1,
         "keepalives_idle": 10,
         "keepalives_interval": 5,
         "keepalives_count": 3,
-    }.items():
-        options.setdefault(name, value)
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -293,13 +292,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # (Only for brokers that have one: the SQLAlchemy transport hands its options to create_engine().)
 if CELERY_BROKER_URL.startswith(("redis", "rediss", "sqs")):
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
-if CELERY_BROKER_URL.startswith(("redis", "rediss")):
-    # A publish to a Redis broker that stops answering would otherwise wait forever (kombu's default):
-    # bounded like the cache's commands, it fails and is logged (tenants.queue), and the sweeps resend.
-    CELERY_BROKER_TRANSPORT_OPTIONS |= {
-        "socket_timeout": REDIS_TIMEOUT_SECONDS,
-        "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
-    }
+    if not CELERY_BROKER_URL.startswith("sqs"):
+        # A publish to a Redis broker that stops answering would otherwise wait forever (kombu's
+        # default): bounded like the cache's commands, it fails and is logged (tenants.queue), and
+        # the sweeps resend.
+        CELERY_BROKER_TRANSPORT_OPTIONS |= {
+            "socket_timeout": REDIS_TIMEOUT_SECONDS,
+            "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+        }
 # How many times a task may be redelivered after killing its worker before it is recorded as failed.
 TASK_MAX_DELIVERIES = env_int("TASK_MAX_DELIVERIES", 5)
 

@@ -29,7 +29,7 @@ from rules.serializers import (
     WidgetVisitorMessageSerializer,
 )
 from rules.widget import WidgetRefused
-from tenants.api import UNAVAILABLE_ERRORS, ErrorSerializer, error_body, status_for, unavailable
+from tenants.api import UNAVAILABLE_ERRORS, ErrorSerializer, domain_error_response, error_body, unavailable
 from tenants.auth import client_ip
 from tenants.errors import ErrorCode, ServiceUnavailable
 
@@ -68,9 +68,7 @@ def _cors(response: R, origin: str | None, *, preflight: bool = False) -> R:
 
 
 def _error(exc: WidgetRefused | ServiceUnavailable, origin: str | None, *, cors: bool = True) -> JsonResponse:
-    response = JsonResponse(exc.to_dict(), status=status_for(exc))
-    if exc.retry_after is not None:
-        response["Retry-After"] = str(exc.retry_after)
+    response = domain_error_response(exc)
     # A refused origin never gets CORS headers: the browser must not read the answer.
     return _cors(response, origin if cors and exc.code != ErrorCode.FORBIDDEN else None)
 

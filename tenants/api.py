@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -26,6 +26,7 @@ from tenants.scoping import for_tenant
 from tenants.validation import taken_in_tenant
 
 logger = logging.getLogger(__name__)
+R = TypeVar("R", Response, JsonResponse)
 
 API_PATH_PREFIXES = ("/api/", "/integration/", "/widget/", "/hooks/")
 
@@ -83,11 +84,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, UNAVAILABLE_ERRORS):
         exc = unavailable(exc)
     if isinstance(exc, DomainError):
-        refused = Response(exc.to_dict(), status=status_for(exc))
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            refused["Retry-After"] = str(retry_after)
-        return refused
+        return _with_retry_after(Response(exc.to_dict(), status=status_for(exc)), exc)
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("Request body too large"), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, Http404):
@@ -125,6 +122,19 @@ def is_api_path(path: str) -> bool:
 
 def json_error(message: str, status_code: int) -> JsonResponse:
     return JsonResponse(error_body(message), status=status_code)
+
+
+def domain_error_response(error: DomainError) -> JsonResponse:
+    """A domain error answered outside DRF (the widget, middleware): its body, status and Retry-After."""
+    return _with_retry_after(JsonResponse(error.to_dict(), status=status_for(error)), error)
+
+
+def _with_retry_after(response: R, error: DomainError) -> R:
+    """`response` with the error's Retry-After (the seconds of a `retry_after`), when it has one."""
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 class CountOnlyWhenNeeded(Paginator):

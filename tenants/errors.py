@@ -49,12 +49,10 @@ class NotFound(DomainError):
 
 class ServiceUnavailable(DomainError):
     """A service the request needs (the shared cache) cannot be reached now: the request may be sent
-    again unchanged after `retry_after` seconds, and nothing was done."""
+    again unchanged after `retry_after` seconds."""
 
     code = ErrorCode.UNAVAILABLE
-    MESSAGE = "Service temporarily unavailable; try again shortly"
-    RETRY_AFTER_SECONDS = 5
+    retry_after = 5
 
-    def __init__(self, message: str = MESSAGE, *, retry_after: int = RETRY_AFTER_SECONDS) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+    def __init__(self) -> None:
+        super().__init__("Service temporarily unavailable; try again shortly")

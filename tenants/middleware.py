@@ -17,7 +17,7 @@ from django.middleware import csrf
 from django_otp import middleware as otp_middleware
 
 from tenants import metrics
-from tenants.api import UNAVAILABLE_ERRORS, is_api_path, json_error, status_for, unavailable
+from tenants.api import UNAVAILABLE_ERRORS, domain_error_response, is_api_path, json_error, unavailable
 
 # Django's own words where DRF has a matching message, so a 404 reads the same wherever it came from.
 MESSAGES = {404: "Not found.", 500: "Internal server error"}
@@ -99,10 +99,7 @@ class ApiErrorMiddleware:
         503 with Retry-After, as tenants.api.exception_handler does."""
         if not (is_api_path(request.path_info) and isinstance(exception, UNAVAILABLE_ERRORS)):
             return None
-        error = unavailable(exception)
-        response = json_error(error.message, status_for(error))
-        response["Retry-After"] = str(error.retry_after)
-        return response
+        return domain_error_response(unavailable(exception))
 
 
 class MetricsMiddleware:
