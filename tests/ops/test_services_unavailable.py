@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -23,44 +18,17 @@ from tenants import ratelimit
 from tenants.models import Role
 from tenants.services import create_api_key
 from tests.support.api import bearer_client
+from tests.support.deploy import settings_process
+from tests.support.http_servers import free_port, silent_port
 
-ROOT = Path(__file__).resolve().parents[2]
 UNAVAILABLE = {"error": "Service temporarily unavailable; try again shortly"}
 ORIGIN = "https://shop.example"
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def silent_server() -> Iterator[int]:
-    """A server on 127.0.0.1 that accepts connections but never answers (a stuck Redis or database)."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    stopping = threading.Event()
-    held: list[socket.socket] = []
-
-    def serve() -> None:
-        while not stopping.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            held.append(conn)  # kept open, read by nobody: every command waits for its reply
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stopping.set()
-        thread.join(5)
-        for conn in held:
-            conn.close()
-        server.close()
+    with silent_port() as port:
+        yield port
 
 
 def _redis_cache(port: int, timeout: float = 0.3) -> dict:
@@ -89,7 +57,7 @@ def _assert_unavailable(response) -> None:
 def test_api_requests_answer_503_when_the_shared_cache_is_down(
     server, key_client, tenant, settings, silent_server, caplog
 ):
-    port = _closed_port() if server == "refusing" else silent_server
+    port = free_port() if server == "refusing" else silent_server
     settings.CACHES = _redis_cache(port)
     agent = Agent.objects.create(tenant=tenant, name="Sales", agent_code="sales")
     trunk = SipTrunk.objects.create(tenant=tenant, name="Main", trunk_phone="+14155550123")
@@ -111,7 +79,7 @@ def test_api_requests_answer_503_when_the_shared_cache_is_down(
 
 
 def test_the_api_answers_again_once_the_cache_is_back(key_client, settings):
-    settings.CACHES = _redis_cache(_closed_port())
+    settings.CACHES = _redis_cache(free_port())
     _assert_unavailable(key_client.get("/api/v1/agents"))
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     ratelimit._counters.clear()
@@ -119,7 +87,7 @@ def test_the_api_answers_again_once_the_cache_is_back(key_client, settings):
 
 
 def test_the_widget_answers_503_readable_by_a_known_site_only(tenant, settings):
-    settings.CACHES = _redis_cache(_closed_port())
+    settings.CACHES = _redis_cache(free_port())
     key = WidgetKey.objects.create(tenant=tenant, name="Shop", allowed_origins=[ORIGIN])
     body = json.dumps({"widget_key": key.key, "variables": {}})
 
@@ -136,12 +104,7 @@ def test_the_widget_answers_503_readable_by_a_known_site_only(tenant, settings):
 
 def _in_a_fresh_process(tmp_path, code: str, **environment: str) -> subprocess.CompletedProcess:
     """`code` run after config.settings loaded in a new interpreter (DEBUG on, the given variables)."""
-    keep = {"PATH", "HOME", "LANG", "PYTHONPATH"}
-    env = {name: value for name, value in os.environ.items() if name in keep}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings", SWITCHBOARD_LOCAL_DIR=str(tmp_path), DEBUG="true")
-    env.update(environment)
-    script = f"import django; django.setup(); {code}"
-    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    return settings_process(tmp_path, f"import django; django.setup(); {code}", DEBUG="true", **environment)
 
 
 def _cache_settings(tmp_path, **environment: str) -> subprocess.CompletedProcess:

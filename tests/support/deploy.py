@@ -37,6 +37,17 @@ INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 COMMAND_TIMEOUT = 180.0  # generous: the machine running the suite may be loaded
 
 
+def settings_process(tmp_path, code: str, **overrides: str) -> subprocess.CompletedProcess:
+    """`code` run by a fresh interpreter with config.settings, `overrides` and little else of this
+    environment (the local folder is `tmp_path`)."""
+    keep = {"PATH", "HOME", "LANG", "PYTHONPATH"}
+    environment = {name: value for name, value in os.environ.items() if name in keep}
+    environment.update(DJANGO_SETTINGS_MODULE="config.settings", SWITCHBOARD_LOCAL_DIR=str(tmp_path), **overrides)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
 class DeployFailed(AssertionError):
     pass
 

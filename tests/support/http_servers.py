@@ -408,6 +408,35 @@ def blackhole_port() -> Iterator[int]:
         listener.close()
 
 
+@contextlib.contextmanager
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts connections and never answers: a request sent there waits for its
+    reply until the client's read timeout (a stuck Redis or database server, say)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stopping = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while not stopping.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            held.append(conn)  # kept open, read by nobody
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stopping.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
 # --- built-in routes -----------------------------------------------------------------------------
 
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -14,8 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
 from config import env
+from tests.support.deploy import settings_process
 
-ROOT = Path(__file__).resolve().parents[2]
 PRINT_SETTINGS = (
     "import json, django; from django.conf import settings; django.setup(); "
     "print(json.dumps({name: getattr(settings, name) for name in ["
@@ -26,12 +23,7 @@ PRINT_SETTINGS = (
 
 def start(tmp_path, **overrides: str) -> subprocess.CompletedProcess:
     """Load config.settings in a fresh interpreter with a production-like environment."""
-    keep = {"PATH", "HOME", "LANG", "PYTHONPATH"}
-    environment = {name: value for name, value in os.environ.items() if name in keep}
-    environment.update(DJANGO_SETTINGS_MODULE="config.settings", SWITCHBOARD_LOCAL_DIR=str(tmp_path), **overrides)
-    return subprocess.run(
-        [sys.executable, "-c", PRINT_SETTINGS], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
-    )
+    return settings_process(tmp_path, PRINT_SETTINGS, **overrides)
 
 
 def test_production_refuses_to_start_without_secret_key(tmp_path):
