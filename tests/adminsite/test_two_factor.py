@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -14,8 +11,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tenants import two_factor
 from tenants.models import Role
+from tests.support.deploy import settings_process
 from tests.support.totp import secret_of, totp
-from tests.tenants.test_settings import ROOT
 
 PASSWORD = "pw-for-tests-1"
 
@@ -157,18 +154,11 @@ def test_add_totp_device_replace_and_refusals(olga):
 def test_two_factor_is_required_by_default_in_production(tmp_path, debug, override, expected):
     from cryptography.fernet import Fernet
 
-    env = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        SWITCHBOARD_LOCAL_DIR=str(tmp_path),
-        DEBUG=debug,
-        SECRET_KEY="s" * 50,
-        FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
-    )
+    env = {"DEBUG": debug, "SECRET_KEY": "s" * 50, "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode()}
     if override is not None:
         env["ADMIN_REQUIRE_2FA"] = override
     code = "import django; from django.conf import settings; django.setup(); print(settings.ADMIN_REQUIRE_2FA)"
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    result = settings_process(tmp_path, code, **env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected
 
